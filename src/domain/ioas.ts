@@ -1,0 +1,80 @@
+/** IOAS and its mappings (IOMMU_IOAS_ALLOC / MAP / UNMAP), backed by simulated host memory. */
+import { fail } from './errors.js';
+import type { WriteTx } from './graph.js';
+import type { Reader } from './reader.js';
+import { allocId } from './ids.js';
+import { lookupContext } from './contexts.js';
+import { lookupObject } from './objects.js';
+import type { MappingRec, ObjectRec } from './types.js';
+import { newObject } from './types.js';
+
+export const PAGE_SIZE = 0x1000n;
+export const U64_MAX = (1n << 64n) - 1n;
+/** Simulated host physical memory handed to mappings starts here (above a 4 GiB "host RAM" hole). */
+export const HOST_MEMORY_BASE = 0x1_0000_0000n;
+
+export function createIoas(tx: WriteTx, contextId: number): ObjectRec {
+  const context = lookupContext(tx, contextId);
+  return tx.put('objects', newObject({ id: allocId(tx), contextId: context.id, type: 'ioas' }));
+}
+
+export function mappingsOf(r: Reader, ioasId: number): MappingRec[] {
+  return [...r.values('mappings')].filter((m) => m.ioasId === ioasId).sort((a, b) => (a.iova < b.iova ? -1 : a.iova > b.iova ? 1 : 0));
+}
+
+export interface MapInput {
+  iova: bigint;
+  length: bigint;
+  read: boolean;
+  write: boolean;
+}
+
+/** IOMMU_IOAS_MAP with a fixed IOVA: page-aligned, non-overlapping. */
+export function mapIoas(tx: WriteTx, ioasId: number, input: MapInput): MappingRec {
+  const ioas = lookupObject(tx, null, ioasId, ['ioas'], 'IOAS');
+  if (!input.read && !input.write) fail('EINVAL', 'a mapping must be readable, writable or both');
+  if (input.length === 0n) fail('EINVAL', 'length must not be 0');
+  if (input.iova + input.length - 1n > U64_MAX) fail('EOVERFLOW', 'iova + length overflows 64 bits');
+  if (input.iova % PAGE_SIZE !== 0n || input.length % PAGE_SIZE !== 0n) fail('EINVAL', 'iova and length must be 4 KiB aligned');
+  const last = input.iova + input.length - 1n;
+  for (const m of mappingsOf(tx, ioas.id)) {
+    if (input.iova <= m.iova + m.length - 1n && m.iova <= last) {
+      fail('EEXIST', `[0x${input.iova.toString(16)}, 0x${(last + 1n).toString(16)}) overlaps the mapping at 0x${m.iova.toString(16)}`);
+    }
+  }
+  // Bump allocator over simulated host memory: each mapping is physically contiguous.
+  let hostAddress = HOST_MEMORY_BASE;
+  for (const m of tx.values('mappings')) if (m.hostAddress + m.length > hostAddress) hostAddress = m.hostAddress + m.length;
+  return tx.put('mappings', { ioasId: ioas.id, iova: input.iova, length: input.length, hostAddress, readable: input.read, writable: input.write });
+}
+
+/**
+ * IOMMU_IOAS_UNMAP (iopt_unmap_iova_range): removes every mapping inside [iova, iova+length);
+ * a mapping that crosses either end is ENOENT and nothing inside is ENOENT. `range` null unmaps
+ * everything.
+ */
+export function unmapIoas(tx: WriteTx, ioasId: number, range: { iova: bigint; length: bigint } | null): { unmapped: bigint } {
+  const ioas = lookupObject(tx, null, ioasId, ['ioas'], 'IOAS');
+  let start = 0n;
+  let last = U64_MAX;
+  if (range) {
+    if (range.length === 0n) fail('EINVAL', 'length must not be 0');
+    if (range.iova + range.length - 1n > U64_MAX) fail('EOVERFLOW', 'iova + length overflows 64 bits');
+    start = range.iova;
+    last = range.iova + range.length - 1n;
+  }
+  const victims = mappingsOf(tx, ioas.id).filter((m) => m.iova <= last && m.iova + m.length - 1n >= start);
+  for (const m of victims) {
+    if (m.iova < start || m.iova + m.length - 1n > last) {
+      fail('ENOENT', `the mapping at 0x${m.iova.toString(16)} crosses the edge of the range to unmap`);
+    }
+  }
+  if (range && victims.length === 0) fail('ENOENT', 'nothing is mapped in that range');
+  let unmapped = 0n;
+  for (const m of victims) {
+    tx.delete('mappings', `${m.ioasId}:${m.iova}`);
+    unmapped += m.length;
+  }
+  return { unmapped };
+}
+

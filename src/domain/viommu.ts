@@ -1,0 +1,69 @@
+/** IOMMU_VIOMMU_ALLOC ([V] L17-L111, [A] §3.1) and IOMMU_VDEVICE_ALLOC ([V] L143-L250, [T] §4.2). */
+import { decodeFeatures } from '../hw/idr.js';
+import { fail } from './errors.js';
+import type { WriteTx } from './graph.js';
+import { allocId } from './ids.js';
+import { lookupBoundDevice, lookupObject } from './objects.js';
+import { newObject, type ObjectRec, type SmmuRec } from './types.js';
+import { allocSidSlot, allocVintf, allocVmid } from './vmid.js';
+
+export const VIOMMU_ALLOC_TYPES = ['default', 'arm_smmuv3', 'tegra241_cmdqv'] as const;
+export type ViommuAllocType = (typeof VIOMMU_ALLOC_TYPES)[number];
+
+export interface AllocViommuInput {
+  deviceId: number;
+  hwptId: number;
+  type: ViommuAllocType;
+}
+
+export function allocViommu(tx: WriteTx, input: AllocViommuInput): ObjectRec {
+  // 1. type DEFAULT is reserved → EOPNOTSUPP (L32-L33).
+  if (input.type === 'default') fail('EOPNOTSUPP', 'vIOMMU type default is reserved');
+  // 2. dev_id → ENOENT.
+  const device = lookupBoundDevice(tx, null, input.deviceId);
+  const contextId = device.contextId as number;
+  const smmu = tx.get('smmus', device.smmuId) as SmmuRec;
+  // 3. arm_smmu_get_viommu_size returns 0 → EOPNOTSUPP: no nesting, or the type needs an impl
+  // (Tegra241 CMDQV) this SMMU does not have.
+  if (!decodeFeatures(smmu.idr).nesting) fail('EOPNOTSUPP', `SMMU ${smmu.id} does not support nesting (needs S1P and S2P)`);
+  if (input.type === 'tegra241_cmdqv' && !smmu.cmdqv) fail('EOPNOTSUPP', `SMMU ${smmu.id} has no Tegra241 CMDQV`);
+  // 4. hwpt_id must be a paging HWPT (ENOENT) allocated with NEST_PARENT (EINVAL).
+  const parent = lookupObject(tx, contextId, input.hwptId, ['hwpt_paging'], 'hwptId');
+  if (!parent.nestParent) fail('EINVAL', `HWPT ${parent.id} was not allocated with nest_parent`);
+  // 5. viommu_init. Differs from arm_vsmmu_init as api.md decides: the vIOMMU owns its VMID, so a
+  // nest parent finalised on another SMMU is accepted (one S2 shared by vIOMMUs on several SMMUs).
+  const vmid = allocVmid(tx, smmu);
+  const vintf = input.type === 'tegra241_cmdqv' ? allocVintf(tx, smmu) : null;
+  return tx.put(
+    'objects',
+    newObject({ id: allocId(tx), contextId, type: 'viommu', viommuType: input.type, hwptId: parent.id, deviceId: device.id, smmuId: smmu.id, vmid, vintf }),
+  );
+}
+
+export interface AllocVdeviceInput {
+  viommuId: number;
+  deviceId: number;
+  virtId: number;
+}
+
+export function allocVdevice(tx: WriteTx, input: AllocVdeviceInput): ObjectRec {
+  // 2. viommu_id, then dev_id → ENOENT (L157-L165).
+  const viommu = lookupObject(tx, null, input.viommuId, ['viommu'], 'viommuId');
+  const device = lookupBoundDevice(tx, viommu.contextId, input.deviceId);
+  // 3. another physical IOMMU → EINVAL (L167-L170).
+  if (device.smmuId !== viommu.smmuId) fail('EINVAL', `device ${device.id} is behind SMMU ${device.smmuId}, vIOMMU ${viommu.id} wraps SMMU ${viommu.smmuId}`);
+  const vdevices = [...tx.values('objects')].filter((o) => o.type === 'vdevice');
+  // 5. one vDEVICE per device, on any vIOMMU (idev->vdev) → EEXIST (L178-L181).
+  const own = vdevices.find((o) => o.deviceId === device.id);
+  if (own) fail('EEXIST', `device ${device.id} already has vDEVICE ${own.id} (vSID 0x${(own.virtId ?? 0).toString(16)})`);
+  // 6. the vSID is taken on this vIOMMU → EEXIST (L221-L225).
+  const clash = vdevices.find((o) => o.viommuId === viommu.id && o.virtId === input.virtId);
+  if (clash) fail('EEXIST', `vSID 0x${input.virtId.toString(16)} is used by vDEVICE ${clash.id} on vIOMMU ${viommu.id}`);
+  // 7. Tegra241: one SID_MATCH/SID_REPLACE slot of the VINTF (tegra241_vintf_init_vsid).
+  const smmu = tx.get('smmus', viommu.smmuId as number) as SmmuRec;
+  const sidSlot = viommu.viommuType === 'tegra241_cmdqv' ? allocSidSlot(tx, smmu, viommu.id) : null;
+  return tx.put(
+    'objects',
+    newObject({ id: allocId(tx), contextId: viommu.contextId, type: 'vdevice', viommuId: viommu.id, deviceId: device.id, smmuId: viommu.smmuId, virtId: input.virtId, sidSlot }),
+  );
+}

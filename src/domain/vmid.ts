@@ -1,0 +1,36 @@
+/**
+ * Per-SMMU allocators, derived from the live objects so that destroying an object releases what
+ * it held without a separate free path: VMIDs (vIOMMUs and stage-2 paging HWPTs), Tegra241
+ * VINTFs (one per tegra241_cmdqv vIOMMU) and SID_MATCH/SID_REPLACE slots (one per vDEVICE).
+ */
+import { decodeFeatures } from '../hw/idr.js';
+import { fail } from './errors.js';
+import type { WriteTx } from './graph.js';
+import type { SmmuRec } from './types.js';
+
+/** Lowest free VMID on `smmu`; VMID 0 is reserved for bypass STEs (arm_smmu_domain_finalise_s2). */
+export function allocVmid(tx: WriteTx, smmu: SmmuRec): number {
+  const used = new Set<number>();
+  for (const o of tx.values('objects')) if (o.smmuId === smmu.id && o.vmid !== null) used.add(o.vmid);
+  const max = (1 << decodeFeatures(smmu.idr).vmidBits) - 1;
+  for (let vmid = 1; vmid <= max; vmid++) if (!used.has(vmid)) return vmid;
+  return fail('ENOSPC', `SMMU ${smmu.id} has no free VMID (${max} in use)`);
+}
+
+/** tegra241_cmdqv_init_vintf_user: VINTF0 belongs to the host; user VINTFs are 1..vintfs-1. */
+export function allocVintf(tx: WriteTx, smmu: SmmuRec): number {
+  const vintfs = smmu.cmdqv?.vintfs ?? 0;
+  const used = new Set<number>();
+  for (const o of tx.values('objects')) if (o.type === 'viommu' && o.smmuId === smmu.id && o.vintf !== null) used.add(o.vintf);
+  for (let vintf = 1; vintf < vintfs; vintf++) if (!used.has(vintf)) return vintf;
+  return fail('ENOSPC', `SMMU ${smmu.id} has no free VINTF (${Math.max(vintfs - 1, 0)} user VINTFs, all taken)`);
+}
+
+/** tegra241_vintf_init_vsid: one of sidsPerVintf SID_MATCH/SID_REPLACE slots of the vIOMMU's VINTF. */
+export function allocSidSlot(tx: WriteTx, smmu: SmmuRec, viommuId: number): number {
+  const slots = smmu.cmdqv?.sidsPerVintf ?? 0;
+  const used = new Set<number>();
+  for (const o of tx.values('objects')) if (o.type === 'vdevice' && o.viommuId === viommuId && o.sidSlot !== null) used.add(o.sidSlot);
+  for (let slot = 0; slot < slots; slot++) if (!used.has(slot)) return slot;
+  return fail('ENOSPC', `vIOMMU ${viommuId}: all ${slots} SID_MATCH/SID_REPLACE slots of its VINTF are in use`);
+}

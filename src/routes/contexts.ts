@@ -1,0 +1,24 @@
+/** Contexts (one per VM) and device bind / unbind. */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { Iommufd } from '../domain/service.js';
+import { idParams, listQuery } from '../schema/common.js';
+import { bindDeviceBody, contextDeviceParams, createContextBody } from '../schema/objects.js';
+
+export const contextRoutes: FastifyPluginAsyncZod<{ service: Iommufd }> = async (app, { service }) => {
+  app.post('/contexts', { schema: { tags: ['contexts'], body: createContextBody } }, async (req, reply) =>
+    reply.code(201).send(await service.createContext(req.body.name)),
+  );
+  app.get('/contexts', { schema: { tags: ['contexts'], querystring: listQuery } }, async (req) => service.listContexts(req.query));
+  app.get('/contexts/:id', { schema: { tags: ['contexts'], params: idParams } }, async (req) => service.getContext(req.params.id));
+  app.delete('/contexts/:id', { schema: { tags: ['contexts'], params: idParams } }, async (req) => service.deleteContext(req.params.id));
+  app.post('/contexts/:id/devices', { schema: { tags: ['contexts'], params: idParams, body: bindDeviceBody } }, async (req, reply) =>
+    reply.code(201).send(await service.bindDevice(req.params.id, req.body.deviceId)),
+  );
+  app.get('/contexts/:id/devices', { schema: { tags: ['contexts'], params: idParams, querystring: listQuery } }, async (req) => {
+    service.getContext(req.params.id);
+    return service.listDevices({ ...req.query, contextId: req.params.id });
+  });
+  app.delete('/contexts/:id/devices/:deviceId', { schema: { tags: ['contexts'], params: contextDeviceParams } }, async (req) =>
+    service.unbindDevice(req.params.id, req.params.deviceId),
+  );
+};

@@ -1,0 +1,191 @@
+/**
+ * GraphQL at /graphql (Mercurius). Roots read the in-memory graph; relations go through
+ * Mercurius loaders, one batch per relation and level, so a dashboard query costs a fixed number
+ * of lookups whatever the number of objects, and no database round trip at all.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import mercurius, { type IResolvers, type MercuriusLoaders } from 'mercurius';
+import type { z } from 'zod';
+import { IommufdError } from '../../domain/errors.js';
+import type { Iommufd } from '../../domain/service.js';
+import type { ObjectRec } from '../../domain/types.js';
+import { contextView, deviceView, mappingView, objectView, smmuView } from '../../domain/views.js';
+import { mappingsOf } from '../../domain/ioas.js';
+import { createDeviceBody, createSmmuBody, hwInfoQuery } from '../../schema/inventory.js';
+import { allocHwptBody, allocVdeviceBody, allocViommuBody, attachBody, bindDeviceBody, createContextBody, createIoasBody, mapBody } from '../../schema/objects.js';
+import { hex64, objectId } from '../../schema/common.js';
+import type { PrismaRepository } from '../../storage/prisma-repository.js';
+import { typeDefs } from './schema.js';
+import { addr64 } from '../../domain/views.js';
+
+/** Loader batches run so far: the N+1 test reads it. */
+export const loaderStats = { batches: 0 };
+
+type Ctx = { reply: { request: { id: string } } };
+
+function toGraphqlError(err: unknown, ctx: Ctx): Error {
+  const requestId = String(ctx.reply?.request?.id ?? '');
+  if (err instanceof IommufdError) {
+    return new mercurius.ErrorWithProps(err.message, { errno: err.errno, status: err.status, requestId, ...err.extensions });
+  }
+  return new mercurius.ErrorWithProps('internal error; the request id finds it in the service log', { errno: 'EINTERNAL', status: 500, requestId });
+}
+
+/** Parses resolver arguments with the REST schema: the same rules, the same EINVAL. */
+function parse<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const errors = result.error.issues.map((i) => ({ path: ['args', ...i.path].join('/'), message: i.message }));
+    throw new IommufdError('EINVAL', `arguments are invalid: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors });
+  }
+  return result.data;
+}
+
+const strip = <T extends Record<string, unknown>>(args: T): T => Object.fromEntries(Object.entries(args).filter(([, v]) => v !== null && v !== undefined)) as T;
+
+export const graphqlApi: FastifyPluginAsync<{ service: Iommufd; repository: PrismaRepository }> = async (app, { service }) => {
+  const g = service.graph;
+  const obj = (id: number | null | undefined) => {
+    if (id === null || id === undefined) return null;
+    const o = g.get('objects', id);
+    return o ? objectView(g, o) : null;
+  };
+  const objectsWhere = (pred: (o: ObjectRec) => boolean) =>
+    [...g.values('objects')].filter(pred).sort((a, b) => a.id - b.id).map((o) => objectView(g, o));
+  const deviceById = (id: number | null | undefined) => {
+    const d = id === null || id === undefined ? undefined : g.get('devices', id);
+    return d ? deviceView(d) : null;
+  };
+
+  type Row = Record<string, unknown> & { id: number };
+  /** A loader for one relation: every parent of the level is resolved in one batch. */
+  const rel = (resolve: (parent: Row) => unknown) => async (queries: Array<{ obj: Row }>) => {
+    loaderStats.batches++;
+    return queries.map((q) => resolve(q.obj));
+  };
+
+  const loaders: MercuriusLoaders = {
+    Smmu: {
+      devices: rel((s) => [...g.values('devices')].filter((d) => d.smmuId === s.id).sort((a, b) => a.id - b.id).map(deviceView)),
+      viommus: rel((s) => objectsWhere((o) => o.type === 'viommu' && o.smmuId === s.id)),
+    },
+    Device: {
+      smmu: rel((d) => smmuView(g.get('smmus', d.smmuId as number)!)),
+      context: rel((d) => (d.contextId ? contextView(g.get('contexts', d.contextId as number)!) : null)),
+      attachment: rel((d) => obj(d.attachedTo as number | null)),
+      vdevice: rel((d) => objectsWhere((o) => o.type === 'vdevice' && o.deviceId === d.id)[0] ?? null),
+    },
+    Context: {
+      devices: rel((c) => [...g.values('devices')].filter((d) => d.contextId === c.id).sort((a, b) => a.id - b.id).map(deviceView)),
+      objects: rel((c) => objectsWhere((o) => o.contextId === c.id)),
+      ioas: rel((c) => objectsWhere((o) => o.contextId === c.id && o.type === 'ioas')),
+      hwpts: rel((c) => objectsWhere((o) => o.contextId === c.id && (o.type === 'hwpt_paging' || o.type === 'hwpt_nested'))),
+      viommus: rel((c) => objectsWhere((o) => o.contextId === c.id && o.type === 'viommu')),
+      vdevices: rel((c) => objectsWhere((o) => o.contextId === c.id && o.type === 'vdevice')),
+    },
+    Ioas: {
+      context: rel((o) => contextView(g.get('contexts', o.contextId as number)!)),
+      mappings: rel((o) => mappingsOf(g, o.id).map(mappingView)),
+      hwpts: rel((o) => objectsWhere((h) => h.type === 'hwpt_paging' && h.ioasId === o.id)),
+    },
+    Hwpt: {
+      context: rel((o) => contextView(g.get('contexts', o.contextId as number)!)),
+      ioas: rel((o) => obj(o.ioasId as number | null)),
+      viommu: rel((o) => obj(o.viommuId as number | null)),
+      smmu: rel((o) => (o.smmuId ? smmuView(g.get('smmus', o.smmuId as number)!) : null)),
+      devices: rel((o) => ((o.devices as number[] | undefined) ?? []).map((id) => deviceById(id))),
+    },
+    Viommu: {
+      context: rel((o) => contextView(g.get('contexts', o.contextId as number)!)),
+      smmu: rel((o) => smmuView(g.get('smmus', o.smmuId as number)!)),
+      nestParent: rel((o) => obj(o.hwptId as number)),
+      vdevices: rel((o) => objectsWhere((v) => v.type === 'vdevice' && v.viommuId === o.id)),
+      nestedHwpts: rel((o) => objectsWhere((h) => h.type === 'hwpt_nested' && h.viommuId === o.id)),
+    },
+    Vdevice: {
+      context: rel((o) => contextView(g.get('contexts', o.contextId as number)!)),
+      viommu: rel((o) => obj(o.viommuId as number)),
+      device: rel((o) => deviceById(o.deviceId as number)),
+    },
+  };
+
+  const guard =
+    <A, R>(fn: (args: A) => R | Promise<R>) =>
+    async (_root: unknown, args: A, ctx: Ctx): Promise<R> => {
+      try {
+        return await fn(args);
+      } catch (err) {
+        if (!(err instanceof IommufdError)) app.log.error({ err }, 'graphql resolver failed');
+        throw toGraphqlError(err, ctx);
+      }
+    };
+  type Args = Record<string, unknown>;
+  const id = (v: unknown) => parse(objectId, v);
+
+  const resolvers: IResolvers = {
+    IommufdObject: {
+      resolveType: (o: { type: string }) =>
+        ({ ioas: 'Ioas', hwpt_paging: 'Hwpt', hwpt_nested: 'Hwpt', viommu: 'Viommu', vdevice: 'Vdevice' })[o.type] ?? null,
+    },
+    Query: {
+      smmus: guard(() => service.smmuRecords().sort((a, b) => a.id - b.id).map(smmuView)),
+      smmu: guard((a: Args) => service.getSmmu(id(a.id))),
+      devices: guard((a: Args) => service.listDevices({ limit: 500, smmuId: (a.smmuId as number) ?? undefined, contextId: (a.contextId as number) ?? undefined }).items),
+      device: guard((a: Args) => service.getDevice(id(a.id))),
+      hwInfo: guard((a: Args) => {
+        const q = parse(hwInfoQuery, strip({ type: a.type }));
+        const info = service.hwInfo(id(a.deviceId), q.type ?? 'default');
+        return { ...info, data: JSON.stringify(info.data) };
+      }),
+      contexts: guard(() => service.contextRecords().sort((a, b) => a.id - b.id).map(contextView)),
+      context: guard((a: Args) => service.getContext(id(a.id))),
+      object: guard((a: Args) => service.getObject(id(a.id))),
+      ioas: guard((a: Args) => service.getObject(id(a.id), ['ioas'], 'IOAS')),
+      hwpt: guard((a: Args) => service.getObject(id(a.id), ['hwpt_paging', 'hwpt_nested'], 'HWPT')),
+      viommu: guard((a: Args) => service.getObject(id(a.id), ['viommu'], 'vIOMMU')),
+      viommus: guard((a: Args) => objectsWhere((o) => o.type === 'viommu' && (a.contextId == null || o.contextId === a.contextId))),
+      vdevice: guard((a: Args) => service.getObject(id(a.id), ['vdevice'], 'vDEVICE')),
+    },
+    Mutation: {
+      createSmmu: guard((a: Args) => service.createSmmu(parse(createSmmuBody, strip(a)))),
+      deleteSmmu: guard(async (a: Args) => (await service.deleteSmmu(id(a.id)), true)),
+      createDevice: guard((a: Args) => service.createDevice(parse(createDeviceBody, strip(a)))),
+      deleteDevice: guard(async (a: Args) => (await service.deleteDevice(id(a.id)), true)),
+      createContext: guard((a: Args) => service.createContext(parse(createContextBody, a).name)),
+      deleteContext: guard((a: Args) => service.deleteContext(id(a.id))),
+      bindDevice: guard((a: Args) => service.bindDevice(id(a.contextId), parse(bindDeviceBody, { deviceId: a.deviceId }).deviceId)),
+      unbindDevice: guard(async (a: Args) => {
+        await service.unbindDevice(id(a.contextId), id(a.deviceId));
+        return service.getDevice(id(a.deviceId));
+      }),
+      createIoas: guard((a: Args) => service.createIoas(parse(createIoasBody, a).contextId)),
+      mapIoas: guard((a: Args) => {
+        const m = parse(mapBody, strip({ iova: a.iova, length: a.length, read: a.read, write: a.write }));
+        return service.mapIoas(id(a.ioasId), { iova: m.iova, length: m.length, read: m.read ?? true, write: m.write ?? true });
+      }),
+      unmapIoas: guard(async (a: Args) => {
+        const range = a.iova == null && a.length == null ? null : { iova: parse(hex64, a.iova), length: parse(hex64, a.length) };
+        return addr64((await service.unmapIoas(id(a.ioasId), range)).unmapped);
+      }),
+      allocHwpt: guard((a: Args) => {
+        const b = parse(allocHwptBody, strip({ deviceId: a.deviceId, ptId: a.ptId, flags: a.flags, data: a.data ? strip(a.data as Args) : undefined }));
+        return service.allocHwpt({ deviceId: b.deviceId, ptId: b.ptId, flags: b.flags ?? [], data: b.data });
+      }),
+      attachDevice: guard((a: Args) => service.attachDevice(id(a.deviceId), parse(attachBody, { ptId: a.ptId }).ptId)),
+      detachDevice: guard((a: Args) => service.detachDevice(id(a.deviceId))),
+      allocViommu: guard((a: Args) => service.allocViommu(parse(allocViommuBody, a))),
+      allocVdevice: guard((a: Args) => service.allocVdevice(parse(allocVdeviceBody, a))),
+      destroy: guard(async (a: Args) => (await service.destroy(id(a.id)), true)),
+    },
+  };
+
+  await app.register(mercurius, {
+    schema: typeDefs,
+    resolvers,
+    loaders,
+    queryDepth: 8,
+    graphiql: false,
+    path: '/graphql',
+  });
+};
+

@@ -1,0 +1,210 @@
+/** The GraphQL schema: the same objects as REST (api.md "GraphQL"). u32 values are Float. */
+export const typeDefs = /* GraphQL */ `
+  interface IommufdObject {
+    id: Int!
+    type: String!
+    contextId: Int!
+    context: Context!
+  }
+
+  type SmmuFeatures {
+    s1p: Boolean!
+    s2p: Boolean!
+    nesting: Boolean!
+    ats: Boolean!
+    pri: Boolean!
+    vmidBits: Int!
+    asidBits: Int!
+    sidBits: Int!
+    ssidBits: Int!
+    oasBits: Int!
+    granules: [String!]!
+    ril: Boolean!
+    cmdqs: Int!
+    eventqs: Int!
+  }
+
+  type Cmdqv {
+    version: Int!
+    vintfs: Int!
+    vcmdqsPerVintf: Int!
+    sidsPerVintf: Int!
+  }
+
+  type Smmu {
+    id: Int!
+    name: String!
+    idr: [Float!]!
+    iidr: Float!
+    aidr: Float!
+    iotlbSize: Int!
+    features: SmmuFeatures!
+    cmdqv: Cmdqv
+    devices: [Device!]!
+    viommus: [Viommu!]!
+  }
+
+  type Device {
+    id: Int!
+    name: String!
+    smmuId: Int!
+    smmu: Smmu!
+    streamId: Float!
+    ats: Boolean!
+    pasidBits: Int!
+    contextId: Int
+    context: Context
+    attachedTo: Int
+    attachment: Hwpt
+    vdevice: Vdevice
+  }
+
+  type Context {
+    id: Int!
+    name: String!
+    createdAt: String!
+    devices: [Device!]!
+    objects: [IommufdObject!]!
+    ioas: [Ioas!]!
+    hwpts: [Hwpt!]!
+    viommus: [Viommu!]!
+    vdevices: [Vdevice!]!
+  }
+
+  type Mapping {
+    iova: String!
+    length: String!
+    hostAddress: String!
+    read: Boolean!
+    write: Boolean!
+  }
+
+  type Ioas implements IommufdObject {
+    id: Int!
+    type: String!
+    contextId: Int!
+    context: Context!
+    mappings: [Mapping!]!
+    hwpts: [Hwpt!]!
+  }
+
+  type Vste {
+    ste: [String!]!
+    valid: Boolean!
+    config: String!
+    s1ContextPtr: String!
+    s1Fmt: Int!
+    s1CdMax: Int!
+    s1Dss: Int!
+    eats: Int!
+  }
+
+  type Hwpt implements IommufdObject {
+    id: Int!
+    type: String!
+    contextId: Int!
+    context: Context!
+    nestParent: Boolean!
+    dirtyTracking: Boolean
+    auto: Boolean
+    ioasId: Int
+    ioas: Ioas
+    viommuId: Int
+    viommu: Viommu
+    smmuId: Int
+    smmu: Smmu
+    vmid: Int
+    vste: Vste
+    devices: [Device!]!
+  }
+
+  type Viommu implements IommufdObject {
+    id: Int!
+    type: String!
+    contextId: Int!
+    context: Context!
+    viommuType: String!
+    smmuId: Int!
+    smmu: Smmu!
+    hwptId: Int!
+    nestParent: Hwpt!
+    vmid: Int!
+    vintf: Int
+    vdevices: [Vdevice!]!
+    nestedHwpts: [Hwpt!]!
+  }
+
+  type Vdevice implements IommufdObject {
+    id: Int!
+    type: String!
+    contextId: Int!
+    context: Context!
+    viommuId: Int!
+    viommu: Viommu!
+    deviceId: Int!
+    device: Device!
+    virtId: Float!
+    physicalStreamId: Float
+    sidSlot: Int
+  }
+
+  type HwInfo {
+    type: String!
+    data: String!
+    maxPasidLog2: Int!
+    capabilities: [String!]!
+  }
+
+  type ContextTeardown {
+    destroyedObjects: [Int!]!
+    unboundDevices: [Int!]!
+  }
+
+  type Query {
+    smmus: [Smmu!]!
+    smmu(id: Int!): Smmu!
+    devices(smmuId: Int, contextId: Int): [Device!]!
+    device(id: Int!): Device!
+    hwInfo(deviceId: Int!, type: String): HwInfo!
+    contexts: [Context!]!
+    context(id: Int!): Context!
+    object(id: Int!): IommufdObject!
+    ioas(id: Int!): Ioas!
+    hwpt(id: Int!): Hwpt!
+    viommu(id: Int!): Viommu!
+    viommus(contextId: Int): [Viommu!]!
+    vdevice(id: Int!): Vdevice!
+  }
+
+  input CmdqvInput {
+    vintfs: Int!
+    vcmdqsPerVintf: Int!
+    sidsPerVintf: Int!
+    version: Int
+  }
+
+  input HwptDataInput {
+    type: String!
+    ste: [String!]
+  }
+
+  type Mutation {
+    createSmmu(name: String!, idr: [Float!], iidr: Float, aidr: Float, iotlbSize: Int, cmdqv: CmdqvInput): Smmu!
+    deleteSmmu(id: Int!): Boolean!
+    createDevice(name: String!, smmuId: Int!, streamId: Float!, ats: Boolean, pasidBits: Int): Device!
+    deleteDevice(id: Int!): Boolean!
+    createContext(name: String!): Context!
+    deleteContext(id: Int!): ContextTeardown!
+    bindDevice(contextId: Int!, deviceId: Int!): Device!
+    unbindDevice(contextId: Int!, deviceId: Int!): Device!
+    createIoas(contextId: Int!): Ioas!
+    mapIoas(ioasId: Int!, iova: String!, length: String!, read: Boolean, write: Boolean): Mapping!
+    unmapIoas(ioasId: Int!, iova: String, length: String): String!
+    allocHwpt(deviceId: Int!, ptId: Int!, flags: [String!], data: HwptDataInput): Hwpt!
+    attachDevice(deviceId: Int!, ptId: Int!): Device!
+    detachDevice(deviceId: Int!): Device!
+    allocViommu(deviceId: Int!, hwptId: Int!, type: String!): Viommu!
+    allocVdevice(viommuId: Int!, deviceId: Int!, virtId: Float!): Vdevice!
+    destroy(id: Int!): Boolean!
+  }
+`;

@@ -1,0 +1,62 @@
+import { z } from 'zod';
+import { HWPT_ALLOC_FLAGS, HWPT_DATA_TYPES } from '../domain/hwpt.js';
+import { OBJECT_TYPES } from '../domain/types.js';
+import { VIOMMU_ALLOC_TYPES } from '../domain/viommu.js';
+import { hex64, listQuery, name, objectId, optionalIdQuery, u32 } from './common.js';
+
+export const createContextBody = z.strictObject({ name });
+export const bindDeviceBody = z.strictObject({ deviceId: objectId });
+export const contextDeviceParams = z.object({
+  id: z.string().regex(/^[0-9]{1,10}$/).transform(Number).pipe(objectId),
+  deviceId: z.string().regex(/^[0-9]{1,10}$/).transform(Number).pipe(objectId),
+});
+
+export const createIoasBody = z.strictObject({ contextId: objectId });
+
+export const mapBody = z.strictObject({
+  iova: hex64,
+  length: hex64,
+  read: z.boolean().optional(),
+  write: z.boolean().optional(),
+});
+
+export const unmapQuery = z
+  .strictObject({
+    iova: z.string().regex(/^0x[0-9a-fA-F]{1,16}$/).transform((s) => BigInt(s)).optional(),
+    length: z.string().regex(/^0x[0-9a-fA-F]{1,16}$/).transform((s) => BigInt(s)).optional(),
+  })
+  .refine((q) => (q.iova === undefined) === (q.length === undefined), { message: 'give both iova and length, or neither to unmap everything' });
+
+export const allocHwptBody = z.strictObject({
+  deviceId: objectId,
+  ptId: objectId,
+  flags: z.array(z.enum(HWPT_ALLOC_FLAGS)).max(HWPT_ALLOC_FLAGS.length).optional(),
+  data: z
+    .strictObject({
+      type: z.enum(HWPT_DATA_TYPES),
+      // struct iommu_hwpt_arm_smmuv3 is exactly two 64-bit words (data_len 16).
+      ste: z.tuple([hex64, hex64]).optional(),
+    })
+    .optional(),
+});
+
+export const attachBody = z.strictObject({ ptId: objectId });
+
+export const allocViommuBody = z.strictObject({
+  deviceId: objectId,
+  hwptId: objectId,
+  type: z.enum(VIOMMU_ALLOC_TYPES),
+});
+
+export const allocVdeviceBody = z.strictObject({
+  viommuId: objectId,
+  deviceId: objectId,
+  // The vSID: a command's SID field is 32 bits, and Tegra241 rejects larger ids (EINVAL).
+  virtId: u32,
+});
+
+export const objectListQuery = listQuery.extend({
+  contextId: optionalIdQuery,
+  type: z.enum(OBJECT_TYPES).optional(),
+});
+export const scopedListQuery = listQuery.extend({ contextId: optionalIdQuery });
