@@ -20,7 +20,7 @@ export interface TestApp extends App {
   /** Stops the app and starts a new one on the same database file. */
   restart(): Promise<TestApp>;
   req(method: InjectOptions['method'], url: string, body?: unknown, headers?: Record<string, string>): Promise<Res>;
-  gql(query: string, variables?: Record<string, unknown>): Promise<{ data?: any; errors?: any[] }>;
+  gql(query: string, variables?: Record<string, unknown>): Promise<any>;
   snapshot(): Promise<{ db: string; graph: string }>;
 }
 
@@ -31,13 +31,24 @@ export interface Res {
   raw: string;
 }
 
+/** JSON with sorted keys and bigints as "123n", so two reads of the same rows compare equal. */
+function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v) => {
+    if (typeof v === 'bigint') return `${v}n`;
+    if (v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date)) {
+      return Object.fromEntries(Object.keys(v).sort().map((k) => [k, (v as Record<string, unknown>)[k]]));
+    }
+    return v;
+  });
+}
+
 const normalise = (tables: Record<string, unknown[]>): string =>
   JSON.stringify(
     Object.fromEntries(
       TABLE_ORDER.map((t) => [
         t,
         [...(tables[t] ?? [])]
-          .map((r) => JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v)))
+          .map((r) => stableJson(r))
           .sort(),
       ]),
     ),

@@ -2,6 +2,7 @@
  * Migrations with Prisma's own migration engine (wasm build): applied migrations are recorded in
  * `_prisma_migrations`, exactly as `prisma migrate deploy` records them.
  */
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { loadMigrationList, NO_FILTERS, openSchemaEngine } from './schema-engine.js';
 
@@ -25,6 +26,7 @@ export async function applyPendingMigrations(databaseFile: string, migrationsDir
  * compared with the schema: no shadow database is needed.
  */
 export async function diffMigrationsToSchema(migrationsDir: string, schema: string, scratchDir: string): Promise<string | null> {
+  mkdirSync(scratchDir, { recursive: true });
   const scratchDb = path.join(scratchDir, 'scratch.db');
   // One engine (one adapter connection) for both steps: a second connection would meet the
   // first one's lock on the scratch file.
