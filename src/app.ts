@@ -57,7 +57,8 @@ export async function buildApp(config: Config): Promise<App> {
       openapi: '3.1.0',
       info: { title: 'vsmmu-control', version: '1', description: 'The iommufd vIOMMU object graph over HTTP (api.md)' },
     },
-    transform: jsonSchemaTransform,
+    // Only the REST routes carry zod schemas; GraphQL and the operations routes stay out of it.
+    transform: (args) => (args.url.startsWith('/v1') ? jsonSchemaTransform(args) : { schema: { ...args.schema, hide: true }, url: args.url }),
   });
   await app.register(restApi, { prefix: '/v1', service });
   await app.register(graphqlApi, { service, repository });
