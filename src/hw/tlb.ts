@@ -1,0 +1,268 @@
+/**
+ * IOTLB (smmuv3.md §5): entries keyed as QEMU keys them — (ASID, VMID, IOVA, TG, level) — in a
+ * bounded LRU (project decision: evict the least-recently-used entry instead of QEMU's flush of
+ * the whole table when full), with hit/miss/eviction counters, and the invalidation primitives
+ * of QEMU `smmu-common.c` used by the TLBI commands (§2.5, §2.6).
+ */
+
+/** IOMMU access permissions (QEMU IOMMUAccessFlags). */
+export const IOMMU_PERM = { NONE: 0, RO: 1, WO: 2, RW: 3 } as const;
+
+/** `SMMUIOTLBKey` (Q-SCH L137-143). asid/vmid −1 mean "none" (stage-2-only / no S2P). */
+export interface IotlbKey {
+  asid: number;
+  vmid: number;
+  /** Input address rounded down to the leaf block size. */
+  iova: bigint;
+  /** (granule − 10) / 2: 1 = 4 KiB, 2 = 16 KiB, 3 = 64 KiB. */
+  tg: number;
+  /** Level of the leaf, 1..3. */
+  level: number;
+}
+
+/** `SMMUTLBEntry` (Q-SCH L77-82). */
+export interface IotlbEntry extends IotlbKey {
+  translatedAddr: bigint;
+  /** Block size − 1. */
+  addrMask: bigint;
+  perm: number;
+  /** Stage-2 permissions of a combined nested entry. */
+  parentPerm?: number;
+}
+
+/** IOTLB counters (project decision: hits, misses and evictions are counted). */
+export interface IotlbStats {
+  entries: number;
+  capacity: number;
+  hits: number;
+  misses: number;
+  evictions: number;
+}
+
+/** QEMU's IOTLB capacity, `SMMU_IOTLB_MAX_SIZE` (Q-SCH L213); the default here. */
+export const IOTLB_DEFAULT_CAPACITY = 256;
+
+const U64 = (1n << 64n) - 1n;
+
+function keyString(asid: number, vmid: number, iova: bigint, tg: number, level: number): string {
+  return `${asid}/${vmid}/${tg}/${level}/${iova.toString(16)}`;
+}
+
+function isId(v: number): boolean {
+  return Number.isInteger(v) && v >= -1 && v <= 0xffff;
+}
+
+/** Granule log2 of a TG value; TG 0 (non-range TLBI) defaults to 4 KiB (Q-SC L254). */
+export function tgGranuleLog2(tg: number): number {
+  return tg ? tg * 2 + 10 : 12;
+}
+
+/** Bounded LRU IOTLB of one SMMU (§5). */
+export class Iotlb {
+  readonly capacity: number;
+  /** Insertion order = LRU order: the first key is the least recently used. */
+  private readonly map = new Map<string, IotlbEntry>();
+  private hits = 0;
+  private misses = 0;
+  private evictions = 0;
+
+  constructor(capacity: number = IOTLB_DEFAULT_CAPACITY) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`IOTLB capacity must be ≥ 1, got ${capacity}`);
+    this.capacity = capacity;
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  /**
+   * Inserts (or replaces) an entry and makes it most recently used; when full, the least
+   * recently used entry is evicted first (project decision replacing QEMU's flush, §5).
+   */
+  insert(entry: IotlbEntry): void {
+    const { asid, vmid, iova, tg, level, addrMask } = entry;
+    if (!isId(asid) || !isId(vmid)) throw new RangeError('IOTLB entry: asid/vmid must be −1..0xffff');
+    if (tg < 1 || tg > 3 || !Number.isInteger(tg)) throw new RangeError('IOTLB entry: tg must be 1..3');
+    if (level < 0 || level > 3 || !Number.isInteger(level)) throw new RangeError('IOTLB entry: level must be 0..3');
+    if (addrMask < 0n || (addrMask & (addrMask + 1n)) !== 0n || (iova & addrMask) !== 0n || iova < 0n || iova > U64) {
+      throw new RangeError('IOTLB entry: addrMask must be 2^n − 1 and iova aligned to it');
+    }
+    const key = keyString(asid, vmid, iova, tg, level);
+    if (this.map.has(key)) {
+      this.map.delete(key);
+    } else if (this.map.size >= this.capacity) {
+      const lru = this.map.keys().next().value;
+      if (lru !== undefined) this.map.delete(lru);
+      this.evictions++;
+    }
+    this.map.set(key, { ...entry });
+  }
+
+  /** Exact-key lookup (`smmu_iotlb_lookup` probe); counts a hit or a miss, refreshes LRU order. */
+  lookup(key: IotlbKey): IotlbEntry | undefined {
+    const k = keyString(key.asid, key.vmid, key.iova, key.tg, key.level);
+    const e = this.map.get(k);
+    if (e === undefined) {
+      this.misses++;
+      return undefined;
+    }
+    this.hits++;
+    this.map.delete(k);
+    this.map.set(k, e);
+    return { ...e };
+  }
+
+  /** Exact-key presence test without touching counters or LRU order. */
+  has(key: IotlbKey): boolean {
+    return this.map.has(keyString(key.asid, key.vmid, key.iova, key.tg, key.level));
+  }
+
+  /** Snapshot of the entries, least recently used first. */
+  entries(): IotlbEntry[] {
+    return [...this.map.values()].map((e) => ({ ...e }));
+  }
+
+  stats(): IotlbStats {
+    return { entries: this.map.size, capacity: this.capacity, hits: this.hits, misses: this.misses, evictions: this.evictions };
+  }
+
+  private removeWhere(pred: (e: IotlbEntry) => boolean): number {
+    let n = 0;
+    for (const [k, e] of this.map) {
+      if (pred(e)) {
+        this.map.delete(k);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** `smmu_iotlb_inv_all` (Q-SC L157): TLBI_NSNH_ALL. Returns the number removed. */
+  invAll(): number {
+    const n = this.map.size;
+    this.map.clear();
+    return n;
+  }
+
+  /** `smmu_iotlb_inv_asid_vmid` (Q-SC L306): TLBI_NH_ASID, exact (asid, vmid). */
+  invAsidVmid(asid: number, vmid: number): number {
+    return this.removeWhere((e) => e.asid === asid && e.vmid === vmid);
+  }
+
+  /** `smmu_iotlb_inv_vmid` (Q-SC L317): TLBI_S12_VMALL, every entry of the VMID. */
+  invVmid(vmid: number): number {
+    return this.removeWhere((e) => e.vmid === vmid);
+  }
+
+  /** `smmu_iotlb_inv_vmid_s1` (Q-SC L323): TLBI_NH_ALL with S2P, entries of VMID with asid ≥ 0. */
+  invVmidS1(vmid: number): number {
+    return this.removeWhere((e) => e.vmid === vmid && e.asid >= 0);
+  }
+
+  /**
+   * `smmu_iotlb_inv_iova` (Q-SC L250-276), stage 1: with TTL ≠ 0, one page and asid ≥ 0, try the
+   * exact key first; otherwise remove every entry matching the asid/vmid filters (−1 = any)
+   * that contains `iova` or starts inside [iova, iova + numPages·granule).
+   */
+  invIova(asid: number, vmid: number, iova: bigint, tg: number, numPages: bigint, ttl: number): number {
+    if (ttl !== 0 && numPages === 1n && asid >= 0) {
+      const k = keyString(asid, vmid, iova, tg, ttl);
+      if (this.map.delete(k)) return 1;
+    }
+    const mask = ((numPages << BigInt(tgGranuleLog2(tg))) - 1n) & U64;
+    return this.removeWhere(
+      (e) =>
+        (asid < 0 || e.asid === asid) &&
+        (vmid < 0 || e.vmid === vmid) &&
+        ((iova & ~e.addrMask) === e.iova || (e.iova & ~mask) === iova),
+    );
+  }
+
+  /**
+   * `smmu_iotlb_inv_ipa` (Q-SC L282-304), stage 2: only pure stage-2 entries (asid < 0) of
+   * exactly `vmid`; exact-key fast path for TTL ≠ 0 and one page; then the overlap rule.
+   */
+  invIpa(vmid: number, ipa: bigint, tg: number, numPages: bigint, ttl: number): number {
+    if (ttl !== 0 && numPages === 1n) {
+      if (this.map.delete(keyString(-1, vmid, ipa, tg, ttl))) return 1;
+    }
+    const mask = ((numPages << BigInt(tgGranuleLog2(tg))) - 1n) & U64;
+    return this.removeWhere(
+      (e) => e.asid < 0 && e.vmid === vmid && ((ipa & ~e.addrMask) === e.iova || (e.iova & ~mask) === ipa),
+    );
+  }
+}
+
+/**
+ * QEMU `dma_aligned_pow2_mask(start, end, 64)`: the mask of the largest naturally aligned
+ * power-of-two block starting at `start` that does not pass `end` (64-bit arithmetic).
+ */
+export function dmaAlignedPow2Mask(start: bigint, end: bigint): bigint {
+  const addrMask = (end - start) & U64;
+  if (addrMask === U64) return U64;
+  const alignmentMask = start === 0n ? U64 : ((start & -start) - 1n) & U64;
+  if (alignmentMask <= addrMask) return alignmentMask;
+  let top = 0n;
+  for (let x = addrMask + 1n; x > 1n; x >>= 1n) top++;
+  return (1n << top) - 1n;
+}
+
+/** One naturally aligned piece of a range TLBI (§2.6). */
+export interface RangePiece {
+  addr: bigint;
+  /** Piece size − 1. */
+  mask: bigint;
+}
+
+/**
+ * The pieces `smmuv3_range_inval` (Q-V3 L1232-1289) splits a range TLBI into (§2.6): TG=0 → one
+ * page at `addr`; TG≠0 → (NUM+1)·2^SCALE pages of 2^(TG·2+10) bytes from `addr`, cut into
+ * naturally aligned power-of-two pieces. Arithmetic is modulo 2^64, as in QEMU.
+ */
+export function rangeInvalPieces(addr: bigint, tg: number, num: number, scale: number): RangePiece[] {
+  const granule = BigInt(tgGranuleLog2(tg));
+  if (tg === 0) return [{ addr, mask: (1n << granule) - 1n }];
+  const numPages = BigInt(num + 1) << BigInt(scale);
+  const end = (addr + (numPages << granule) - 1n) & U64;
+  const stop = (end + 1n) & U64;
+  const pieces: RangePiece[] = [];
+  let a = addr & U64;
+  while (a !== stop) {
+    const mask = dmaAlignedPow2Mask(a, end);
+    pieces.push({ addr: a, mask });
+    a = (a + mask + 1n) & U64;
+  }
+  return pieces;
+}
+
+/**
+ * `smmuv3_range_inval` (§2.6): invalidates each piece of a range TLBI. Stage 1 uses
+ * `invIova(asid, vmid, ...)` (asid −1 = NH_VAA, any ASID); stage 2 uses `invIpa(vmid, ...)`.
+ * LEAF never narrows what is removed. Returns the number of entries removed.
+ */
+export function rangeInvalidate(
+  tlb: Iotlb,
+  stage: 1 | 2,
+  asid: number,
+  vmid: number,
+  addr: bigint,
+  tg: number,
+  num: number,
+  scale: number,
+  ttl: number,
+): number {
+  const granule = BigInt(tgGranuleLog2(tg));
+  const inval = (a: bigint, numPages: bigint): number =>
+    stage === 1 ? tlb.invIova(asid, vmid, a, tg, numPages, ttl) : tlb.invIpa(vmid, a, tg, numPages, ttl);
+  if (tg === 0) return inval(addr, 1n);
+  // Same walk as rangeInvalPieces, without building the list (hot path).
+  const end = (addr + ((BigInt(num + 1) << BigInt(scale)) << granule) - 1n) & U64;
+  const stop = (end + 1n) & U64;
+  let removed = 0;
+  for (let a = addr & U64; a !== stop; ) {
+    const mask = dmaAlignedPow2Mask(a, end);
+    removed += inval(a, (mask + 1n) >> granule);
+    a = (a + mask + 1n) & U64;
+  }
+  return removed;
+}

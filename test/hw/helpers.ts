@@ -1,0 +1,48 @@
+/** Shared setup for the hardware-model tests (smmuv3.md §8 common setup). */
+import { CMD_BYTES } from '../../src/hw/commands.js';
+import { wordsToBytes } from '../../src/hw/fields.js';
+import { DEFAULT_IDR, type IdrRegisters } from '../../src/hw/idr.js';
+import { SmmuModel } from '../../src/hw/smmu.js';
+import type { IotlbEntry } from '../../src/hw/tlb.js';
+
+/** QEMU default IDRs (§6.2): stage 1 only. */
+export const QEMU_STAGE1_IDR: IdrRegisters = [0x0d44101a, 0x02730010, 0, 0x00001404, 0, 0x00000074];
+/** QEMU "stage=2". */
+export const QEMU_STAGE2_IDR: IdrRegisters = [0x0d441019, 0x02730010, 0, 0x00001414, 0, 0x00000074];
+/** QEMU "nested". */
+export const QEMU_NESTED_IDR: IdrRegisters = [0x0d44101b, 0x02730010, 0, 0x00001414, 0, 0x00000074];
+
+/** §8 common setup: CMDQ LOG2SIZE 4 (16 entries), CR0 = 0xD, IRQ_CTRL = 0x5. */
+export function vectorSmmu(idr: IdrRegisters = QEMU_STAGE1_IDR, iotlbSize?: number): SmmuModel {
+  return new SmmuModel({ idr, cmdqLog2Size: 4, iotlbSize });
+}
+
+export function nestedSmmu(iotlbSize?: number): SmmuModel {
+  return new SmmuModel({ idr: DEFAULT_IDR, cmdqLog2Size: 4, iotlbSize });
+}
+
+/** Packs (DW0, DW1) pairs into 16-byte little-endian entries. */
+export function cmds(...words: Array<readonly [bigint, bigint]>): Uint8Array {
+  const bytes = new Uint8Array(words.length * CMD_BYTES);
+  words.forEach((w, i) => wordsToBytes(w, bytes, i * CMD_BYTES));
+  return bytes;
+}
+
+/** Writes (DW0, DW1) into slot `index` of the model's main command queue. */
+export function putSlot(smmu: SmmuModel, index: number, words: readonly [bigint, bigint]): void {
+  wordsToBytes(words, smmu.cmdqRing(), index * CMD_BYTES);
+}
+
+/** An IOTLB entry as §8 writes them: (asid, vmid, iova, size), 4 KiB granule (tg 1). */
+export function tlbEntry(asid: number, vmid: number, iova: bigint, size: bigint = 0x1000n): IotlbEntry {
+  const level = size === 0x1000n ? 3 : size === 0x200000n ? 2 : size === 0x40000000n ? 1 : 3;
+  return { asid, vmid, iova, tg: 1, level, addrMask: size - 1n, translatedAddr: iova | 0x80000000n, perm: 3 };
+}
+
+/** Entries present as "asid/vmid/iova" strings, sorted. */
+export function tlbContents(smmu: SmmuModel): string[] {
+  return smmu.iotlb
+    .entries()
+    .map((e) => `${e.asid}/${e.vmid}/0x${e.iova.toString(16)}`)
+    .sort();
+}
