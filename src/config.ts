@@ -23,6 +23,12 @@ const envSchema = z.object({
     .default('file:./data/vsmmu.db'),
   HOST_TOPOLOGY: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  MAX_INVALIDATION_ENTRIES: z
+    .string()
+    .regex(/^[0-9]{1,6}$/, 'must be a number of entries')
+    .transform(Number)
+    .pipe(z.int().min(1).max(65536))
+    .default(4096),
   BODY_LIMIT: z
     .string()
     .regex(/^[0-9]{1,9}$/, 'must be a number of bytes')
@@ -37,6 +43,7 @@ export interface Config {
   databaseUrl: string;
   logLevel: (typeof LOG_LEVELS)[number];
   bodyLimit: number;
+  maxInvalidationEntries: number;
   topology: Topology;
   topologySource: string;
 }
@@ -81,6 +88,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: e.DATABASE_URL,
     logLevel: e.LOG_LEVEL,
     bodyLimit: e.BODY_LIMIT,
+    maxInvalidationEntries: e.MAX_INVALIDATION_ENTRIES,
     topology,
     topologySource,
   };

@@ -14,7 +14,9 @@ import { Store } from './store.js';
 import type { Topology } from './topology.js';
 import { OBJECT_TYPES, type ContextRec, type DeviceRec, type ObjectRec, type ObjectType, type SmmuRec } from './types.js';
 import { allocVdevice, allocViommu, type AllocVdeviceInput, type AllocViommuInput } from './viommu.js';
-import { contextView, deviceView, mappingView, objectView, smmuView } from './views.js';
+import { contextView, deviceView, mappingView, objectView, smmuView, word64 } from './views.js';
+import { Hardware } from './hardware.js';
+import { DEFAULT_MAX_INVALIDATION_ENTRIES, invalidateViommu, invalidationTarget, newViommuStats, type ViommuStats } from './invalidate.js';
 
 export interface Page<T> {
   items: T[];
@@ -36,13 +38,31 @@ export function paginate<T extends { id: number }, V>(records: Iterable<T>, q: L
   return { items: items.map(view), nextCursor: sorted.length > limit ? String(items[items.length - 1].id) : null };
 }
 
-export class Iommufd {
-  constructor(readonly store: Store) {}
+export interface ServiceOptions {
+  /** Largest invalidation batch accepted (entries); more is EINVAL. */
+  maxInvalidationEntries: number;
+}
 
-  static async open(repo: Repository, topology: Topology): Promise<{ service: Iommufd; topologyLoaded: boolean }> {
+export const DEFAULT_SERVICE_OPTIONS: ServiceOptions = { maxInvalidationEntries: DEFAULT_MAX_INVALIDATION_ENTRIES };
+
+export class Iommufd {
+  readonly hardware: Hardware;
+  /** Per-vIOMMU invalidation counters (in memory; they start at zero like hardware counters). */
+  private readonly viommuStats = new Map<number, ViommuStats>();
+
+  constructor(
+    readonly store: Store,
+    readonly options: ServiceOptions = DEFAULT_SERVICE_OPTIONS,
+  ) {
+    this.hardware = new Hardware(store.graph);
+    this.hardware.rebuild();
+    store.onCommit(() => this.hardware.sync());
+  }
+
+  static async open(repo: Repository, topology: Topology, options: ServiceOptions = DEFAULT_SERVICE_OPTIONS): Promise<{ service: Iommufd; topologyLoaded: boolean }> {
     const store = new Store(repo);
     await store.load();
-    const service = new Iommufd(store);
+    const service = new Iommufd(store, options);
     const topologyLoaded = await store.write((tx) => loadTopology(tx, topology));
     return { service, topologyLoaded };
   }
@@ -155,6 +175,70 @@ export class Iommufd {
   }
   allocVdevice(input: AllocVdeviceInput) {
     return this.store.write((tx) => objectView(tx, allocVdevice(tx, input)));
+  }
+
+  // ---- the hardware side ----
+  /**
+   * IOMMU_HWPT_INVALIDATE: `buf` holds `count` little-endian 16-byte entries (rewritten in place).
+   * `only: 'viommu'` for /v1/viommus/{id}/invalidate; otherwise the id's type decides.
+   */
+  invalidate(id: number, input: { dataType: string; buf: Uint8Array; count: number }, only?: 'viommu'): { entriesProcessed: number } {
+    const target = invalidationTarget(this.graph, id, only);
+    // __iommu_copy_struct_from_full_user_array: a data_type other than the driver's is EINVAL.
+    if (input.dataType !== 'arm_smmuv3') fail('EINVAL', `data type ${input.dataType} is not arm_smmuv3`, { entriesProcessed: 0 });
+    const stats = this.statsOf(target.id);
+    const entriesProcessed = invalidateViommu(this.graph, this.hardware, target, input.buf, input.count, stats, {
+      maxEntries: this.options.maxInvalidationEntries,
+    });
+    return { entriesProcessed };
+  }
+
+  private statsOf(viommuId: number): ViommuStats {
+    let stats = this.viommuStats.get(viommuId);
+    if (!stats) {
+      stats = newViommuStats();
+      this.viommuStats.set(viommuId, stats);
+    }
+    return stats;
+  }
+
+  /** GET /v1/viommus/{id}/stats: its invalidations, its VMID's share of the IOTLB, its devices' ATC. */
+  viommuStatsView(id: number) {
+    const viommu = lookupObject(this.graph, null, id, ['viommu'], 'vIOMMU');
+    const model = this.hardware.model(viommu.smmuId as number);
+    const sids = new Set<number>();
+    for (const o of this.graph.values('objects')) {
+      if (o.type === 'vdevice' && o.viommuId === viommu.id) sids.add((this.graph.get('devices', o.deviceId as number) as DeviceRec).streamId);
+    }
+    let atcEntries = 0;
+    for (const sid of sids) atcEntries += model.atc.entries(sid).length;
+    const { invalidations } = this.statsOf(viommu.id);
+    return {
+      viommuId: viommu.id,
+      vmid: viommu.vmid,
+      invalidations: { ...invalidations, byOpcode: { ...invalidations.byOpcode } },
+      tlb: model.iotlb.statsForVmid(viommu.vmid as number),
+      atc: { entries: atcEntries },
+    };
+  }
+
+  /** GET /v1/smmus/{id}/state: the model's counters, queue pointers and recent commands. */
+  smmuState(id: number, recentCommands = 0) {
+    const smmu = this.graph.get('smmus', id) ?? fail('ENOENT', `SMMU ${id} does not exist`);
+    const model = this.hardware.model(smmu.id);
+    const s = model.stats();
+    const log = model.executedCommands(recentCommands);
+    return {
+      smmuId: smmu.id,
+      commands: s.commands,
+      tlb: s.iotlb,
+      atc: s.atc,
+      configCache: s.configCache,
+      cmdq: s.cmdq,
+      irqs: s.irqs,
+      streamTable: { entries: model.streamIds().length },
+      recentCommands: log.commands.map(([w0, w1]) => [word64(w0), word64(w1)]),
+    };
   }
 
   // ---- raw records, for GraphQL relations and tests ----

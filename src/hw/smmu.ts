@@ -143,6 +143,8 @@ export interface SmmuStats {
 }
 
 const L = COMMAND_LAYOUTS;
+/** How many executed commands the model remembers for inspection. */
+export const COMMAND_LOG_SIZE = 1024;
 /** Architectural maximum of IDR1.CMDQS (QEMU `SMMU_CMDQS` = 19). */
 const CMDQS_MAX = 19;
 
@@ -175,6 +177,9 @@ export class SmmuModel {
   private readonly errorCounts: Record<CerrorCode, number> = { CERROR_ILL: 0, CERROR_ABT: 0, CERROR_ATC_INV_SYNC: 0 };
   private cmdSyncIrqs = 0;
   private gerrorIrqs = 0;
+  /** The last COMMAND_LOG_SIZE executed commands, raw (a ring of 16-byte slots). */
+  private readonly commandLog = new Uint8Array(COMMAND_LOG_SIZE * CMD_BYTES);
+  private commandLogCount = 0;
   private readonly executor: CommandExecutor = {
     execute: (view, offset, opcode, queue) => this.executeCommand(view, offset, opcode, queue),
   };
@@ -408,6 +413,8 @@ export class SmmuModel {
     }
     this.opCounts[opcode]++;
     this.executed++;
+    const slot = (this.commandLogCount++ % COMMAND_LOG_SIZE) * CMD_BYTES;
+    for (let i = 0; i < CMD_BYTES; i++) this.commandLog[slot + i] = view.getUint8(off + i);
     return CERROR.NONE;
   }
 
@@ -592,6 +599,21 @@ export class SmmuModel {
       enabled: q.enabled,
       pending: queuePending(q),
     };
+  }
+
+  /**
+   * The commands this SMMU executed, oldest first (at most the last COMMAND_LOG_SIZE), with the
+   * running count of all executed commands: what "the hardware received".
+   */
+  executedCommands(limit = COMMAND_LOG_SIZE): { total: number; commands: Array<[bigint, bigint]> } {
+    const n = Math.min(limit, this.commandLogCount, COMMAND_LOG_SIZE);
+    const view = new DataView(this.commandLog.buffer);
+    const commands: Array<[bigint, bigint]> = [];
+    for (let k = this.commandLogCount - n; k < this.commandLogCount; k++) {
+      const off = (k % COMMAND_LOG_SIZE) * CMD_BYTES;
+      commands.push([view.getBigUint64(off, true), view.getBigUint64(off + 8, true)]);
+    }
+    return { total: this.commandLogCount, commands };
   }
 
   /** Counters and state for the service's stats (plain object). */

@@ -65,6 +65,17 @@ export class Iotlb {
   private hits = 0;
   private misses = 0;
   private evictions = 0;
+  /** The same counters per VMID, for per-vIOMMU statistics. */
+  private readonly perVmid = new Map<number, { hits: number; misses: number; evictions: number }>();
+
+  private vmidCounters(vmid: number): { hits: number; misses: number; evictions: number } {
+    let c = this.perVmid.get(vmid);
+    if (c === undefined) {
+      c = { hits: 0, misses: 0, evictions: 0 };
+      this.perVmid.set(vmid, c);
+    }
+    return c;
+  }
 
   constructor(capacity: number = IOTLB_DEFAULT_CAPACITY) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`IOTLB capacity must be ≥ 1, got ${capacity}`);
@@ -92,7 +103,10 @@ export class Iotlb {
       this.map.delete(key);
     } else if (this.map.size >= this.capacity) {
       const lru = this.map.keys().next().value;
-      if (lru !== undefined) this.map.delete(lru);
+      if (lru !== undefined) {
+        this.vmidCounters((this.map.get(lru) as IotlbEntry).vmid).evictions++;
+        this.map.delete(lru);
+      }
       this.evictions++;
     }
     this.map.set(key, { ...entry });
@@ -104,9 +118,11 @@ export class Iotlb {
     const e = this.map.get(k);
     if (e === undefined) {
       this.misses++;
+      this.vmidCounters(key.vmid).misses++;
       return undefined;
     }
     this.hits++;
+    this.vmidCounters(key.vmid).hits++;
     this.map.delete(k);
     this.map.set(k, e);
     return { ...e };
@@ -124,6 +140,14 @@ export class Iotlb {
 
   stats(): IotlbStats {
     return { entries: this.map.size, capacity: this.capacity, hits: this.hits, misses: this.misses, evictions: this.evictions };
+  }
+
+  /** Entries, hits, misses and evictions of one VMID (a vIOMMU's share of the IOTLB). */
+  statsForVmid(vmid: number): { entries: number; hits: number; misses: number; evictions: number } {
+    let entries = 0;
+    for (const e of this.map.values()) if (e.vmid === vmid) entries++;
+    const c = this.perVmid.get(vmid) ?? { hits: 0, misses: 0, evictions: 0 };
+    return { entries, ...c };
   }
 
   private removeWhere(pred: (e: IotlbEntry) => boolean): number {

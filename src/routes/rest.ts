@@ -8,6 +8,7 @@ import type { Iommufd } from '../domain/service.js';
 import { contextRoutes } from './contexts.js';
 import { inventoryRoutes } from './inventory.js';
 import { objectRoutes } from './objects.js';
+import { hardwareRoutes } from './hardware.js';
 import { problemFor, sendProblem, toProblem } from './problem.js';
 
 export const restApi: FastifyPluginAsync<{ service: Iommufd }> = async (app, { service }) => {
@@ -25,4 +26,5 @@ export const restApi: FastifyPluginAsync<{ service: Iommufd }> = async (app, { s
   await zapp.register(inventoryRoutes, { service });
   await zapp.register(contextRoutes, { service });
   await zapp.register(objectRoutes, { service });
+  await zapp.register(hardwareRoutes, { service });
 };

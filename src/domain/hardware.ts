@@ -1,0 +1,80 @@
+/**
+ * The physical side as the model sees it: one SmmuModel per SMMU of the inventory, whose stream
+ * table is derived from the committed object graph after every write (as the ARM driver writes
+ * an STE and issues CFGI_STE on attach, replace and detach). Rebuilt from the database at start,
+ * with empty caches, as after a hardware reset.
+ */
+import { buildAbortSte, buildNestedSte, buildS2Ste, SmmuModel, type SteWords } from '../hw/index.js';
+import type { ObjectGraph } from './graph.js';
+import type { DeviceRec, ObjectRec, SmmuRec } from './types.js';
+import { decodeVste } from './vste.js';
+
+/** The S2 "table base" of an IOAS: the model resolves stage 2 through the IOAS mappings. */
+export const s2HandleOfIoas = (ioasId: number): bigint => BigInt(ioasId) << 4n;
+
+export class Hardware {
+  private readonly models = new Map<number, SmmuModel>();
+  /** The STE each device currently has installed, as 16-digit hex words, to spot changes. */
+  private readonly installed = new Map<number, string>();
+
+  constructor(private readonly graph: ObjectGraph) {}
+
+  /** Fresh models for every SMMU (caches empty) and every device's STE installed. */
+  rebuild(): void {
+    this.models.clear();
+    this.installed.clear();
+    this.sync();
+  }
+
+  model(smmuId: number): SmmuModel {
+    const m = this.models.get(smmuId);
+    if (!m) throw new Error(`no hardware model for SMMU ${smmuId}`);
+    return m;
+  }
+
+  hasModel(smmuId: number): boolean {
+    return this.models.has(smmuId);
+  }
+
+  /** Brings the models in line with the committed graph: SMMUs added/removed, STEs changed. */
+  sync(): void {
+    for (const smmu of this.graph.values('smmus')) {
+      if (!this.models.has(smmu.id)) this.models.set(smmu.id, newModel(smmu));
+    }
+    for (const id of [...this.models.keys()]) if (!this.graph.get('smmus', id)) this.models.delete(id);
+    const seen = new Set<number>();
+    for (const device of this.graph.values('devices')) {
+      seen.add(device.id);
+      const ste = this.deriveSte(device);
+      const key = ste.map((w) => w.toString(16)).join(',');
+      if (this.installed.get(device.id) === key) continue;
+      this.model(device.smmuId).installSte(device.streamId, ste);
+      this.installed.set(device.id, key);
+    }
+    for (const id of [...this.installed.keys()]) if (!seen.has(id)) this.installed.delete(id);
+  }
+
+  /** The physical STE of a device, from what it is attached to (iommufd.md §3.3). */
+  deriveSte(device: DeviceRec): SteWords {
+    const hwpt = device.attachedTo === null ? undefined : this.graph.get('objects', device.attachedTo);
+    if (!hwpt || device.contextId === null) return buildAbortSte();
+    if (hwpt.type === 'hwpt_paging') {
+      return buildS2Ste({ vmid: hwpt.vmid ?? 0, s2ttb: s2HandleOfIoas(hwpt.ioasId as number), ats: false });
+    }
+    if (hwpt.type !== 'hwpt_nested') return buildAbortSte();
+    const viommu = this.graph.get('objects', hwpt.viommuId as number) as ObjectRec;
+    const parent = this.graph.get('objects', viommu.hwptId as number) as ObjectRec;
+    const vste: [bigint, bigint] = [hwpt.vste0 ?? 0n, hwpt.vste1 ?? 0n];
+    const config = decodeVste(vste[0], vste[1]).config;
+    if (config === 'invalid' || config === 'abort') return buildAbortSte();
+    // arm_smmu_make_nested_domain_ste: the parent's S2 STE, with the vIOMMU's VMID.
+    const ats = hwpt.enableAts && device.ats;
+    const s2 = buildS2Ste({ vmid: viommu.vmid as number, s2ttb: s2HandleOfIoas(parent.ioasId as number), ats: config === 's1_translate' && ats });
+    if (config === 'bypass') return s2;
+    return buildNestedSte(vste, s2, { ats });
+  }
+}
+
+function newModel(smmu: SmmuRec): SmmuModel {
+  return new SmmuModel({ idr: smmu.idr, iidr: smmu.iidr, aidr: smmu.aidr, iotlbSize: smmu.iotlbSize });
+}

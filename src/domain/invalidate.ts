@@ -1,0 +1,171 @@
+/**
+ * Guest TLB/ATC/CD-cache invalidation through a vIOMMU: IOMMU_HWPT_INVALIDATE with a vIOMMU id
+ * (iommufd.md §2.4, §3.4; arm_vsmmu_cache_invalidate and arm_vsmmu_convert_user_cmd). Entries
+ * are converted in place, exactly as the kernel converts them, and issued to the physical SMMU's
+ * command queue in batches of at most 63 commands plus a CMD_SYNC.
+ */
+import {
+  CMD_BYTES,
+  CMDQ_OP_ATC_INV,
+  CMDQ_OP_CFGI_CD,
+  CMDQ_OP_CFGI_CD_ALL,
+  CMDQ_OP_TLBI_NH_ALL,
+  CMDQ_OP_TLBI_NH_ASID,
+  CMDQ_OP_TLBI_NH_VA,
+  CMDQ_OP_TLBI_NH_VAA,
+  CMDQ_OP_TLBI_NSNH_ALL,
+  cmdGetSid,
+  cmdOpcode,
+  cmdSetSid,
+  cmdSetVmid,
+  commandName,
+  encodeCommand,
+  wordsToBytes,
+} from '../hw/index.js';
+import { fail, IommufdError } from './errors.js';
+import type { Hardware } from './hardware.js';
+import type { Reader } from './reader.js';
+import type { DeviceRec, ObjectRec } from './types.js';
+
+/** CMDQ_BATCH_ENTRIES − 1 on 64-bit: the kernel's batch, leaving room for its CMD_SYNC. */
+export const INVALIDATION_BATCH = 63;
+export const DEFAULT_MAX_INVALIDATION_ENTRIES = 4096;
+
+/** Linux's CMD_SYNC when no MSI polling is used: CS=SEV, MSH=ISH, MSIAttr=OIWB (0x0fc02046). */
+const CMD_SYNC_BYTES = (() => {
+  const b = new Uint8Array(CMD_BYTES);
+  wordsToBytes(encodeCommand('CMD_SYNC', { CS: 2, MSH: 3, MSIATTR: 0xf }), b, 0);
+  return b;
+})();
+
+export interface ViommuStats {
+  invalidations: { requests: number; entries: number; batches: number; errors: number; byOpcode: Record<string, number> };
+}
+
+export function newViommuStats(): ViommuStats {
+  return { invalidations: { requests: 0, entries: 0, batches: 0, errors: 0, byOpcode: {} } };
+}
+
+export interface InvalidateOptions {
+  maxEntries: number;
+}
+
+/**
+ * The request's target (dispatch of iommufd_hwpt_invalidate on the object type): a vIOMMU
+ * invalidates; an ARM nested HWPT has no cache_invalidate_user (EOPNOTSUPP); anything else,
+ * a paging HWPT or an IOAS included, is EINVAL; a missing id is ENOENT.
+ */
+export function invalidationTarget(r: Reader, id: number, only?: 'viommu'): ObjectRec {
+  const o = r.get('objects', id) as ObjectRec | undefined;
+  if (!o || (only === 'viommu' && o.type !== 'viommu')) fail('ENOENT', `${only === 'viommu' ? 'vIOMMU' : 'object'} ${id} does not exist`, { entriesProcessed: 0 });
+  if (o.type === 'viommu') return o;
+  if (o.type === 'hwpt_nested') fail('EOPNOTSUPP', `nested HWPT ${id}: the ARM SMMUv3 driver invalidates through the vIOMMU, not the nested HWPT`, { entriesProcessed: 0 });
+  return fail('EINVAL', `${o.type} ${id} cannot be invalidated (only a vIOMMU or a nested HWPT)`, { entriesProcessed: 0 });
+}
+
+/**
+ * Converts and issues `count` little-endian 16-byte entries of `buf` (rewritten in place).
+ * Returns the number of entries handled; on failure throws with `entriesProcessed` = the index
+ * of the first failing entry, every entry before it having been issued.
+ */
+export function invalidateViommu(
+  r: Reader,
+  hw: Hardware,
+  viommu: ObjectRec,
+  buf: Uint8Array,
+  count: number,
+  stats: ViommuStats,
+  opts: InvalidateOptions,
+): number {
+  stats.invalidations.requests++;
+  try {
+    // iommu_copy_struct_from_full_user_array: entry_num 0 is EINVAL on the ARM path (§2.4, §7.1).
+    if (count === 0) fail('EINVAL', 'no invalidation entries (the ARM SMMUv3 path rejects entry_num 0)', { entriesProcessed: 0 });
+    if (count > opts.maxEntries) fail('EINVAL', `${count} entries exceed the maximum batch of ${opts.maxEntries}`, { entriesProcessed: 0 });
+    return convertAndIssue(r, hw, viommu, buf, count, stats);
+  } catch (err) {
+    stats.invalidations.errors++;
+    throw err;
+  }
+}
+
+function convertAndIssue(r: Reader, hw: Hardware, viommu: ObjectRec, buf: Uint8Array, count: number, stats: ViommuStats): number {
+  const model = hw.model(viommu.smmuId as number);
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const vmid = viommu.vmid as number;
+  const byOpcode = stats.invalidations.byOpcode;
+  let vsidTable: Map<number, number> | null = null;
+  let batchStart = 0;
+
+  // Issues entries [batchStart, end) and the kernel's CMD_SYNC to the physical queue.
+  const issue = (end: number): void => {
+    if (end === batchStart) return;
+    let result = model.submitCommands(buf, batchStart * CMD_BYTES, end - batchStart);
+    if (result.error === null) result = model.submitCommands(CMD_SYNC_BYTES, 0, 1);
+    stats.invalidations.batches++;
+    if (result.error !== null) {
+      // arm_smmu_cmdq_issue_cmdlist failed: the driver skips the bad command (Linux
+      // __arm_smmu_cmdq_skip_err) and the batch is reported as handled but for its last entry.
+      model.skipFailedCommand();
+      throw new IommufdError('EIO', `the SMMU reported ${result.error.code} while executing the batch`, { entriesProcessed: end - 1 });
+    }
+    stats.invalidations.entries += end - batchStart;
+    batchStart = end;
+  };
+
+  for (let i = 0; i < count; i++) {
+    const off = i * CMD_BYTES;
+    const opcode = cmdOpcode(view, off);
+    switch (opcode) {
+      case CMDQ_OP_TLBI_NSNH_ALL:
+        // Rewritten as TLBI_NH_ALL of the vIOMMU's VMID; every other bit cleared (L321-L326).
+        view.setBigUint64(off, 0n, true);
+        view.setBigUint64(off + 8, 0n, true);
+        view.setUint8(off, CMDQ_OP_TLBI_NH_ALL);
+        cmdSetVmid(view, off, vmid);
+        break;
+      case CMDQ_OP_TLBI_NH_VA:
+      case CMDQ_OP_TLBI_NH_VAA:
+      case CMDQ_OP_TLBI_NH_ALL:
+      case CMDQ_OP_TLBI_NH_ASID:
+        cmdSetVmid(view, off, vmid);
+        break;
+      case CMDQ_OP_ATC_INV:
+      case CMDQ_OP_CFGI_CD:
+      case CMDQ_OP_CFGI_CD_ALL: {
+        vsidTable ??= vsidToStreamId(r, viommu.id);
+        const vsid = cmdGetSid(view, off);
+        const sid = vsidTable.get(vsid);
+        if (sid === undefined) {
+          issue(i);
+          fail('EIO', `entry ${i}: vSID 0x${vsid.toString(16)} has no vDEVICE on vIOMMU ${viommu.id}`, { entriesProcessed: i });
+        }
+        cmdSetSid(view, off, sid);
+        break;
+      }
+      default:
+        // Everything else, CMD_SYNC and CFGI_STE/CFGI_ALL included, is EIO (L345-L346).
+        issue(i);
+        fail('EIO', `entry ${i}: opcode 0x${opcode.toString(16).padStart(2, '0')} (${commandName(opcode) ?? 'unknown'}) may not be issued by a guest`, {
+          entriesProcessed: i,
+        });
+    }
+    const name = commandName(opcode) as string;
+    byOpcode[name] = (byOpcode[name] ?? 0) + 1;
+    if (i + 1 - batchStart === INVALIDATION_BATCH) issue(i + 1);
+  }
+  issue(count);
+  return count;
+}
+
+/** The vIOMMU's vdevs table: vSID → physical StreamID (iommufd_viommu_find_dev). */
+function vsidToStreamId(r: Reader, viommuId: number): Map<number, number> {
+  const table = new Map<number, number>();
+  for (const o of r.values('objects') as Iterable<ObjectRec>) {
+    if (o.type === 'vdevice' && o.viommuId === viommuId) {
+      const device = r.get('devices', o.deviceId as number) as DeviceRec;
+      table.set(o.virtId as number, device.streamId);
+    }
+  }
+  return table;
+}

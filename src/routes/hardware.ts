@@ -1,0 +1,58 @@
+/**
+ * The hardware side: guest invalidation through a vIOMMU (JSON or raw little-endian 16-byte
+ * entries), vIOMMU statistics and the SMMU model's state.
+ */
+import type { FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { IommufdError } from '../domain/errors.js';
+import type { Iommufd } from '../domain/service.js';
+import { idParams } from '../schema/common.js';
+import { invalidateBody, smmuStateQuery } from '../schema/hardware.js';
+
+const ENTRY_BYTES = 16;
+
+/** The request body as raw entries: octet-stream as sent, JSON converted to the same layout. */
+export function invalidationEntries(request: FastifyRequest): { dataType: string; buf: Uint8Array; count: number } {
+  const body = request.body;
+  if (Buffer.isBuffer(body)) {
+    if (body.length % ENTRY_BYTES !== 0) {
+      throw new IommufdError('EINVAL', `the body is ${body.length} bytes, not a whole number of 16-byte entries`, {
+        entriesProcessed: 0,
+        errors: [{ path: 'body', message: 'length is not a multiple of 16' }],
+      });
+    }
+    // Copy: the entries are converted in place and the caller's bytes stay as sent.
+    return { dataType: 'arm_smmuv3', buf: new Uint8Array(body), count: body.length / ENTRY_BYTES };
+  }
+  const parsed = invalidateBody.safeParse(body);
+  if (!parsed.success) {
+    const errors = parsed.error.issues.map((i) => ({ path: ['body', ...i.path].join('/'), message: i.message }));
+    throw new IommufdError('EINVAL', `request body is invalid: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { entriesProcessed: 0, errors });
+  }
+  const { dataType, entries } = parsed.data;
+  const buf = new Uint8Array(entries.length * ENTRY_BYTES);
+  const view = new DataView(buf.buffer);
+  entries.forEach(([w0, w1], i) => {
+    view.setBigUint64(i * ENTRY_BYTES, w0, true);
+    view.setBigUint64(i * ENTRY_BYTES + 8, w1, true);
+  });
+  return { dataType, buf, count: entries.length };
+}
+
+export const hardwareRoutes: FastifyPluginAsyncZod<{ service: Iommufd }> = async (app, { service }) => {
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.post('/viommus/:id/invalidate', { schema: { tags: ['hardware'], params: idParams } }, async (req) =>
+    service.invalidate(req.params.id, invalidationEntries(req), 'viommu'),
+  );
+  app.post('/hwpts/:id/invalidate', { schema: { tags: ['hardware'], params: idParams } }, async (req) =>
+    service.invalidate(req.params.id, invalidationEntries(req)),
+  );
+  app.post('/objects/:id/invalidate', { schema: { tags: ['hardware'], params: idParams } }, async (req) =>
+    service.invalidate(req.params.id, invalidationEntries(req)),
+  );
+  app.get('/viommus/:id/stats', { schema: { tags: ['hardware'], params: idParams } }, async (req) => service.viommuStatsView(req.params.id));
+  app.get('/smmus/:id/state', { schema: { tags: ['hardware'], params: idParams, querystring: smmuStateQuery } }, async (req) =>
+    service.smmuState(req.params.id, req.query.commands ?? 0),
+  );
+};

@@ -1,0 +1,21 @@
+import { z } from 'zod';
+import { hex64 } from './common.js';
+
+/** One ARM SMMUv3 command as two 64-bit words (struct iommu_viommu_arm_smmuv3_invalidate). */
+export const commandWords = z.tuple([hex64, hex64]);
+
+/** POST …/invalidate with application/json. Emptiness and the batch limit are checked after the
+ * target lookup, as the kernel orders them (ENOENT before EINVAL). */
+export const invalidateBody = z.strictObject({
+  dataType: z.enum(['arm_smmuv3', 'vtd_s1']),
+  entries: z.array(commandWords).max(65536),
+});
+
+export const smmuStateQuery = z.strictObject({
+  commands: z
+    .string()
+    .regex(/^[0-9]{1,4}$/, 'must be a number from 0 to 1024')
+    .transform(Number)
+    .pipe(z.int().min(0).max(1024))
+    .optional(),
+});
