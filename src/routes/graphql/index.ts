@@ -64,8 +64,23 @@ export const graphqlApi: FastifyPluginAsync<{ service: Iommufd; repository: Pris
     return queries.map((q) => resolve(q.obj));
   };
 
+  const counts = (byName: Record<string, number>) => Object.entries(byName).map(([opcode, count]) => ({ opcode, count }));
+  const smmuState = (id: number) => {
+    const st = service.smmuState(id);
+    return {
+      ...st,
+      commands: { executed: st.commands.executed, byOpcode: counts(st.commands.byOpcode as Record<string, number>), errors: counts(st.commands.errors) },
+      streamTableEntries: st.streamTable.entries,
+    };
+  };
+  const viommuStats = (id: number) => {
+    const st = service.viommuStatsView(id);
+    return { ...st, invalidations: { ...st.invalidations, byOpcode: counts(st.invalidations.byOpcode) } };
+  };
+
   const loaders: MercuriusLoaders = {
     Smmu: {
+      state: rel((s) => smmuState(s.id)),
       devices: rel((s) => [...g.values('devices')].filter((d) => d.smmuId === s.id).sort((a, b) => a.id - b.id).map(deviceView)),
       viommus: rel((s) => objectsWhere((o) => o.type === 'viommu' && o.smmuId === s.id)),
     },
@@ -101,6 +116,7 @@ export const graphqlApi: FastifyPluginAsync<{ service: Iommufd; repository: Pris
       nestParent: rel((o) => obj(o.hwptId as number)),
       vdevices: rel((o) => objectsWhere((v) => v.type === 'vdevice' && v.viommuId === o.id)),
       nestedHwpts: rel((o) => objectsWhere((h) => h.type === 'hwpt_nested' && h.viommuId === o.id)),
+      stats: rel((o) => viommuStats(o.id)),
     },
     Vdevice: {
       context: rel((o) => contextView(g.get('contexts', o.contextId as number)!)),

@@ -31,7 +31,69 @@ export const typeDefs = /* GraphQL */ `
     sidsPerVintf: Int!
   }
 
+  type OpcodeCount {
+    opcode: String!
+    count: Float!
+  }
+
+  type TlbStats {
+    entries: Int!
+    hits: Float!
+    misses: Float!
+    evictions: Float!
+  }
+
+  type AtcStats {
+    entries: Int!
+  }
+
+  type InvalidationStats {
+    requests: Float!
+    entries: Float!
+    batches: Float!
+    errors: Float!
+    byOpcode: [OpcodeCount!]!
+  }
+
+  type ViommuStats {
+    invalidations: InvalidationStats!
+    tlb: TlbStats!
+    atc: AtcStats!
+  }
+
+  type CommandStats {
+    executed: Float!
+    byOpcode: [OpcodeCount!]!
+    errors: [OpcodeCount!]!
+  }
+
+  type CmdqState {
+    log2Size: Int!
+    prod: Float!
+    cons: Float!
+    err: Int!
+    stopped: Boolean!
+    enabled: Boolean!
+    pending: Int!
+  }
+
+  type ConfigCacheStats {
+    entries: Int!
+    hits: Float!
+    misses: Float!
+  }
+
+  type SmmuState {
+    commands: CommandStats!
+    tlb: TlbStats!
+    atc: AtcStats!
+    configCache: ConfigCacheStats!
+    cmdq: CmdqState!
+    streamTableEntries: Int!
+  }
+
   type Smmu {
+    state: SmmuState!
     id: Int!
     name: String!
     idr: [Float!]!
@@ -132,6 +194,7 @@ export const typeDefs = /* GraphQL */ `
     vintf: Int
     vdevices: [Vdevice!]!
     nestedHwpts: [Hwpt!]!
+    stats: ViommuStats!
   }
 
   type Vdevice implements IommufdObject {
