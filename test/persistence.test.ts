@@ -46,6 +46,32 @@ describe('restart', () => {
     expect(v2.id).toBeGreaterThan(Math.max(...ids));
   });
 
+  it('restart: the hardware model is rebuilt from the database with its STEs and empty caches, as after a reset', async () => {
+    t = await startApp();
+    const g = await buildViommu(t);
+    must(await t.req('POST', '/v1/vdevices', { viommuId: g.viommu, deviceId: g.dev, virtId: 0x99 }), 201);
+    const nested = must(await t.req('POST', '/v1/hwpts', { deviceId: g.dev, ptId: g.viommu, data: { type: 'arm_smmuv3', ste: ['0x000000008000000b', '0x0'] } }), 201);
+    must(await t.req('PUT', `/v1/devices/${g.dev}/attachment`, { ptId: nested.id }), 200);
+    const streamId = (await t.req('GET', `/v1/devices/${g.dev}`)).body.streamId;
+    const model = t.service.hardware.model(1);
+    const steBefore = model.getSte(streamId);
+    model.iotlbInsert({ asid: 1, vmid: 5, iova: 0x1000n, tg: 1, level: 3, translatedAddr: 0x2000n, addrMask: 0xfffn, perm: 3 });
+    expect(model.stats().iotlb.entries).toBe(1);
+
+    t = await t.restart();
+
+    const rebuilt = t.service.hardware.model(1);
+    expect(rebuilt).not.toBe(model);
+    expect(rebuilt.getSte(streamId)).toEqual(steBefore);
+    // Config STE nested (7) with the vIOMMU's VMID, derived again from the graph.
+    expect((steBefore as bigint[])[0] & 0xen).toBe(0xen);
+    const state = (await t.req('GET', '/v1/smmus/1/state')).body;
+    expect(state.tlb.entries).toBe(0);
+    expect(state.atc.entries).toBe(0);
+    expect(state.commands.executed).toBe(0);
+    expect(state.cmdq).toMatchObject({ prod: 0, cons: 0, err: 0, stopped: false });
+  });
+
   it('restart: the built-in topology is loaded only into an empty inventory', async () => {
     t = await startApp();
     expect(t.topologyLoaded).toBe(true);
