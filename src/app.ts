@@ -28,7 +28,10 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 export async function buildApp(config: Config): Promise<App> {
   const database = await openDatabase(config.databaseUrl);
   const repository = new PrismaRepository(database.db);
-  const { service, topologyLoaded } = await Iommufd.open(repository, config.topology, { maxInvalidationEntries: config.maxInvalidationEntries });
+  const { service, topologyLoaded } = await Iommufd.open(repository, config.topology, {
+    maxInvalidationEntries: config.maxInvalidationEntries,
+    guestMemoryLimit: config.guestMemoryLimit,
+  });
 
   const app = Fastify({
     logger: config.logLevel === 'silent' ? false : { level: config.logLevel },

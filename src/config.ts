@@ -29,6 +29,12 @@ const envSchema = z.object({
     .transform(Number)
     .pipe(z.int().min(1).max(65536))
     .default(4096),
+  GUEST_MEMORY_LIMIT: z
+    .string()
+    .regex(/^[0-9]{1,12}$/, 'must be a number of bytes')
+    .transform(Number)
+    .pipe(z.int().min(4096))
+    .default(268435456),
   BODY_LIMIT: z
     .string()
     .regex(/^[0-9]{1,9}$/, 'must be a number of bytes')
@@ -44,6 +50,7 @@ export interface Config {
   logLevel: (typeof LOG_LEVELS)[number];
   bodyLimit: number;
   maxInvalidationEntries: number;
+  guestMemoryLimit: number;
   topology: Topology;
   topologySource: string;
 }
@@ -89,6 +96,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     bodyLimit: e.BODY_LIMIT,
     maxInvalidationEntries: e.MAX_INVALIDATION_ENTRIES,
+    guestMemoryLimit: e.GUEST_MEMORY_LIMIT,
     topology,
     topologySource,
   };

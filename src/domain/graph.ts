@@ -28,6 +28,8 @@ export class ObjectGraph {
     contexts: new Map(),
     objects: new Map(),
     mappings: new Map(),
+    pages: new Map(),
+    events: new Map(),
   };
   /** Bumped on every applied commit; lets caches and loaders tell states apart. */
   version = 0;
@@ -63,6 +65,8 @@ export class WriteTx {
     contexts: new Map(),
     objects: new Map(),
     mappings: new Map(),
+    pages: new Map(),
+    events: new Map(),
   };
   /** Work to run after a successful commit (events, model updates): never on failure. */
   readonly afterCommit: Array<() => void> = [];

@@ -5,6 +5,7 @@ import type { Reader } from './reader.js';
 import { allocId } from './ids.js';
 import { lookupContext } from './contexts.js';
 import { lookupObject } from './objects.js';
+import { freeHostRange } from './memory.js';
 import type { MappingRec, ObjectRec } from './types.js';
 import { newObject } from './types.js';
 
@@ -12,6 +13,7 @@ export const PAGE_SIZE = 0x1000n;
 export const U64_MAX = (1n << 64n) - 1n;
 /** Simulated host physical memory handed to mappings starts here (above a 4 GiB "host RAM" hole). */
 export const HOST_MEMORY_BASE = 0x1_0000_0000n;
+const NEXT_HOST_ADDRESS = 'nextHostAddress';
 
 export function createIoas(tx: WriteTx, contextId: number): ObjectRec {
   const context = lookupContext(tx, contextId);
@@ -42,9 +44,10 @@ export function mapIoas(tx: WriteTx, ioasId: number, input: MapInput): MappingRe
       fail('EEXIST', `[0x${input.iova.toString(16)}, 0x${(last + 1n).toString(16)}) overlaps the mapping at 0x${m.iova.toString(16)}`);
     }
   }
-  // Bump allocator over simulated host memory: each mapping is physically contiguous.
-  let hostAddress = HOST_MEMORY_BASE;
-  for (const m of tx.values('mappings')) if (m.hostAddress + m.length > hostAddress) hostAddress = m.hostAddress + m.length;
+  // Bump allocator over simulated host memory: each mapping is physically contiguous, and a host
+  // range is never handed out twice (so freed pages can never alias a later mapping).
+  const hostAddress = BigInt(tx.get('meta', NEXT_HOST_ADDRESS)?.value ?? HOST_MEMORY_BASE.toString());
+  tx.put('meta', { key: NEXT_HOST_ADDRESS, value: (hostAddress + input.length).toString() });
   return tx.put('mappings', { ioasId: ioas.id, iova: input.iova, length: input.length, hostAddress, readable: input.read, writable: input.write });
 }
 
@@ -73,6 +76,7 @@ export function unmapIoas(tx: WriteTx, ioasId: number, range: { iova: bigint; le
   let unmapped = 0n;
   for (const m of victims) {
     tx.delete('mappings', `${m.ioasId}:${m.iova}`);
+    freeHostRange(tx, m.hostAddress, m.length);
     unmapped += m.length;
   }
   return { unmapped };

@@ -4,6 +4,7 @@
  * another context's id → ENOENT), destroy with EBUSY + blockedBy, and leaf-first teardown.
  */
 import { fail } from './errors.js';
+import { freeHostRange } from './memory.js';
 import type { WriteTx } from './graph.js';
 
 import type { DeviceRec, ObjectRec, ObjectType } from './types.js';
@@ -23,7 +24,12 @@ export const OBJECT_OPS: Record<ObjectType, ObjectTypeOps> = {
   ioas: {
     refs: () => [],
     destroy(tx, o) {
-      for (const m of [...tx.values('mappings')]) if (m.ioasId === o.id) tx.delete('mappings', `${m.ioasId}:${m.iova}`);
+      for (const m of [...tx.values('mappings')]) {
+        if (m.ioasId === o.id) {
+          tx.delete('mappings', `${m.ioasId}:${m.iova}`);
+          freeHostRange(tx, m.hostAddress, m.length);
+        }
+      }
     },
   },
   // [H] L138: a paging HWPT holds its IOAS.
@@ -36,8 +42,13 @@ export const OBJECT_OPS: Record<ObjectType, ObjectTypeOps> = {
   vdevice: { refs: (o) => present(o.viommuId) },
   // [V] L414 + the internal access pinning the queue memory in the parent IOAS + the previous index.
   hw_queue: { refs: (o) => present(o.viommuId, o.ioasId, o.hwptId) },
-  // [E] iommufd_veventq_alloc: holds the vIOMMU.
-  veventq: { refs: (o) => present(o.viommuId) },
+  // [E] iommufd_veventq_alloc: holds the vIOMMU; its queued records go with it.
+  veventq: {
+    refs: (o) => present(o.viommuId),
+    destroy(tx, o) {
+      for (const e of [...tx.values('events')]) if (e.eventqId === o.id) tx.delete('events', `${e.eventqId}:${e.ord}`);
+    },
+  },
 };
 
 export interface Blocker {

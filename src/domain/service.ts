@@ -14,8 +14,11 @@ import { Store } from './store.js';
 import type { Topology } from './topology.js';
 import { OBJECT_TYPES, type ContextRec, type DeviceRec, type ObjectRec, type ObjectType, type SmmuRec } from './types.js';
 import { allocVdevice, allocViommu, type AllocVdeviceInput, type AllocViommuInput } from './viommu.js';
-import { contextView, deviceView, mappingView, objectView, smmuView, word64 } from './views.js';
+import { addr64, contextView, deviceView, eventView, mappingView, objectView, smmuView, word64 } from './views.js';
 import { Hardware } from './hardware.js';
+import { readGuest, writeGuest } from './memory.js';
+import { allocEventq, eventqOf, PAYLOAD_WORDS, pendingEvents, queueEvent, readEvents, type AllocEventqInput } from './eventq.js';
+import type { EventRec, EventqType } from './types.js';
 import { DEFAULT_MAX_INVALIDATION_ENTRIES, invalidateViommu, invalidationTarget, newViommuStats, type ViommuStats } from './invalidate.js';
 
 export interface Page<T> {
@@ -41,9 +44,11 @@ export function paginate<T extends { id: number }, V>(records: Iterable<T>, q: L
 export interface ServiceOptions {
   /** Largest invalidation batch accepted (entries); more is EINVAL. */
   maxInvalidationEntries: number;
+  /** Total simulated host memory that writes may allocate (bytes); more is ENOMEM. */
+  guestMemoryLimit: number;
 }
 
-export const DEFAULT_SERVICE_OPTIONS: ServiceOptions = { maxInvalidationEntries: DEFAULT_MAX_INVALIDATION_ENTRIES };
+export const DEFAULT_SERVICE_OPTIONS: ServiceOptions = { maxInvalidationEntries: DEFAULT_MAX_INVALIDATION_ENTRIES, guestMemoryLimit: 256 * 1024 * 1024 };
 
 export class Iommufd {
   readonly hardware: Hardware;
@@ -175,6 +180,54 @@ export class Iommufd {
   }
   allocVdevice(input: AllocVdeviceInput) {
     return this.store.write((tx) => objectView(tx, allocVdevice(tx, input)));
+  }
+
+  // ---- guest memory ----
+  readMemory(ioasId: number, iova: bigint, length: number): Uint8Array {
+    return readGuest(this.graph, ioasId, iova, length);
+  }
+  writeMemory(ioasId: number, iova: bigint, data: Uint8Array) {
+    return this.store.write((tx) => {
+      writeGuest(tx, ioasId, iova, data, this.options.guestMemoryLimit);
+      return { iova: addr64(iova), length: data.length };
+    });
+  }
+
+  // ---- vEVENTQs ----
+  allocEventq(input: AllocEventqInput) {
+    return this.store.write((tx) => objectView(tx, allocEventq(tx, input)));
+  }
+  readEventq(id: number, max: number) {
+    return this.store.write((tx) => ({ records: readEvents(tx, id, max).map((e) => eventView(e, tx.get('objects', id)?.eventqType ?? 'arm_smmuv3')) }));
+  }
+  /** Pending records of a vEVENTQ after delivery position `afterOrd` (SSE replay). */
+  pendingAfter(id: number, afterOrd: number) {
+    const q = lookupObject(this.graph, null, id, ['veventq'], 'vEVENTQ');
+    return pendingEvents(this.graph, id)
+      .filter((e) => e.ord > afterOrd)
+      .map((e) => ({ ord: e.ord, view: eventView(e, q.eventqType ?? 'arm_smmuv3') }));
+  }
+  /** Admin fault injection: queue a raw record on the vIOMMU's vEVENTQ of that type. */
+  injectEvent(viommuId: number, type: EventqType, record: bigint[]) {
+    return this.store.write((tx) => {
+      const viommu = lookupObject(tx, null, viommuId, ['viommu'], 'vIOMMU');
+      if (record.length !== PAYLOAD_WORDS[type]) fail('EINVAL', `a ${type} record is ${PAYLOAD_WORDS[type]} 64-bit words`);
+      const q = eventqOf(tx, viommu.id, type) ?? fail('EOPNOTSUPP', `vIOMMU ${viommu.id} has no ${type} vEVENTQ: the event would be dropped`);
+      return eventView(queueEvent(tx, q, record), type);
+    });
+  }
+  /** Subscribes to every record queued on `eventqId` after now (delivery order). */
+  onEvent(eventqId: number, listener: (ord: number, view: ReturnType<typeof eventView>) => void): () => void {
+    return this.store.onCommit((changes) => {
+      for (const c of changes) {
+        if (c.table === 'events' && c.created && c.record) {
+          const e = c.record as EventRec;
+          if (e.eventqId !== eventqId) continue;
+          const q = this.graph.get('objects', eventqId);
+          listener(e.ord, eventView(e, q?.eventqType ?? 'arm_smmuv3'));
+        }
+      }
+    });
   }
 
   // ---- the hardware side ----

@@ -64,7 +64,29 @@ export interface ObjectRec {
   vintf: number | null;
   virtId: number | null;
   sidSlot: number | null;
+  eventqType: EventqType | null;
+  depth: number | null;
+  nextSequence: number | null;
+  nextOrd: number | null;
   createdAt: Date;
+}
+
+export const EVENTQ_TYPES = ['arm_smmuv3', 'tegra241_cmdqv'] as const;
+export type EventqType = (typeof EVENTQ_TYPES)[number];
+
+/** One 4 KiB page of simulated host memory. */
+export interface PageRec {
+  page: bigint;
+  data: Uint8Array;
+}
+
+/** One item queued on a vEVENTQ: a record, or the payload-less LOST_EVENTS marker (flags 1). */
+export interface EventRec {
+  eventqId: number;
+  ord: number;
+  sequence: number;
+  flags: number;
+  payload: bigint[];
 }
 
 export interface MappingRec {
@@ -83,11 +105,13 @@ export interface TableRecords {
   contexts: ContextRec;
   objects: ObjectRec;
   mappings: MappingRec;
+  pages: PageRec;
+  events: EventRec;
 }
 export type TableName = keyof TableRecords;
 
 /** Parent-first order: creates and updates run in this order, deletes in the reverse. */
-export const TABLE_ORDER: readonly TableName[] = ['meta', 'smmus', 'contexts', 'devices', 'objects', 'mappings'];
+export const TABLE_ORDER: readonly TableName[] = ['meta', 'smmus', 'contexts', 'devices', 'objects', 'mappings', 'pages', 'events'];
 
 export function recordKey<T extends TableName>(table: T, rec: TableRecords[T]): string {
   switch (table) {
@@ -96,6 +120,12 @@ export function recordKey<T extends TableName>(table: T, rec: TableRecords[T]): 
     case 'mappings': {
       const m = rec as MappingRec;
       return `${m.ioasId}:${m.iova}`;
+    }
+    case 'pages':
+      return (rec as PageRec).page.toString(16);
+    case 'events': {
+      const e = rec as EventRec;
+      return `${e.eventqId}:${e.ord}`;
     }
     default:
       return String((rec as { id: number }).id);
@@ -120,6 +150,10 @@ export function newObject(partial: Pick<ObjectRec, 'id' | 'contextId' | 'type'> 
     vintf: null,
     virtId: null,
     sidSlot: null,
+    eventqType: null,
+    depth: null,
+    nextSequence: null,
+    nextOrd: null,
     createdAt: new Date(),
     ...partial,
   };

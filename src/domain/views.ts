@@ -6,6 +6,8 @@ import { decodeFeatures, type SmmuFeatures } from '../hw/idr.js';
 import type { Reader } from './reader.js';
 import type { ContextRec, DeviceRec, MappingRec, ObjectRec, SmmuRec } from './types.js';
 import { decodeVste } from './vste.js';
+import { decodeEvent } from '../hw/index.js';
+import type { EventRec, EventqType } from './types.js';
 
 /** 64-bit words (STE, commands): "0x" + 16 lowercase hex digits. */
 export const word64 = (v: bigint): string => '0x' + v.toString(16).padStart(16, '0');
@@ -130,10 +132,33 @@ export function objectView(r: Reader, o: ObjectRec): Record<string, unknown> {
         ...(o.sidSlot !== null ? { sidSlot: o.sidSlot } : {}),
       };
     }
+    case 'veventq': {
+      let pending = 0;
+      for (const e of r.values('events') as Iterable<EventRec>) if (e.eventqId === o.id) pending++;
+      return { ...base, viommuId: o.viommuId, eventqType: o.eventqType, depth: o.depth, pending, nextSequence: o.nextSequence };
+    }
     default:
       return { ...base, viommuId: o.viommuId };
   }
 }
+
+/** One vEVENTQ item as read(2) returns it: header { flags, sequence } + payload, decoded. */
+export function eventView(e: EventRec, type: EventqType) {
+  const lostEvents = (e.flags & 1) === 1;
+  let decoded: Record<string, unknown> | null = null;
+  if (!lostEvents && type === 'arm_smmuv3' && e.payload.length === 4) {
+    const d = decodeEvent(e.payload);
+    decoded = {
+      type: d.type,
+      name: d.name,
+      fields: Object.fromEntries(Object.entries(d.fields).map(([k, v]) => [k, typeof v === 'bigint' ? addr64(v) : v])),
+    };
+  } else if (!lostEvents && type === 'tegra241_cmdqv') {
+    decoded = { lvcmdqErrMap: e.payload.map(word64) };
+  }
+  return { sequence: e.sequence, flags: e.flags, lostEvents, record: e.payload.map(word64), decoded };
+}
+export type EventView = ReturnType<typeof eventView>;
 
 function attachedDevices(r: Reader, hwptId: number): number[] {
   const ids: number[] = [];

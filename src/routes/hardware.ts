@@ -40,8 +40,6 @@ export function invalidationEntries(request: FastifyRequest): { dataType: string
 }
 
 export const hardwareRoutes: FastifyPluginAsyncZod<{ service: Iommufd }> = async (app, { service }) => {
-  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-
   app.post('/viommus/:id/invalidate', { schema: { tags: ['hardware'], params: idParams } }, async (req) =>
     service.invalidate(req.params.id, invalidationEntries(req), 'viommu'),
   );

@@ -9,12 +9,15 @@ import { contextRoutes } from './contexts.js';
 import { inventoryRoutes } from './inventory.js';
 import { objectRoutes } from './objects.js';
 import { hardwareRoutes } from './hardware.js';
+import { eventRoutes } from './events.js';
 import { problemFor, sendProblem, toProblem } from './problem.js';
 
 export const restApi: FastifyPluginAsync<{ service: Iommufd }> = async (app, { service }) => {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   const zapp = app.withTypeProvider<ZodTypeProvider>();
+  // Raw invalidation entries, guest memory: bytes as sent.
+  zapp.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   zapp.setErrorHandler((error, request, reply) => {
     const body = toProblem(error, request);
@@ -27,4 +30,5 @@ export const restApi: FastifyPluginAsync<{ service: Iommufd }> = async (app, { s
   await zapp.register(contextRoutes, { service });
   await zapp.register(objectRoutes, { service });
   await zapp.register(hardwareRoutes, { service });
+  await zapp.register(eventRoutes, { service });
 };

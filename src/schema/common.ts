@@ -39,3 +39,6 @@ export const optionalIdQuery = z
   .transform(Number)
   .pipe(objectId)
   .optional();
+
+/** A list of objects scoped to one context. */
+export const scopedListQueryShape = listQuery.extend({ contextId: optionalIdQuery });

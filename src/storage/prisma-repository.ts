@@ -5,7 +5,7 @@
  */
 import type { StagedChange } from '../domain/graph.js';
 import type { Repository } from '../domain/repository.js';
-import type { ContextRec, DeviceRec, MappingRec, ObjectRec, SmmuRec, TableName, TableRecords } from '../domain/types.js';
+import type { ContextRec, DeviceRec, EventRec, MappingRec, ObjectRec, PageRec, SmmuRec, TableName, TableRecords } from '../domain/types.js';
 import type { Db } from './database.js';
 import type { IommufdObject } from '../generated/prisma/client.js';
 
@@ -63,6 +63,7 @@ function objectToRow(r: ObjectRec) {
     vste0: r.vste0 === null ? null : hex64(r.vste0),
     vste1: r.vste1 === null ? null : hex64(r.vste1),
     virtId: r.virtId === null ? null : BigInt(r.virtId),
+    nextOrd: r.nextOrd === null ? null : BigInt(r.nextOrd),
   };
 }
 function objectFromRow(r: IommufdObject): ObjectRec {
@@ -73,7 +74,20 @@ function objectFromRow(r: IommufdObject): ObjectRec {
     vste0: r.vste0 === null ? null : fromHex(r.vste0),
     vste1: r.vste1 === null ? null : fromHex(r.vste1),
     virtId: r.virtId === null ? null : Number(r.virtId),
+    eventqType: r.eventqType as ObjectRec['eventqType'],
+    nextOrd: r.nextOrd === null ? null : Number(r.nextOrd),
   };
+}
+
+function pageKey(page: bigint): string {
+  return hex64(page);
+}
+
+function eventToRow(r: EventRec) {
+  return { eventqId: r.eventqId, ord: BigInt(r.ord), sequence: r.sequence, flags: r.flags, payload: r.payload.map(hex64).join(',') };
+}
+function eventFromRow(r: ReturnType<typeof eventToRow>): EventRec {
+  return { eventqId: r.eventqId, ord: Number(r.ord), sequence: r.sequence, flags: r.flags, payload: r.payload === '' ? [] : r.payload.split(',').map(fromHex) };
 }
 
 function mappingToRow(r: MappingRec) {
@@ -93,14 +107,16 @@ export class PrismaRepository implements Repository {
   }
 
   async loadAll(): Promise<{ [T in TableName]: TableRecords[T][] }> {
-    this.statements += 6;
-    const [meta, smmus, contexts, devices, objects, mappings] = await Promise.all([
+    this.statements += 8;
+    const [meta, smmus, contexts, devices, objects, mappings, pages, events] = await Promise.all([
       this.db.meta.findMany(),
       this.db.smmu.findMany({ orderBy: { id: 'asc' } }),
       this.db.context.findMany({ orderBy: { id: 'asc' } }),
       this.db.device.findMany({ orderBy: { id: 'asc' } }),
       this.db.iommufdObject.findMany({ orderBy: { id: 'asc' } }),
       this.db.ioasMapping.findMany(),
+      this.db.guestPage.findMany(),
+      this.db.eventRecord.findMany({ orderBy: [{ eventqId: 'asc' }, { ord: 'asc' }] }),
     ]);
     return {
       meta,
@@ -109,6 +125,8 @@ export class PrismaRepository implements Repository {
       devices: devices as DeviceRec[],
       objects: objects.map(objectFromRow),
       mappings: mappings.map(mappingFromRow),
+      pages: pages.map((p): PageRec => ({ page: fromHex(p.page), data: new Uint8Array(p.data) })),
+      events: events.map(eventFromRow),
     };
   }
 
@@ -171,6 +189,24 @@ export class PrismaRepository implements Repository {
         return c.created
           ? db.ioasMapping.create({ data: row })
           : db.ioasMapping.update({ where: { ioasId_iova: { ioasId: r.ioasId, iova: row.iova } }, data: row });
+      }
+      case 'pages': {
+        const r = c.record as PageRec | null;
+        const page = pageKey(r ? r.page : BigInt('0x' + c.key));
+        if (!r) return db.guestPage.delete({ where: { page } });
+        const data = Uint8Array.from(r.data);
+        return db.guestPage.upsert({ where: { page }, create: { page, data }, update: { data } });
+      }
+      case 'events': {
+        const r = c.record as EventRec | null;
+        if (!r) {
+          const [eventqId, ord] = c.key.split(':');
+          return db.eventRecord.delete({ where: { eventqId_ord: { eventqId: Number(eventqId), ord: BigInt(ord) } } });
+        }
+        const row = eventToRow(r);
+        return c.created
+          ? db.eventRecord.create({ data: row })
+          : db.eventRecord.update({ where: { eventqId_ord: { eventqId: r.eventqId, ord: row.ord } }, data: row });
       }
     }
   }

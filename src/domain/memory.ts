@@ -1,0 +1,132 @@
+/**
+ * Simulated host memory behind IOAS mappings: sparse 4 KiB pages, allocated on first write,
+ * zero-filled on read, bounded by a configured total (ENOMEM beyond it). The guest (or a test,
+ * or a VMM) writes its CD tables and page tables here through the IOAS; the SMMU model reads
+ * them at host physical addresses during a walk.
+ */
+import { fail } from './errors.js';
+import type { ObjectGraph, WriteTx } from './graph.js';
+import { lookupObject } from './objects.js';
+import type { Reader } from './reader.js';
+import type { MappingRec } from './types.js';
+
+export const GUEST_PAGE = 4096n;
+const PAGE_SHIFT = 12n;
+
+interface Segment {
+  host: bigint;
+  length: number;
+  offset: number;
+}
+
+/** Host segments backing [iova, iova+length) of an IOAS: every byte must be mapped (ENOENT). */
+function segments(r: Reader, ioasId: number, iova: bigint, length: number): Segment[] {
+  const mappings = ([...r.values('mappings')] as MappingRec[]).filter((m) => m.ioasId === ioasId).sort((a, b) => (a.iova < b.iova ? -1 : 1));
+  const out: Segment[] = [];
+  let cur = iova;
+  const end = iova + BigInt(length);
+  while (cur < end) {
+    const m = mappings.find((x) => x.iova <= cur && cur < x.iova + x.length);
+    if (!m) fail('ENOENT', `IOVA 0x${cur.toString(16)} of IOAS ${ioasId} is not mapped`);
+    const take = (m.iova + m.length < end ? m.iova + m.length : end) - cur;
+    out.push({ host: m.hostAddress + (cur - m.iova), length: Number(take), offset: Number(cur - iova) });
+    cur += take;
+  }
+  return out;
+}
+
+/** Reads guest memory through the IOAS (unwritten pages read as zero). */
+export function readGuest(r: Reader, ioasId: number, iova: bigint, length: number): Uint8Array {
+  lookupObject(r, null, ioasId, ['ioas'], 'IOAS');
+  const out = new Uint8Array(length);
+  for (const seg of segments(r, ioasId, iova, length)) {
+    let done = 0;
+    while (done < seg.length) {
+      const addr = seg.host + BigInt(done);
+      const pageAddr = addr & ~(GUEST_PAGE - 1n);
+      const within = Number(addr - pageAddr);
+      const n = Math.min(seg.length - done, Number(GUEST_PAGE) - within);
+      const page = r.get('pages', pageAddr.toString(16));
+      if (page) out.set((page as { data: Uint8Array }).data.subarray(within, within + n), seg.offset + done);
+      done += n;
+    }
+  }
+  return out;
+}
+
+/** Writes guest memory through the IOAS; all or nothing (ENOENT, ENOMEM before anything). */
+export function writeGuest(tx: WriteTx, ioasId: number, iova: bigint, data: Uint8Array, limitBytes: number): void {
+  lookupObject(tx, null, ioasId, ['ioas'], 'IOAS');
+  const segs = segments(tx, ioasId, iova, data.length);
+  let allocated = 0;
+  for (const _ of tx.values('pages')) allocated++;
+  const fresh = new Map<bigint, Uint8Array>();
+  for (const seg of segs) {
+    let done = 0;
+    while (done < seg.length) {
+      const addr = seg.host + BigInt(done);
+      const pageAddr = addr & ~(GUEST_PAGE - 1n);
+      const within = Number(addr - pageAddr);
+      const n = Math.min(seg.length - done, Number(GUEST_PAGE) - within);
+      let page = fresh.get(pageAddr);
+      if (!page) {
+        const existing = tx.get('pages', pageAddr.toString(16));
+        if (!existing && (allocated + 1) * Number(GUEST_PAGE) > limitBytes) {
+          fail('ENOMEM', `simulated host memory is limited to ${limitBytes} bytes (${allocated} pages allocated)`);
+        }
+        if (!existing) allocated++;
+        page = existing ? Uint8Array.from(existing.data) : new Uint8Array(Number(GUEST_PAGE));
+        fresh.set(pageAddr, page);
+      }
+      page.set(data.subarray(seg.offset + done, seg.offset + done + n), within);
+      done += n;
+    }
+  }
+  for (const [page, bytes] of fresh) tx.put('pages', { page, data: bytes });
+}
+
+/** Frees the pages of a host range (its mapping is gone; host addresses are never handed out again). */
+export function freeHostRange(tx: WriteTx, host: bigint, length: bigint): void {
+  for (const p of [...tx.values('pages')]) if (p.page >= host && p.page < host + length) tx.delete('pages', p.page.toString(16));
+}
+
+/**
+ * The model's view of host memory: 64-bit little-endian reads at host physical addresses; an
+ * address outside every mapping is a bus error (null). Rebuilt when the graph changes.
+ */
+export class HostMemory {
+  private ranges: Array<{ start: bigint; end: bigint }> = [];
+  private version = -1;
+
+  constructor(private readonly graph: ObjectGraph) {}
+
+  private refresh(): void {
+    if (this.version === this.graph.version) return;
+    this.ranges = [...this.graph.values('mappings')].map((m) => ({ start: m.hostAddress, end: m.hostAddress + m.length }));
+    this.version = this.graph.version;
+  }
+
+  backed(pa: bigint): boolean {
+    this.refresh();
+    return this.ranges.some((r) => pa >= r.start && pa < r.end);
+  }
+
+  read64(pa: bigint): bigint | null {
+    if (pa & 7n || !this.backed(pa)) return null;
+    const pageAddr = pa & ~(GUEST_PAGE - 1n);
+    const page = this.graph.get('pages', pageAddr.toString(16));
+    if (!page) return 0n;
+    return new DataView(page.data.buffer, page.data.byteOffset, page.data.byteLength).getBigUint64(Number(pa - pageAddr), true);
+  }
+
+  /** Stage 2 through the IOAS whose handle is in STE.S2TTB (hardware.ts s2HandleOfIoas). */
+  stage2(s2ttb: bigint, ipa: bigint): { pa: bigint; read: boolean; write: boolean; pageLog2: number } | null {
+    const ioasId = Number(s2ttb >> 4n);
+    for (const m of this.graph.values('mappings')) {
+      if (m.ioasId === ioasId && ipa >= m.iova && ipa < m.iova + m.length) {
+        return { pa: m.hostAddress + (ipa - m.iova), read: m.readable, write: m.writable, pageLog2: Number(PAGE_SHIFT) };
+      }
+    }
+    return null;
+  }
+}
