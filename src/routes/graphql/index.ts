@@ -8,8 +8,8 @@ import mercurius, { type IResolvers, type MercuriusLoaders } from 'mercurius';
 import type { z } from 'zod';
 import { IommufdError } from '../../domain/errors.js';
 import type { Iommufd } from '../../domain/service.js';
-import type { ObjectRec } from '../../domain/types.js';
-import { contextView, deviceView, mappingView, objectView, smmuView } from '../../domain/views.js';
+import type { EventRec, ObjectRec } from '../../domain/types.js';
+import { contextView, deviceView, eventView, mappingView, objectView, smmuView } from '../../domain/views.js';
 import { mappingsOf } from '../../domain/ioas.js';
 import { createDeviceBody, createSmmuBody, hwInfoQuery } from '../../schema/inventory.js';
 import { allocHwptBody, allocVdeviceBody, allocViommuBody, attachBody, bindDeviceBody, createContextBody, createIoasBody, mapBody } from '../../schema/objects.js';
@@ -45,6 +45,13 @@ const strip = <T extends Record<string, unknown>>(args: T): T => Object.fromEntr
 
 export const graphqlApi: FastifyPluginAsync<{ service: Iommufd; repository: PrismaRepository }> = async (app, { service }) => {
   const g = service.graph;
+  // Destroyed rows carry no record: remember each object's context and type to announce it.
+  const lastContext = new Map<number, number>();
+  const lastType = new Map<number, string>();
+  for (const o of g.values('objects')) {
+    lastContext.set(o.id, o.contextId);
+    lastType.set(o.id, o.type);
+  }
   const obj = (id: number | null | undefined) => {
     if (id === null || id === undefined) return null;
     const o = g.get('objects', id);
@@ -117,6 +124,10 @@ export const graphqlApi: FastifyPluginAsync<{ service: Iommufd; repository: Pris
       vdevices: rel((o) => objectsWhere((v) => v.type === 'vdevice' && v.viommuId === o.id)),
       nestedHwpts: rel((o) => objectsWhere((h) => h.type === 'hwpt_nested' && h.viommuId === o.id)),
       stats: rel((o) => viommuStats(o.id)),
+      eventqs: rel((o) => objectsWhere((q) => q.type === 'veventq' && q.viommuId === o.id)),
+    },
+    Eventq: {
+      context: rel((o) => contextView(g.get('contexts', o.contextId as number)!)),
     },
     Vdevice: {
       context: rel((o) => contextView(g.get('contexts', o.contextId as number)!)),
@@ -141,7 +152,29 @@ export const graphqlApi: FastifyPluginAsync<{ service: Iommufd; repository: Pris
   const resolvers: IResolvers = {
     IommufdObject: {
       resolveType: (o: { type: string }) =>
-        ({ ioas: 'Ioas', hwpt_paging: 'Hwpt', hwpt_nested: 'Hwpt', viommu: 'Viommu', vdevice: 'Vdevice' })[o.type] ?? null,
+        ({ ioas: 'Ioas', hwpt_paging: 'Hwpt', hwpt_nested: 'Hwpt', viommu: 'Viommu', vdevice: 'Vdevice', veventq: 'Eventq' })[o.type] ?? null,
+    },
+    Subscription: {
+      vevents: {
+        subscribe: async (_root: unknown, a: Args, ctx: Ctx & { pubsub: { subscribe(topic: string): Promise<unknown> } }) => {
+          try {
+            service.getObject(id(a.eventqId), ['veventq'], 'vEVENTQ');
+          } catch (err) {
+            throw toGraphqlError(err, ctx);
+          }
+          return ctx.pubsub.subscribe(`vevents:${a.eventqId}`);
+        },
+      },
+      objectChanged: {
+        subscribe: async (_root: unknown, a: Args, ctx: Ctx & { pubsub: { subscribe(topic: string): Promise<unknown> } }) => {
+          try {
+            service.getContext(id(a.contextId));
+          } catch (err) {
+            throw toGraphqlError(err, ctx);
+          }
+          return ctx.pubsub.subscribe(`objects:${a.contextId}`);
+        },
+      },
     },
     Query: {
       smmus: guard(() => service.smmuRecords().sort((a, b) => a.id - b.id).map(smmuView)),
@@ -161,6 +194,7 @@ export const graphqlApi: FastifyPluginAsync<{ service: Iommufd; repository: Pris
       viommu: guard((a: Args) => service.getObject(id(a.id), ['viommu'], 'vIOMMU')),
       viommus: guard((a: Args) => objectsWhere((o) => o.type === 'viommu' && (a.contextId == null || o.contextId === a.contextId))),
       vdevice: guard((a: Args) => service.getObject(id(a.id), ['vdevice'], 'vDEVICE')),
+      eventq: guard((a: Args) => service.getObject(id(a.id), ['veventq'], 'vEVENTQ')),
     },
     Mutation: {
       createSmmu: guard((a: Args) => service.createSmmu(parse(createSmmuBody, strip(a)))),
@@ -202,6 +236,33 @@ export const graphqlApi: FastifyPluginAsync<{ service: Iommufd; repository: Pris
     queryDepth: 8,
     graphiql: false,
     path: '/graphql',
+    subscription: true,
+  });
+
+  // Committed changes feed the subscriptions: new vEVENTQ records and object lifecycle.
+  service.store.onCommit((changes) => {
+    for (const c of changes) {
+      if (c.table === 'events' && c.created && c.record) {
+        const e = c.record as EventRec;
+        const q = g.get('objects', e.eventqId);
+        const view = eventView(e, q?.eventqType ?? 'arm_smmuv3');
+        void app.graphql.pubsub.publish({ topic: `vevents:${e.eventqId}`, payload: { vevents: { eventqId: e.eventqId, ...view } } });
+      } else if (c.table === 'objects') {
+        const o = (c.record ?? undefined) as ObjectRec | undefined;
+        const id = Number(c.key);
+        const contextId = o?.contextId ?? lastContext.get(id);
+        if (o) lastContext.set(id, o.contextId);
+        else lastContext.delete(id);
+        if (contextId === undefined) continue;
+        const change = c.record === null ? 'destroyed' : c.created ? 'created' : 'updated';
+        void app.graphql.pubsub.publish({
+          topic: `objects:${contextId}`,
+          payload: { objectChanged: { id, type: o?.type ?? lastType.get(id) ?? 'unknown', contextId, change } },
+        });
+        if (o) lastType.set(id, o.type);
+        else lastType.delete(id);
+      }
+    }
   });
 };
 

@@ -194,6 +194,7 @@ export const typeDefs = /* GraphQL */ `
     vintf: Int
     vdevices: [Vdevice!]!
     nestedHwpts: [Hwpt!]!
+    eventqs: [Eventq!]!
     stats: ViommuStats!
   }
 
@@ -223,7 +224,40 @@ export const typeDefs = /* GraphQL */ `
     unboundDevices: [Int!]!
   }
 
+  type VEvent {
+    eventqId: Int!
+    sequence: Int!
+    flags: Int!
+    lostEvents: Boolean!
+    record: [String!]!
+  }
+
+  type ObjectChange {
+    id: Int!
+    type: String!
+    contextId: Int!
+    change: String!
+  }
+
+  type Eventq implements IommufdObject {
+    id: Int!
+    type: String!
+    contextId: Int!
+    context: Context!
+    viommuId: Int!
+    eventqType: String!
+    depth: Int!
+    pending: Int!
+    nextSequence: Int!
+  }
+
+  type Subscription {
+    vevents(eventqId: Int!): VEvent!
+    objectChanged(contextId: Int!): ObjectChange!
+  }
+
   type Query {
+    eventq(id: Int!): Eventq!
     smmus: [Smmu!]!
     smmu(id: Int!): Smmu!
     devices(smmuId: Int, contextId: Int): [Device!]!
