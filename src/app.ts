@@ -11,6 +11,7 @@ import { Iommufd } from './domain/service.js';
 import { openDatabase, type OpenedDatabase } from './storage/database.js';
 import { PrismaRepository } from './storage/prisma-repository.js';
 import { restApi } from './routes/rest.js';
+import { installAuth } from './routes/auth.js';
 import { graphqlApi } from './routes/graphql/index.js';
 import { operationsRoutes } from './routes/operations.js';
 import { problemFor, sendProblem, toProblem } from './routes/problem.js';
@@ -47,6 +48,7 @@ export async function buildApp(config: Config): Promise<App> {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  installAuth(app, config.apiTokens);
   // Outside the REST scope (GraphQL, operations) errors take the same shape.
   app.setErrorHandler((error, request, reply) => {
     const body = toProblem(error, request);

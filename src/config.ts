@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { BUILTIN_TOPOLOGY, type Topology } from './domain/topology.js';
 import { topologyFile } from './schema/inventory.js';
+import { parseTokens, type Role } from './routes/auth.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -35,6 +36,7 @@ const envSchema = z.object({
     .transform(Number)
     .pipe(z.int().min(4096))
     .default(268435456),
+  API_TOKENS: z.string().optional(),
   BODY_LIMIT: z
     .string()
     .regex(/^[0-9]{1,9}$/, 'must be a number of bytes')
@@ -51,6 +53,8 @@ export interface Config {
   bodyLimit: number;
   maxInvalidationEntries: number;
   guestMemoryLimit: number;
+  /** null: no API_TOKENS, the service is open. */
+  apiTokens: Map<string, Role> | null;
   topology: Topology;
   topologySource: string;
 }
@@ -89,7 +93,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     topology = t.data;
     topologySource = e.HOST_TOPOLOGY;
   }
+  let apiTokens: Map<string, Role> | null = null;
+  if (e.API_TOKENS !== undefined) {
+    try {
+      apiTokens = parseTokens(e.API_TOKENS);
+    } catch (err) {
+      throw new ConfigError('API_TOKENS', (err as Error).message);
+    }
+  }
   return {
+    apiTokens,
     port: e.PORT,
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,

@@ -16,6 +16,7 @@ import { allocHwptBody, allocVdeviceBody, allocViommuBody, attachBody, bindDevic
 import { hex64, objectId } from '../../schema/common.js';
 import type { PrismaRepository } from '../../storage/prisma-repository.js';
 import { typeDefs } from './schema.js';
+import { graphqlRoleCheck, type Role } from '../auth.js';
 import { addr64 } from '../../domain/views.js';
 
 /** Loader batches run so far: the N+1 test reads it. */
@@ -237,6 +238,16 @@ export const graphqlApi: FastifyPluginAsync<{ service: Iommufd; repository: Pris
     graphiql: false,
     path: '/graphql',
     subscription: true,
+  });
+
+  // Roles per operation: a mutation needs operator (inventory ones admin).
+  app.graphql.addHook('preExecution', async (_schema, document, context) => {
+    const request = (context as unknown as Ctx & { reply: { request: { role: Role } } }).reply?.request;
+    try {
+      graphqlRoleCheck(document, request?.role ?? 'admin');
+    } catch (err) {
+      throw toGraphqlError(err, context as unknown as Ctx);
+    }
   });
 
   // Committed changes feed the subscriptions: new vEVENTQ records and object lifecycle.
