@@ -6,6 +6,7 @@ import { allocId } from './ids.js';
 import { lookupContext } from './contexts.js';
 import { lookupObject } from './objects.js';
 import { freeHostRange } from './memory.js';
+import { pinnedSpan } from './hwqueue.js';
 import type { MappingRec, ObjectRec } from './types.js';
 import { newObject } from './types.js';
 
@@ -53,8 +54,8 @@ export function mapIoas(tx: WriteTx, ioasId: number, input: MapInput): MappingRe
 
 /**
  * IOMMU_IOAS_UNMAP (iopt_unmap_iova_range): removes every mapping inside [iova, iova+length);
- * a mapping that crosses either end is ENOENT and nothing inside is ENOENT. `range` null unmaps
- * everything.
+ * a mapping that crosses either end is ENOENT, nothing inside is ENOENT, and a mapping pinned by
+ * a HW queue is EBUSY. `range` null unmaps everything.
  */
 export function unmapIoas(tx: WriteTx, ioasId: number, range: { iova: bigint; length: bigint } | null): { unmapped: bigint } {
   const ioas = lookupObject(tx, null, ioasId, ['ioas'], 'IOAS');
@@ -70,6 +71,17 @@ export function unmapIoas(tx: WriteTx, ioasId: number, range: { iova: bigint; le
   for (const m of victims) {
     if (m.iova < start || m.iova + m.length - 1n > last) {
       fail('ENOENT', `the mapping at 0x${m.iova.toString(16)} crosses the edge of the range to unmap`);
+    }
+    // A HW queue's internal access pins its pages: IOAS_UNMAP is EBUSY (scenario 78).
+    const pinnedBy = [...tx.values('objects')].filter((o) => {
+      if (o.type !== 'hw_queue' || o.ioasId !== ioas.id) return false;
+      const span = pinnedSpan(o);
+      return span.start < m.iova + m.length && m.iova < span.end;
+    });
+    if (pinnedBy.length > 0) {
+      fail('EBUSY', `the mapping at 0x${m.iova.toString(16)} is pinned by HW queue ${pinnedBy.map((o) => o.id).join(', ')}`, {
+        blockedBy: pinnedBy.map((o) => o.id),
+      });
     }
   }
   if (range && victims.length === 0) fail('ENOENT', 'nothing is mapped in that range');

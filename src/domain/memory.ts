@@ -85,6 +85,46 @@ export function writeGuest(tx: WriteTx, ioasId: number, iova: bigint, data: Uint
   for (const [page, bytes] of fresh) tx.put('pages', { page, data: bytes });
 }
 
+/** Reads host physical memory [host, host+length) (pages not yet written read as zero). */
+export function readHost(r: Reader, host: bigint, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    const addr = host + BigInt(done);
+    const pageAddr = addr & ~(GUEST_PAGE - 1n);
+    const within = Number(addr - pageAddr);
+    const n = Math.min(length - done, Number(GUEST_PAGE) - within);
+    const page = r.get('pages', pageAddr.toString(16));
+    if (page) out.set((page as { data: Uint8Array }).data.subarray(within, within + n), done);
+    done += n;
+  }
+  return out;
+}
+
+/** Writes host physical memory (the caller has checked the range is backed). */
+export function writeHost(tx: WriteTx, host: bigint, data: Uint8Array, limitBytes: number): void {
+  let allocated = 0;
+  for (const _ of tx.values('pages')) allocated++;
+  let done = 0;
+  while (done < data.length) {
+    const addr = host + BigInt(done);
+    const pageAddr = addr & ~(GUEST_PAGE - 1n);
+    const within = Number(addr - pageAddr);
+    const n = Math.min(data.length - done, Number(GUEST_PAGE) - within);
+    const existing = tx.get('pages', pageAddr.toString(16));
+    if (!existing && ++allocated * Number(GUEST_PAGE) > limitBytes) fail('ENOMEM', `simulated host memory is limited to ${limitBytes} bytes`);
+    const page = existing ? Uint8Array.from(existing.data) : new Uint8Array(Number(GUEST_PAGE));
+    page.set(data.subarray(done, done + n), within);
+    tx.put('pages', { page: pageAddr, data: page });
+    done += n;
+  }
+}
+
+/** Host segments of an IOAS range, exported for pinning checks (ENOENT if not all mapped). */
+export function hostSegments(r: Reader, ioasId: number, iova: bigint, length: number): Array<{ host: bigint; length: number }> {
+  return segments(r, ioasId, iova, length).map(({ host, length: l }) => ({ host, length: l }));
+}
+
 /** Frees the pages of a host range (its mapping is gone; host addresses are never handed out again). */
 export function freeHostRange(tx: WriteTx, host: bigint, length: bigint): void {
   for (const p of [...tx.values('pages')]) if (p.page >= host && p.page < host + length) tx.delete('pages', p.page.toString(16));

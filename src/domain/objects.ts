@@ -41,7 +41,7 @@ export const OBJECT_OPS: Record<ObjectType, ObjectTypeOps> = {
   // [V] L206: a vDEVICE holds its vIOMMU (the device only through wait_cnt, never users).
   vdevice: { refs: (o) => present(o.viommuId) },
   // [V] L414 + the internal access pinning the queue memory in the parent IOAS + the previous index.
-  hw_queue: { refs: (o) => present(o.viommuId, o.ioasId, o.hwptId) },
+  hw_queue: { refs: (o) => present(o.viommuId, o.ioasId, o.prevQueueId) },
   // [E] iommufd_veventq_alloc: holds the vIOMMU; its queued records go with it.
   veventq: {
     refs: (o) => present(o.viommuId),

@@ -16,6 +16,7 @@ import { OBJECT_TYPES, type ContextRec, type DeviceRec, type ObjectRec, type Obj
 import { allocVdevice, allocViommu, type AllocVdeviceInput, type AllocViommuInput } from './viommu.js';
 import { addr64, contextView, deviceView, eventView, mappingView, objectView, smmuView, word64 } from './views.js';
 import { Hardware } from './hardware.js';
+import { acknowledgeQueue, allocHwQueue, pushCommands, setQueueEnabled, type AllocHwQueueInput } from './hwqueue.js';
 import { readGuest, writeGuest } from './memory.js';
 import { allocEventq, eventqOf, PAYLOAD_WORDS, pendingEvents, queueEvent, readEvents, type AllocEventqInput } from './eventq.js';
 import type { EventRec, EventqType } from './types.js';
@@ -228,6 +229,24 @@ export class Iommufd {
         }
       }
     });
+  }
+
+  // ---- Tegra241 CMDQV guest queues ----
+  allocHwQueue(input: AllocHwQueueInput) {
+    return this.store.write((tx) => objectView(tx, allocHwQueue(tx, input)));
+  }
+  pushQueueCommands(id: number, buf: Uint8Array, count: number) {
+    if (count === 0) fail('EINVAL', 'no commands');
+    return this.store.write((tx) => pushCommands(tx, this.hardware, id, buf, count, this.options.guestMemoryLimit));
+  }
+  setQueueEnabled(id: number, enabled: boolean) {
+    return this.store.write((tx) => {
+      const result = setQueueEnabled(tx, this.hardware, id, enabled, this.options.guestMemoryLimit);
+      return { ...(objectView(tx, tx.get('objects', id) as ObjectRec) as object), run: result };
+    });
+  }
+  acknowledgeQueue(id: number, replaceWithSync: boolean) {
+    return this.store.write((tx) => acknowledgeQueue(tx, this.hardware, id, replaceWithSync, this.options.guestMemoryLimit));
   }
 
   // ---- the hardware side ----

@@ -68,6 +68,17 @@ export interface ObjectRec {
   depth: number | null;
   nextSequence: number | null;
   nextOrd: number | null;
+  queueType: 'tegra241_cmdqv' | null;
+  queueIndex: number | null;
+  queueIova: bigint | null;
+  queueLength: number | null;
+  queueBase: bigint | null;
+  prevQueueId: number | null;
+  qProd: number | null;
+  qCons: number | null;
+  qEnabled: boolean;
+  qGerror: number | null;
+  qGerrorn: number | null;
   createdAt: Date;
 }
 
@@ -154,6 +165,17 @@ export function newObject(partial: Pick<ObjectRec, 'id' | 'contextId' | 'type'> 
     depth: null,
     nextSequence: null,
     nextOrd: null,
+    queueType: null,
+    queueIndex: null,
+    queueIova: null,
+    queueLength: null,
+    queueBase: null,
+    prevQueueId: null,
+    qProd: null,
+    qCons: null,
+    qEnabled: false,
+    qGerror: null,
+    qGerrorn: null,
     createdAt: new Date(),
     ...partial,
   };

@@ -132,6 +132,32 @@ export function objectView(r: Reader, o: ObjectRec): Record<string, unknown> {
         ...(o.sidSlot !== null ? { sidSlot: o.sidSlot } : {}),
       };
     }
+    case 'hw_queue': {
+      const log2Size = Math.log2(o.queueLength as number) - 4;
+      const err = ((o.qCons ?? 0) >>> 24) & 0x7f;
+      const stopped = (((o.qGerror ?? 0) ^ (o.qGerrorn ?? 0)) & 1) === 1;
+      return {
+        ...base,
+        viommuId: o.viommuId,
+        queueType: o.queueType,
+        index: o.queueIndex,
+        nestingParentIova: addr64(o.queueIova as bigint),
+        length: addr64(BigInt(o.queueLength as number)),
+        // The guest's VCMDQ page: BASE (ADDR [47:5] | LOG2SIZE), PROD, CONS (ERR [30:24]),
+        // CONFIG.EN, STATUS.ENABLED, GERROR, GERRORN.
+        base: addr64((o.queueBase as bigint) | BigInt(log2Size)),
+        log2Size,
+        prod: o.qProd,
+        cons: o.qCons,
+        consIndex: (o.qCons ?? 0) & ((1 << log2Size) - 1),
+        enabled: o.qEnabled,
+        status: { enabled: o.qEnabled },
+        gerror: o.qGerror,
+        gerrorn: o.qGerrorn,
+        stopped,
+        error: err === 0 ? null : (['CERROR_NONE', 'CERROR_ILL', 'CERROR_ABT', 'CERROR_ATC_INV_SYNC'][err] ?? `CERROR_${err}`),
+      };
+    }
     case 'veventq': {
       let pending = 0;
       for (const e of r.values('events') as Iterable<EventRec>) if (e.eventqId === o.id) pending++;

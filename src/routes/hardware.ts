@@ -7,12 +7,13 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { IommufdError } from '../domain/errors.js';
 import type { Iommufd } from '../domain/service.js';
 import { idParams } from '../schema/common.js';
-import { invalidateBody, smmuStateQuery } from '../schema/hardware.js';
+import { ackHwQueueBody, allocHwQueueBody, invalidateBody, patchHwQueueBody, queueCommandsBody, smmuStateQuery } from '../schema/hardware.js';
+import { scopedListQueryShape } from '../schema/common.js';
 
 const ENTRY_BYTES = 16;
 
 /** The request body as raw entries: octet-stream as sent, JSON converted to the same layout. */
-export function invalidationEntries(request: FastifyRequest): { dataType: string; buf: Uint8Array; count: number } {
+export function invalidationEntries(request: FastifyRequest, schema: typeof invalidateBody | typeof queueCommandsBody = invalidateBody): { dataType: string; buf: Uint8Array; count: number } {
   const body = request.body;
   if (Buffer.isBuffer(body)) {
     if (body.length % ENTRY_BYTES !== 0) {
@@ -24,12 +25,13 @@ export function invalidationEntries(request: FastifyRequest): { dataType: string
     // Copy: the entries are converted in place and the caller's bytes stay as sent.
     return { dataType: 'arm_smmuv3', buf: new Uint8Array(body), count: body.length / ENTRY_BYTES };
   }
-  const parsed = invalidateBody.safeParse(body);
+  const parsed = schema.safeParse(body);
   if (!parsed.success) {
     const errors = parsed.error.issues.map((i) => ({ path: ['body', ...i.path].join('/'), message: i.message }));
     throw new IommufdError('EINVAL', `request body is invalid: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { entriesProcessed: 0, errors });
   }
-  const { dataType, entries } = parsed.data;
+  const { entries } = parsed.data;
+  const dataType = 'dataType' in parsed.data ? String(parsed.data.dataType) : 'arm_smmuv3';
   const buf = new Uint8Array(entries.length * ENTRY_BYTES);
   const view = new DataView(buf.buffer);
   entries.forEach(([w0, w1], i) => {
@@ -48,6 +50,21 @@ export const hardwareRoutes: FastifyPluginAsyncZod<{ service: Iommufd }> = async
   );
   app.post('/objects/:id/invalidate', { schema: { tags: ['hardware'], params: idParams } }, async (req) =>
     service.invalidate(req.params.id, invalidationEntries(req)),
+  );
+  app.post('/hw-queues', { schema: { tags: ['hw-queues'], body: allocHwQueueBody } }, async (req, reply) =>
+    reply.code(201).send(await service.allocHwQueue(req.body)),
+  );
+  app.get('/hw-queues', { schema: { tags: ['hw-queues'], querystring: scopedListQueryShape } }, async (req) => service.listObjects({ ...req.query, types: ['hw_queue'] }));
+  app.get('/hw-queues/:id', { schema: { tags: ['hw-queues'], params: idParams } }, async (req) => service.getObject(req.params.id, ['hw_queue'], 'HW queue'));
+  app.patch('/hw-queues/:id', { schema: { tags: ['hw-queues'], params: idParams, body: patchHwQueueBody } }, async (req) =>
+    service.setQueueEnabled(req.params.id, req.body.enabled),
+  );
+  app.post('/hw-queues/:id/commands', { schema: { tags: ['hw-queues'], params: idParams } }, async (req) => {
+    const { buf, count } = invalidationEntries(req, queueCommandsBody);
+    return service.pushQueueCommands(req.params.id, buf, count);
+  });
+  app.post('/hw-queues/:id/error/ack', { schema: { tags: ['hw-queues'], params: idParams, body: ackHwQueueBody } }, async (req) =>
+    service.acknowledgeQueue(req.params.id, req.body?.replaceWithSync ?? false),
   );
   app.get('/viommus/:id/stats', { schema: { tags: ['hardware'], params: idParams } }, async (req) => service.viommuStatsView(req.params.id));
   app.get('/smmus/:id/state', { schema: { tags: ['hardware'], params: idParams, querystring: smmuStateQuery } }, async (req) =>

@@ -19,3 +19,20 @@ export const smmuStateQuery = z.strictObject({
     .pipe(z.int().min(0).max(1024))
     .optional(),
 });
+
+export const allocHwQueueBody = z.strictObject({
+  viommuId: z.int().min(1).max(0xffffffff),
+  type: z.enum(['default', 'tegra241_cmdqv']),
+  index: z.int().min(0).max(0xffffffff),
+  nestingParentIova: hex64,
+  length: hex64,
+});
+
+export const patchHwQueueBody = z.strictObject({ enabled: z.boolean() });
+
+export const ackHwQueueBody = z.strictObject({ replaceWithSync: z.boolean().optional() }).optional();
+
+/** POST /v1/hw-queues/{id}/commands with application/json. */
+export const queueCommandsBody = z.strictObject({
+  entries: z.array(commandWords).max(65536),
+});

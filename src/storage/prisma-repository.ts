@@ -64,6 +64,8 @@ function objectToRow(r: ObjectRec) {
     vste1: r.vste1 === null ? null : hex64(r.vste1),
     virtId: r.virtId === null ? null : BigInt(r.virtId),
     nextOrd: r.nextOrd === null ? null : BigInt(r.nextOrd),
+    queueIova: r.queueIova === null ? null : hex64(r.queueIova),
+    queueBase: r.queueBase === null ? null : hex64(r.queueBase),
   };
 }
 function objectFromRow(r: IommufdObject): ObjectRec {
@@ -76,6 +78,9 @@ function objectFromRow(r: IommufdObject): ObjectRec {
     virtId: r.virtId === null ? null : Number(r.virtId),
     eventqType: r.eventqType as ObjectRec['eventqType'],
     nextOrd: r.nextOrd === null ? null : Number(r.nextOrd),
+    queueType: r.queueType as ObjectRec['queueType'],
+    queueIova: r.queueIova === null ? null : fromHex(r.queueIova),
+    queueBase: r.queueBase === null ? null : fromHex(r.queueBase),
   };
 }
 

@@ -1,0 +1,258 @@
+/**
+ * Tegra241 CMDQV guest queues (IOMMU_HW_QUEUE_ALLOC; iommufd.md §2.8 and §4, smmuv3.md §7): a
+ * VCMDQ the guest owns, living in its own memory, whose commands the SMMU consumes directly —
+ * only TLBI_NH_ASID, TLBI_NH_VA, ATC_INV and CMD_SYNC, with the VINTF's VMID and the vSID of an
+ * ATC_INV replaced through the VINTF's SID_MATCH/SID_REPLACE slots.
+ */
+import {
+  CERROR,
+  CMD_BYTES,
+  CMDQ_OP_ATC_INV,
+  CMDQ_OP_CMD_SYNC,
+  CMDQ_OP_TLBI_NH_ASID,
+  CMDQ_OP_TLBI_NH_VA,
+  cmdGetSid,
+  cmdSetSid,
+  cmdSetVmid,
+  getIdrField,
+  queueFree,
+  queueErr,
+  queueStopped,
+  ringMemory,
+  writeQueueGerrorn,
+  cerrorName,
+  prodAdvance,
+  encodeCommand,
+  wordsToBytes,
+  type QueueState,
+} from '../hw/index.js';
+import { fail } from './errors.js';
+import { eventqOf, queueEvent } from './eventq.js';
+import type { WriteTx } from './graph.js';
+import type { Hardware } from './hardware.js';
+import { allocId } from './ids.js';
+import { U64_MAX } from './ioas.js';
+import { hostSegments, readHost, writeHost } from './memory.js';
+import { lookupObject } from './objects.js';
+import type { Reader } from './reader.js';
+import { newObject, type DeviceRec, type ObjectRec, type SmmuRec } from './types.js';
+
+export const HW_QUEUE_ALLOC_TYPES = ['default', 'tegra241_cmdqv'] as const;
+export type HwQueueAllocType = (typeof HW_QUEUE_ALLOC_TYPES)[number];
+const PAGE = 0x1000n;
+
+export interface AllocHwQueueInput {
+  viommuId: number;
+  type: HwQueueAllocType;
+  index: number;
+  nestingParentIova: bigint;
+  length: bigint;
+}
+
+function queuesOf(r: Reader, viommuId: number): ObjectRec[] {
+  return ([...r.values('objects')] as ObjectRec[]).filter((o) => o.type === 'hw_queue' && o.viommuId === viommuId);
+}
+
+/** The IOAS of the vIOMMU's nest parent: where the queue memory lives. */
+function parentIoasOf(r: Reader, viommu: ObjectRec): number {
+  const parent = r.get('objects', viommu.hwptId as number) as ObjectRec;
+  return parent.ioasId as number;
+}
+
+/** The page-aligned span a queue pins (iommufd_hw_queue_alloc_phys). */
+export function pinnedSpan(q: ObjectRec): { start: bigint; end: bigint } {
+  const start = (q.queueIova as bigint) & ~(PAGE - 1n);
+  const end = ((q.queueIova as bigint) + BigInt(q.queueLength as number) + PAGE - 1n) & ~(PAGE - 1n);
+  return { start, end };
+}
+
+/** IOMMU_HW_QUEUE_ALLOC: the core's checks ([V] L356-L430), then tegra241_vintf_alloc_lvcmdq_user. */
+export function allocHwQueue(tx: WriteTx, input: AllocHwQueueInput): ObjectRec {
+  // 1. type DEFAULT → EOPNOTSUPP; 2. length 0 → EINVAL; 3. u64 overflow → EOVERFLOW.
+  if (input.type === 'default') fail('EOPNOTSUPP', 'HW queue type default is reserved');
+  if (input.length === 0n) fail('EINVAL', 'length must not be 0');
+  if (input.nestingParentIova + input.length - 1n > U64_MAX) fail('EOVERFLOW', 'nestingParentIova + length overflows 64 bits');
+  // 4. vIOMMU → ENOENT; 5. a vIOMMU type without HW queues → EOPNOTSUPP.
+  const viommu = lookupObject(tx, null, input.viommuId, ['viommu'], 'viommuId');
+  if (viommu.viommuType !== 'tegra241_cmdqv') fail('EOPNOTSUPP', `vIOMMU ${viommu.id} is ${viommu.viommuType}: only tegra241_cmdqv has HW queues`);
+  const smmu = tx.get('smmus', viommu.smmuId as number) as SmmuRec;
+  const cmdqv = smmu.cmdqv as NonNullable<SmmuRec['cmdqv']>;
+  // 6. Pin the page-aligned span in the parent IOAS: mapped (ENOENT) and contiguous (EFAULT).
+  const ioasId = parentIoasOf(tx, viommu);
+  const start = input.nestingParentIova & ~(PAGE - 1n);
+  const end = (input.nestingParentIova + input.length + PAGE - 1n) & ~(PAGE - 1n);
+  if (end - start > 0x1_0000_0000n) fail('ERANGE', 'the queue spans too many pages to pin');
+  const segs = hostSegments(tx, ioasId, start, Number(end - start));
+  for (let i = 1; i < segs.length; i++) {
+    if (segs[i].host !== segs[i - 1].host + BigInt(segs[i - 1].length)) fail('EFAULT', 'the queue memory is not physically contiguous');
+  }
+  const basePa = segs[0].host + (input.nestingParentIova - start);
+  // 7. tegra241_vintf_alloc_lvcmdq_user: index, then order, then size and alignment.
+  const queues = queuesOf(tx, viommu.id);
+  if (input.index >= cmdqv.vcmdqsPerVintf) fail('EINVAL', `index ${input.index} is not below ${cmdqv.vcmdqsPerVintf} LVCMDQs per VINTF`);
+  const same = queues.find((q) => q.queueIndex === input.index);
+  if (same) fail('EEXIST', `index ${input.index} is HW queue ${same.id}`);
+  const prev = input.index > 0 ? queues.find((q) => q.queueIndex === input.index - 1) : undefined;
+  if (input.index > 0 && !prev) fail('EIO', `index ${input.index - 1} must be allocated first (LVCMDQs map in ascending order)`);
+  const maxLength = 2n ** BigInt(getIdrField(smmu.idr, 'CMDQS') + 4);
+  const len = input.length;
+  if ((len & (len - 1n)) !== 0n || len < 32n || len > maxLength) fail('EINVAL', `length must be a power of two from 32 to ${maxLength} bytes`);
+  if (basePa % len !== 0n || basePa >= 1n << 48n) fail('EINVAL', `the queue base 0x${basePa.toString(16)} is not aligned to its length (or beyond VCMDQ_ADDR)`);
+  return tx.put(
+    'objects',
+    newObject({
+      id: allocId(tx),
+      contextId: viommu.contextId,
+      type: 'hw_queue',
+      viommuId: viommu.id,
+      ioasId,
+      smmuId: viommu.smmuId,
+      queueType: 'tegra241_cmdqv',
+      queueIndex: input.index,
+      queueIova: input.nestingParentIova,
+      queueLength: Number(len),
+      queueBase: basePa,
+      prevQueueId: prev?.id ?? null,
+      qProd: 0,
+      qCons: 0,
+      qEnabled: false,
+      qGerror: 0,
+      qGerrorn: 0,
+    }),
+  );
+}
+
+export const log2SizeOf = (q: ObjectRec): number => Math.log2(q.queueLength as number) - 4;
+
+function stateOf(q: ObjectRec): QueueState {
+  return {
+    log2Size: log2SizeOf(q),
+    prod: q.qProd ?? 0,
+    cons: q.qCons ?? 0,
+    enabled: q.qEnabled,
+    gerror: q.qGerror ?? 0,
+    gerrorn: q.qGerrorn ?? 0,
+    atcInvSyncPending: false,
+  };
+}
+
+export interface QueueRunResult {
+  consumed: number;
+  prod: number;
+  cons: number;
+  error: { code: string; index: number; opcode: number | null } | null;
+}
+
+/**
+ * Runs the SMMU's consumer over the guest queue (a PROD, CONFIG.EN or GERRORN write). The
+ * guest-owned (HYP_OWN=0) filter rejects everything but the four commands with CERROR_ILL and
+ * rewrites VMID and SID on the fly (in the model's copy; the guest's memory is left as written).
+ */
+function run(tx: WriteTx, hw: Hardware, q: ObjectRec, state: QueueState, limitBytes: number, written: { slot: number; bytes: Uint8Array }[]): QueueRunResult {
+  const viommu = tx.get('objects', q.viommuId as number) as ObjectRec;
+  const base = q.queueBase as bigint;
+  const ring = readHost(tx, base, q.queueLength as number);
+  for (const w of written) ring.set(w.bytes, w.slot * CMD_BYTES);
+  // The guest's memory gets exactly what it wrote.
+  for (const w of written) writeHost(tx, base + BigInt(w.slot * CMD_BYTES), w.bytes, limitBytes);
+  const slots = new Map<number, number>();
+  for (const o of tx.values('objects')) {
+    if (o.type === 'vdevice' && o.viommuId === viommu.id && o.sidSlot !== null) {
+      slots.set(o.virtId as number, (tx.get('devices', o.deviceId as number) as DeviceRec).streamId);
+    }
+  }
+  const vmid = viommu.vmid as number;
+  const filter = (view: DataView, off: number, opcode: number): number => {
+    switch (opcode) {
+      case CMDQ_OP_TLBI_NH_ASID:
+      case CMDQ_OP_TLBI_NH_VA:
+        cmdSetVmid(view, off, vmid);
+        return CERROR.NONE;
+      case CMDQ_OP_ATC_INV: {
+        const sid = slots.get(cmdGetSid(view, off));
+        if (sid === undefined) return CERROR.ILL;
+        cmdSetSid(view, off, sid);
+        return CERROR.NONE;
+      }
+      case CMDQ_OP_CMD_SYNC:
+        return CERROR.NONE;
+      default:
+        return CERROR.ILL;
+    }
+  };
+  const wasStopped = queueStopped(state);
+  const result = hw.model(q.smmuId as number).consume(state, ringMemory(ring), filter);
+  tx.put('objects', { ...q, qProd: state.prod, qCons: state.cons, qEnabled: state.enabled, qGerror: state.gerror, qGerrorn: state.gerrorn });
+  if (result.error && !wasStopped) reportError(tx, viommu);
+  return {
+    consumed: result.consumed,
+    prod: state.prod,
+    cons: state.cons,
+    error: result.error ? { code: result.error.code, index: result.error.index, opcode: result.error.opcode } : queueStopped(state) ? stoppedError(state) : null,
+  };
+}
+
+function stoppedError(state: QueueState): QueueRunResult['error'] {
+  const err = queueErr(state);
+  return err === 0 ? null : { code: cerrorName(err), index: state.cons & (2 ** state.log2Size - 1), opcode: null };
+}
+
+/** The VINTF's LVCMDQ_ERR_MAP: bit i for each stopped LVCMDQ i of the vIOMMU (§4.5). */
+export function lvcmdqErrMap(r: Reader, viommuId: number): [bigint, bigint] {
+  const map: [bigint, bigint] = [0n, 0n];
+  for (const q of queuesOf(r, viommuId)) {
+    const s = r.get('objects', q.id) as ObjectRec;
+    if (((s.qGerror ?? 0) ^ (s.qGerrorn ?? 0)) & 1) {
+      const i = s.queueIndex as number;
+      map[i >> 6] |= 1n << BigInt(i & 63);
+    }
+  }
+  return map;
+}
+
+/** The CMDQV interrupt forwards the VINTF's error map to the vIOMMU's tegra241_cmdqv vEVENTQ. */
+function reportError(tx: WriteTx, viommu: ObjectRec): void {
+  const q = eventqOf(tx, viommu.id, 'tegra241_cmdqv');
+  if (q) queueEvent(tx, q, lvcmdqErrMap(tx, viommu.id));
+}
+
+/** The guest writes `count` commands at PROD (wrapping) and bumps PROD; all or nothing. */
+export function pushCommands(tx: WriteTx, hw: Hardware, queueId: number, buf: Uint8Array, count: number, limitBytes: number): QueueRunResult {
+  const q = lookupObject(tx, null, queueId, ['hw_queue'], 'HW queue');
+  const state = stateOf(q);
+  const free = queueFree(state);
+  if (count > free) fail('ENOSPC', `${count} commands do not fit: ${free} free slots (CONS must catch up first)`);
+  const written: { slot: number; bytes: Uint8Array }[] = [];
+  for (let i = 0; i < count; i++) {
+    const slot = (state.prod + i) & (2 ** state.log2Size - 1);
+    written.push({ slot, bytes: buf.slice(i * CMD_BYTES, (i + 1) * CMD_BYTES) });
+  }
+  state.prod = prodAdvance(state.prod, state.log2Size, count);
+  return run(tx, hw, q, state, limitBytes, written);
+}
+
+/** CONFIG.EN written by the guest; enabling lets the SMMU consume what is pending. */
+export function setQueueEnabled(tx: WriteTx, hw: Hardware, queueId: number, enabled: boolean, limitBytes: number): QueueRunResult {
+  const q = lookupObject(tx, null, queueId, ['hw_queue'], 'HW queue');
+  const state = stateOf(q);
+  state.enabled = enabled;
+  return run(tx, hw, q, state, limitBytes, []);
+}
+
+/**
+ * GERRORN := GERROR: acknowledges the error; the queue restarts at CONS, the failing entry. With
+ * `replaceWithSync` the failing slot is first overwritten with a CMD_SYNC in guest memory, as a
+ * Linux guest's __arm_smmu_cmdq_skip_err does before it acknowledges.
+ */
+export function acknowledgeQueue(tx: WriteTx, hw: Hardware, queueId: number, replaceWithSync: boolean, limitBytes: number): QueueRunResult {
+  const q = lookupObject(tx, null, queueId, ['hw_queue'], 'HW queue');
+  const state = stateOf(q);
+  const written: { slot: number; bytes: Uint8Array }[] = [];
+  if (replaceWithSync && queueStopped(state)) {
+    const sync = new Uint8Array(CMD_BYTES);
+    wordsToBytes(encodeCommand('CMD_SYNC', { CS: 2, MSH: 3, MSIATTR: 0xf }), sync, 0);
+    written.push({ slot: state.cons & (2 ** state.log2Size - 1), bytes: sync });
+  }
+  writeQueueGerrorn(state, state.gerror);
+  return run(tx, hw, q, state, limitBytes, written);
+}
