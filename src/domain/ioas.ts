@@ -47,7 +47,12 @@ export function mapIoas(tx: WriteTx, ioasId: number, input: MapInput): MappingRe
   }
   // Bump allocator over simulated host memory: each mapping is physically contiguous, and a host
   // range is never handed out twice (so freed pages can never alias a later mapping).
-  const hostAddress = BigInt(tx.get('meta', NEXT_HOST_ADDRESS)?.value ?? HOST_MEMORY_BASE.toString());
+  // Like huge-page-backed guest RAM, a mapping's host base is aligned to the largest power of two
+  // not above its length (at most 1 GiB), so guest-physical alignment inside it is host alignment.
+  let align = 1n;
+  while (align * 2n <= input.length && align < 1n << 30n) align *= 2n;
+  const next = BigInt(tx.get('meta', NEXT_HOST_ADDRESS)?.value ?? HOST_MEMORY_BASE.toString());
+  const hostAddress = (next + align - 1n) & ~(align - 1n);
   tx.put('meta', { key: NEXT_HOST_ADDRESS, value: (hostAddress + input.length).toString() });
   return tx.put('mappings', { ioasId: ioas.id, iova: input.iova, length: input.length, hostAddress, readable: input.read, writable: input.write });
 }
