@@ -10,6 +10,7 @@ import type { Config } from './config.js';
 import { Iommufd } from './domain/service.js';
 import { openDatabase, type OpenedDatabase } from './storage/database.js';
 import { PrismaRepository } from './storage/prisma-repository.js';
+import { FastPath } from './storage/fast-path.js';
 import { restApi } from './routes/rest.js';
 import { installAuth } from './routes/auth.js';
 import { graphqlApi } from './routes/graphql/index.js';
@@ -28,7 +29,8 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 export async function buildApp(config: Config): Promise<App> {
   const database = await openDatabase(config.databaseUrl);
-  const repository = new PrismaRepository(database.db);
+  const fastPath = new FastPath(database.file);
+  const repository = new PrismaRepository(database.db, fastPath);
   const { service, topologyLoaded } = await Iommufd.open(repository, config.topology, {
     maxInvalidationEntries: config.maxInvalidationEntries,
     guestMemoryLimit: config.guestMemoryLimit,
@@ -73,6 +75,7 @@ export async function buildApp(config: Config): Promise<App> {
   app.addHook('onClose', async () => {
     service.store.closing = true;
     await service.store.drain();
+    fastPath.close();
     await database.close();
   });
 

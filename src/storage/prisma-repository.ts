@@ -7,6 +7,7 @@ import type { StagedChange } from '../domain/graph.js';
 import type { Repository } from '../domain/repository.js';
 import type { ContextRec, DeviceRec, EventRec, MappingRec, ObjectRec, PageRec, SmmuRec, TableName, TableRecords } from '../domain/types.js';
 import type { Db } from './database.js';
+import type { FastPath } from './fast-path.js';
 import type { IommufdObject } from '../generated/prisma/client.js';
 
 const hex64 = (v: bigint): string => '0x' + v.toString(16).padStart(16, '0');
@@ -105,7 +106,10 @@ function mappingFromRow(r: ReturnType<typeof mappingToRow>): MappingRec {
 export class PrismaRepository implements Repository {
   private statements = 0;
 
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly fast: FastPath | null = null,
+  ) {}
 
   roundTrips(): number {
     return this.statements;
@@ -137,6 +141,11 @@ export class PrismaRepository implements Repository {
 
   async commit(changes: readonly StagedChange[]): Promise<void> {
     if (changes.length === 0) return;
+    if (this.fast?.handles(changes)) {
+      this.statements += changes.length;
+      this.fast.commit(changes);
+      return;
+    }
     const ops = changes.map((c) => this.operation(c));
     this.statements += ops.length;
     await this.db.$transaction(ops);
