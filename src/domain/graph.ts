@@ -88,6 +88,18 @@ export class WriteTx {
     for (const rec of staged.values()) if (rec !== null) yield rec;
   }
 
+  /** Number of records the table would hold after this transaction. */
+  count(table: TableName): number {
+    const base = this.graph.tables[table];
+    let n = base.size;
+    for (const [k, rec] of this.staged[table] as Map<string, unknown>) {
+      const existed = base.has(k);
+      if (rec === null && existed) n--;
+      else if (rec !== null && !existed) n++;
+    }
+    return n;
+  }
+
   /** Stages a create or an update (records are replaced whole, never mutated in place). */
   put<T extends TableName>(table: T, rec: TableRecords[T]): TableRecords[T] {
     (this.staged[table] as Map<string, TableRecords[T] | null>).set(recordKey(table, rec), rec);

@@ -153,8 +153,15 @@ function run(tx: WriteTx, hw: Hardware, q: ObjectRec, state: QueueState, limitBy
   const base = q.queueBase as bigint;
   const ring = readHost(tx, base, q.queueLength as number);
   for (const w of written) ring.set(w.bytes, w.slot * CMD_BYTES);
-  // The guest's memory gets exactly what it wrote.
-  for (const w of written) writeHost(tx, base + BigInt(w.slot * CMD_BYTES), w.bytes, limitBytes);
+  // The guest's memory gets exactly what it wrote: one write per run of consecutive slots.
+  for (let i = 0; i < written.length; ) {
+    let j = i + 1;
+    while (j < written.length && written[j]!.slot === written[j - 1]!.slot + 1) j++;
+    const from = written[i]!.slot * CMD_BYTES;
+    const to = (written[j - 1]!.slot + 1) * CMD_BYTES;
+    writeHost(tx, base + BigInt(from), ring.subarray(from, to), limitBytes);
+    i = j;
+  }
   const slots = new Map<number, number>();
   for (const o of tx.values('objects')) {
     if (o.type === 'vdevice' && o.viommuId === viommu.id && o.sidSlot !== null) {

@@ -58,8 +58,7 @@ export function readGuest(r: Reader, ioasId: number, iova: bigint, length: numbe
 export function writeGuest(tx: WriteTx, ioasId: number, iova: bigint, data: Uint8Array, limitBytes: number): void {
   lookupObject(tx, null, ioasId, ['ioas'], 'IOAS');
   const segs = segments(tx, ioasId, iova, data.length);
-  let allocated = 0;
-  for (const _ of tx.values('pages')) allocated++;
+  let allocated = tx.count('pages');
   const fresh = new Map<bigint, Uint8Array>();
   for (const seg of segs) {
     let done = 0;
@@ -75,7 +74,7 @@ export function writeGuest(tx: WriteTx, ioasId: number, iova: bigint, data: Uint
           fail('ENOMEM', `simulated host memory is limited to ${limitBytes} bytes (${allocated} pages allocated)`);
         }
         if (!existing) allocated++;
-        page = existing ? Uint8Array.from(existing.data) : new Uint8Array(Number(GUEST_PAGE));
+        page = existing ? existing.data.slice() : new Uint8Array(Number(GUEST_PAGE));
         fresh.set(pageAddr, page);
       }
       page.set(data.subarray(seg.offset + done, seg.offset + done + n), within);
@@ -103,8 +102,7 @@ export function readHost(r: Reader, host: bigint, length: number): Uint8Array {
 
 /** Writes host physical memory (the caller has checked the range is backed). */
 export function writeHost(tx: WriteTx, host: bigint, data: Uint8Array, limitBytes: number): void {
-  let allocated = 0;
-  for (const _ of tx.values('pages')) allocated++;
+  let allocated = -1;
   let done = 0;
   while (done < data.length) {
     const addr = host + BigInt(done);
@@ -112,8 +110,11 @@ export function writeHost(tx: WriteTx, host: bigint, data: Uint8Array, limitByte
     const within = Number(addr - pageAddr);
     const n = Math.min(data.length - done, Number(GUEST_PAGE) - within);
     const existing = tx.get('pages', pageAddr.toString(16));
-    if (!existing && ++allocated * Number(GUEST_PAGE) > limitBytes) fail('ENOMEM', `simulated host memory is limited to ${limitBytes} bytes`);
-    const page = existing ? Uint8Array.from(existing.data) : new Uint8Array(Number(GUEST_PAGE));
+    if (!existing) {
+      if (allocated < 0) allocated = tx.count('pages');
+      if (++allocated * Number(GUEST_PAGE) > limitBytes) fail('ENOMEM', `simulated host memory is limited to ${limitBytes} bytes`);
+    }
+    const page = existing ? existing.data.slice() : new Uint8Array(Number(GUEST_PAGE));
     page.set(data.subarray(done, done + n), within);
     tx.put('pages', { page: pageAddr, data: page });
     done += n;
