@@ -101,12 +101,16 @@ function convertAndIssue(r: Reader, hw: Hardware, viommu: ObjectRec, buf: Uint8A
   const issue = (end: number): void => {
     if (end === batchStart) return;
     let result = model.submitCommands(buf, batchStart * CMD_BYTES, end - batchStart);
-    if (result.error === null) result = model.submitCommands(CMD_SYNC_BYTES, 0, 1);
+    const synced = result.error === null;
+    if (synced) result = model.submitCommands(CMD_SYNC_BYTES, 0, 1);
     stats.invalidations.batches++;
     if (result.error !== null) {
       // arm_smmu_cmdq_issue_cmdlist failed: the driver skips the bad command (Linux
       // __arm_smmu_cmdq_skip_err) and the batch is reported as handled but for its last entry.
       model.skipFailedCommand();
+      // The kernel queues the batch and its CMD_SYNC together: after the skip, the rest of the
+      // batch and that CMD_SYNC still execute.
+      if (!synced) model.submitCommands(CMD_SYNC_BYTES, 0, 1);
       throw new IommufdError('EIO', `the SMMU reported ${result.error.code} while executing the batch`, { entriesProcessed: end - 1 });
     }
     stats.invalidations.entries += end - batchStart;
