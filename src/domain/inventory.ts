@@ -49,6 +49,10 @@ export function deleteSmmu(tx: WriteTx, id: number): void {
   const smmu = tx.get('smmus', id) ?? fail('ENOENT', `SMMU ${id} does not exist`);
   const devices = [...tx.values('devices')].filter((d) => d.smmuId === smmu.id).map((d) => d.id);
   if (devices.length > 0) fail('EBUSY', `SMMU ${id} still has devices ${devices.join(', ')}`, { blockedBy: devices.sort((a, b) => a - b) });
+  // Objects finalised on this SMMU (paging HWPTs owning its VMIDs, vIOMMUs, vDEVICEs, ...) outlive
+  // an unbind of their device; removing the SMMU under them would orphan them silently.
+  const objects = [...tx.values('objects')].filter((o) => o.smmuId === smmu.id).map((o) => o.id);
+  if (objects.length > 0) fail('EBUSY', `SMMU ${id} is still used by objects ${objects.join(', ')}`, { blockedBy: objects.sort((a, b) => a - b) });
   tx.delete('smmus', id);
 }
 
