@@ -1,7 +1,7 @@
 /** The iommufd objects: generic object access, IOAS, HWPTs, attachment, vIOMMUs, vDEVICEs. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Iommufd } from '../domain/service.js';
-import { idParams } from '../schema/common.js';
+import { destroyIdParams, idParams } from '../schema/common.js';
 import {
   allocHwptBody,
   allocVdeviceBody,
@@ -20,7 +20,7 @@ export const objectRoutes: FastifyPluginAsyncZod<{ service: Iommufd }> = async (
     service.listObjects({ ...req.query, types: req.query.type ? [req.query.type] : undefined }),
   );
   app.get('/objects/:id', { schema: { tags: ['objects'], params: idParams } }, async (req) => service.getObject(req.params.id));
-  app.delete('/objects/:id', { schema: { tags: ['objects'], params: idParams } }, async (req, reply) => {
+  app.delete('/objects/:id', { schema: { tags: ['objects'], params: destroyIdParams } }, async (req, reply) => {
     await service.destroy(req.params.id);
     return reply.code(204).send();
   });

@@ -12,6 +12,17 @@ export const idParam = z
   .transform(Number)
   .pipe(objectId);
 export const idParams = z.object({ id: idParam });
+/**
+ * IOMMU_DESTROY takes any u32: id 0 is well-formed and names no object, so it is ENOENT
+ * (iommufd.md §2.1, §6.1 item 1), not a validation failure.
+ */
+export const destroyIdParams = z.object({
+  id: z
+    .string()
+    .regex(/^[0-9]{1,10}$/, 'must be a decimal object id')
+    .transform(Number)
+    .pipe(z.int().min(0).max(U32_MAX)),
+});
 
 export const u32 = z.int().min(0).max(U32_MAX);
 

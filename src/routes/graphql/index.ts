@@ -13,7 +13,7 @@ import { contextView, deviceView, eventView, mappingView, objectView, smmuView }
 import { mappingsOf } from '../../domain/ioas.js';
 import { createDeviceBody, createSmmuBody, hwInfoQuery } from '../../schema/inventory.js';
 import { allocHwptBody, allocVdeviceBody, allocViommuBody, attachBody, bindDeviceBody, createContextBody, createIoasBody, mapBody } from '../../schema/objects.js';
-import { hex64, objectId } from '../../schema/common.js';
+import { hex64, objectId, u32 } from '../../schema/common.js';
 import type { PrismaRepository } from '../../storage/prisma-repository.js';
 import { typeDefs } from './schema.js';
 import { graphqlRoleCheck, type Role } from '../auth.js';
@@ -226,7 +226,8 @@ export const graphqlApi: FastifyPluginAsync<{ service: Iommufd; repository: Pris
       detachDevice: guard((a: Args) => service.detachDevice(id(a.deviceId))),
       allocViommu: guard((a: Args) => service.allocViommu(parse(allocViommuBody, a))),
       allocVdevice: guard((a: Args) => service.allocVdevice(parse(allocVdeviceBody, a))),
-      destroy: guard(async (a: Args) => (await service.destroy(id(a.id)), true)),
+      // IOMMU_DESTROY takes any u32: id 0 names no object (ENOENT), as on REST (iommufd.md §6.1 item 1).
+      destroy: guard(async (a: Args) => (await service.destroy(parse(u32, a.id)), true)),
     },
   };
 
@@ -238,6 +239,15 @@ export const graphqlApi: FastifyPluginAsync<{ service: Iommufd; repository: Pris
     graphiql: false,
     path: '/graphql',
     subscription: true,
+    // GraphQL's own rejections (syntax, validation, argument coercion such as a String for an
+    // Int) carry no errno: they are invalid arguments, EINVAL, like a REST validation failure.
+    errorFormatter: (execution, context) => {
+      const formatted = mercurius.defaultErrorFormatter(execution, context);
+      const errors = (formatted.response.errors ?? []).map((e) =>
+        e.extensions?.errno === undefined ? { ...e, extensions: { ...e.extensions, errno: 'EINVAL', status: 400 } } : e,
+      );
+      return { ...formatted, response: { ...formatted.response, errors } };
+    },
   });
 
   // Roles per operation: a mutation needs operator (inventory ones admin).
