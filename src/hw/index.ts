@@ -12,3 +12,5 @@ export * from './tlb.js';
 export * from './atc.js';
 export * from './queue.js';
 export * from './smmu.js';
+export * from './strtab.js';
+export * from './walk.js';

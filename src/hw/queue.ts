@@ -83,12 +83,13 @@ export function createQueueState(log2Size: number): QueueState {
 
 /** `WRAP_INDEX_MASK` = 2^(log2size+1) − 1 (Q-INT L82-94). */
 export function wrapIndexMask(log2Size: number): number {
-  return 2 ** (log2Size + 1) - 1;
+  // A shift, not `2 **` (a floating-point pow call on the per-command path), when it fits.
+  return log2Size < 30 ? (1 << (log2Size + 1)) - 1 : 2 ** (log2Size + 1) - 1;
 }
 
 /** Index part of a PROD/CONS value. */
 export function queueIndex(ptr: number, log2Size: number): number {
-  return ptr & (2 ** log2Size - 1);
+  return ptr & (log2Size < 31 ? (1 << log2Size) - 1 : 2 ** log2Size - 1);
 }
 
 /** Wrap bit of a PROD/CONS value. */

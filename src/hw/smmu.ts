@@ -71,6 +71,8 @@ import {
 } from './queue.js';
 import { STE, STE_CFG, STE_EATS, steWords, type SteWords } from './ste.js';
 import { Iotlb, IOTLB_DEFAULT_CAPACITY, rangeInvalidate, type IotlbEntry, type IotlbKey, type IotlbStats } from './tlb.js';
+import type { StrtabRegs } from './strtab.js';
+import { translate as walkTranslate, type TranslateRequest, type TranslateResult, type WalkMemory } from './walk.js';
 
 /** Construction parameters of one physical SMMU (api.md `POST /v1/smmus`). */
 export interface SmmuModelOptions {
@@ -179,6 +181,7 @@ export class SmmuModel {
   private gerrorIrqs = 0;
   /** The last COMMAND_LOG_SIZE executed commands, raw (a ring of 16-byte slots). */
   private readonly commandLog = new Uint8Array(COMMAND_LOG_SIZE * CMD_BYTES);
+  private readonly commandLogView = new DataView(this.commandLog.buffer);
   private commandLogCount = 0;
   private readonly executor: CommandExecutor = {
     execute: (view, offset, opcode, queue) => this.executeCommand(view, offset, opcode, queue),
@@ -273,6 +276,53 @@ export class SmmuModel {
   }
 
   // -------------------------------------------------------------------------------------------
+  // Translation walk (src/hw/walk.ts): stream table in memory and config-cache access.
+
+  /** STRTAB_BASE / STRTAB_BASE_CFG when the stream table lives in memory (null: STEs set with setSte). */
+  private strtab: StrtabRegs | null = null;
+
+  /**
+   * Points the walk at a stream table in memory (STRTAB_BASE, STRTAB_BASE_CFG, §3.1), or back to
+   * the STEs set with setSte/installSte (null). Cached configurations are kept, as for a
+   * register write on hardware (software follows with CFGI_ALL).
+   */
+  setStreamTable(regs: StrtabRegs | null): void {
+    this.strtab = regs === null ? null : { base: regs.base & ((1n << 64n) - 1n), cfg: regs.cfg >>> 0 };
+  }
+
+  /** The in-memory stream table registers, or null when the installed STEs are used. */
+  streamTableRegs(): StrtabRegs | null {
+    return this.strtab === null ? null : { ...this.strtab };
+  }
+
+  /** Config-cache probe for the walk: counts a hit or a miss. */
+  configCacheLookup(sid: number): CachedConfig | undefined {
+    const hit = this.configCache.get(sid);
+    if (hit === undefined) this.configMisses++;
+    else this.configHits++;
+    return hit;
+  }
+
+  /** Caches the configuration the walk fetched and decoded for `sid` (STE snapshot). */
+  configCacheStore(sid: number, ste: ArrayLike<bigint>): CachedConfig {
+    const words = steWords(ste);
+    const cfg: CachedConfig = Object.freeze({
+      sid,
+      ste: Object.freeze(words),
+      config: wordGet(words, STE.CONFIG),
+      vmid: this.features.s2p ? wordGet(words, STE.S2VMID) : -1,
+      ats: wordGet(words, STE.EATS) === STE_EATS.TRANS && wordGet(words, STE.CONFIG) !== STE_CFG.ABORT,
+    });
+    this.configCache.set(sid, cfg);
+    return cfg;
+  }
+
+  /** One DMA access through this SMMU (smmuv3.md §4, src/hw/walk.ts `translate`). */
+  translate(req: TranslateRequest, memory: WalkMemory): TranslateResult {
+    return walkTranslate(this, req, memory);
+  }
+
+  // -------------------------------------------------------------------------------------------
   // IOTLB and ATC (§5; the walk that fills them comes later).
 
   /** Inserts an IOTLB entry (LRU eviction when full). */
@@ -362,6 +412,8 @@ export class SmmuModel {
       case CMDQ_OP_TLBI_NH_VA:
       case CMDQ_OP_TLBI_NH_VAA: {
         if (!s1p) return CERROR.ILL;
+        // An empty IOTLB has nothing to remove: skip decoding the range (bigint arithmetic).
+        if (this.iotlb.size === 0) break;
         const asid = opcode === CMDQ_OP_TLBI_NH_VA ? this.asidOf(view, off) : -1;
         this.rangeInval(view, off, 1, asid, getBig(view, off, L.TLBI_NH_VA.ADDR));
         break;
@@ -372,7 +424,7 @@ export class SmmuModel {
         break;
       case CMDQ_OP_TLBI_S2_IPA:
         if (!s2p) return CERROR.ILL;
-        this.rangeInval(view, off, 2, -1, getBig(view, off, L.TLBI_S2_IPA.ADDR));
+        if (this.iotlb.size !== 0) this.rangeInval(view, off, 2, -1, getBig(view, off, L.TLBI_S2_IPA.ADDR));
         break;
       case CMDQ_OP_TLBI_EL3_ALL:
       case CMDQ_OP_TLBI_EL3_VA:
@@ -414,7 +466,11 @@ export class SmmuModel {
     this.opCounts[opcode]++;
     this.executed++;
     const slot = (this.commandLogCount++ % COMMAND_LOG_SIZE) * CMD_BYTES;
-    for (let i = 0; i < CMD_BYTES; i++) this.commandLog[slot + i] = view.getUint8(off + i);
+    const log = this.commandLogView;
+    log.setUint32(slot, view.getUint32(off, true), true);
+    log.setUint32(slot + 4, view.getUint32(off + 4, true), true);
+    log.setUint32(slot + 8, view.getUint32(off + 8, true), true);
+    log.setUint32(slot + 12, view.getUint32(off + 12, true), true);
     return CERROR.NONE;
   }
 
@@ -467,12 +523,13 @@ export class SmmuModel {
     while (enqueued < count) {
       const n = Math.min(queueFree(q), count - enqueued);
       if (n === 0) break;
-      for (let i = 0; i < n; i++) {
-        const slot = queueIndex(q.prod, q.log2Size);
-        const src = offset + (enqueued + i) * CMD_BYTES;
-        this.ring.set(buf.subarray(src, src + CMD_BYTES), slot * CMD_BYTES);
-        q.prod = prodAdvance(q.prod, q.log2Size, 1);
-      }
+      // Copy the n commands into the ring at PROD: one contiguous run, or two when it wraps.
+      const slot = queueIndex(q.prod, q.log2Size);
+      const first = Math.min(n, 2 ** q.log2Size - slot);
+      const src = offset + enqueued * CMD_BYTES;
+      this.ring.set(buf.subarray(src, src + first * CMD_BYTES), slot * CMD_BYTES);
+      if (first < n) this.ring.set(buf.subarray(src + first * CMD_BYTES, src + n * CMD_BYTES), 0);
+      q.prod = prodAdvance(q.prod, q.log2Size, n);
       enqueued += n;
       const r = this.consumeMain();
       const ownConsumed = Math.max(0, r.consumed - ahead);

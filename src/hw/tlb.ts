@@ -43,6 +43,8 @@ export interface IotlbStats {
 export const IOTLB_DEFAULT_CAPACITY = 256;
 
 const U64 = (1n << 64n) - 1n;
+/** 2^k − 1 for k = 0..64, so the range walk allocates no masks. */
+const LOW_MASKS: readonly bigint[] = Array.from({ length: 65 }, (_, k) => (1n << BigInt(k)) - 1n);
 
 function keyString(asid: number, vmid: number, iova: bigint, tg: number, level: number): string {
   return `${asid}/${vmid}/${tg}/${level}/${iova.toString(16)}`;
@@ -193,13 +195,17 @@ export class Iotlb {
       const k = keyString(asid, vmid, iova, tg, ttl);
       if (this.map.delete(k)) return 1;
     }
+    if (this.map.size === 0) return 0; // nothing to remove: skip the overlap scan's arithmetic
     const mask = ((numPages << BigInt(tgGranuleLog2(tg))) - 1n) & U64;
-    return this.removeWhere(
-      (e) =>
-        (asid < 0 || e.asid === asid) &&
-        (vmid < 0 || e.vmid === vmid) &&
-        ((iova & ~e.addrMask) === e.iova || (e.iova & ~mask) === iova),
-    );
+    // The overlap rule, as a plain loop (no per-call predicate closure on this hot path).
+    let n = 0;
+    for (const [k, e] of this.map) {
+      if ((asid < 0 || e.asid === asid) && (vmid < 0 || e.vmid === vmid) && ((iova & ~e.addrMask) === e.iova || (e.iova & ~mask) === iova)) {
+        this.map.delete(k);
+        n++;
+      }
+    }
+    return n;
   }
 
   /**
@@ -210,10 +216,16 @@ export class Iotlb {
     if (ttl !== 0 && numPages === 1n) {
       if (this.map.delete(keyString(-1, vmid, ipa, tg, ttl))) return 1;
     }
+    if (this.map.size === 0) return 0;
     const mask = ((numPages << BigInt(tgGranuleLog2(tg))) - 1n) & U64;
-    return this.removeWhere(
-      (e) => e.asid < 0 && e.vmid === vmid && ((ipa & ~e.addrMask) === e.iova || (e.iova & ~mask) === ipa),
-    );
+    let n = 0;
+    for (const [k, e] of this.map) {
+      if (e.asid < 0 && e.vmid === vmid && ((ipa & ~e.addrMask) === e.iova || (e.iova & ~mask) === ipa)) {
+        this.map.delete(k);
+        n++;
+      }
+    }
+    return n;
   }
 }
 
@@ -226,9 +238,8 @@ export function dmaAlignedPow2Mask(start: bigint, end: bigint): bigint {
   if (addrMask === U64) return U64;
   const alignmentMask = start === 0n ? U64 : ((start & -start) - 1n) & U64;
   if (alignmentMask <= addrMask) return alignmentMask;
-  let top = 0n;
-  for (let x = addrMask + 1n; x > 1n; x >>= 1n) top++;
-  return (1n << top) - 1n;
+  // The largest power of two ≤ addrMask + 1 (≤ 2^64 here): its bit length, without a shift loop.
+  return LOW_MASKS[(addrMask + 1n).toString(2).length - 1];
 }
 
 /** One naturally aligned piece of a range TLBI (§2.6). */
@@ -275,17 +286,26 @@ export function rangeInvalidate(
   scale: number,
   ttl: number,
 ): number {
-  const granule = BigInt(tgGranuleLog2(tg));
-  const inval = (a: bigint, numPages: bigint): number =>
-    stage === 1 ? tlb.invIova(asid, vmid, a, tg, numPages, ttl) : tlb.invIpa(vmid, a, tg, numPages, ttl);
-  if (tg === 0) return inval(addr, 1n);
-  // Same walk as rangeInvalPieces, without building the list (hot path).
+  if (tg === 0) return stage === 1 ? tlb.invIova(asid, vmid, addr, tg, 1n, ttl) : tlb.invIpa(vmid, addr, tg, 1n, ttl);
+  const granuleLog2 = tgGranuleLog2(tg);
+  // Fast path (the common Linux form): NUM+1 a power of two and `addr` aligned to the whole
+  // range, which is then a single naturally aligned piece — exactly what the walk below yields.
+  if (Number.isInteger(num) && num >= 0 && num <= 31 && (num & (num + 1)) === 0 && Number.isInteger(scale) && scale >= 0 && scale <= 31) {
+    const log2Size = 31 - Math.clz32(num + 1) + scale + granuleLog2; // aligned addr + size − 1 cannot pass 2^64 − 1
+    if (log2Size <= 52 && addr >= 0n && addr <= U64 && (addr & LOW_MASKS[log2Size]) === 0n) {
+      const numPages = BigInt((num + 1) * 2 ** scale);
+      return stage === 1 ? tlb.invIova(asid, vmid, addr, tg, numPages, ttl) : tlb.invIpa(vmid, addr, tg, numPages, ttl);
+    }
+  }
+  // Same walk as rangeInvalPieces, without building the list.
+  const granule = BigInt(granuleLog2);
   const end = (addr + ((BigInt(num + 1) << BigInt(scale)) << granule) - 1n) & U64;
   const stop = (end + 1n) & U64;
   let removed = 0;
   for (let a = addr & U64; a !== stop; ) {
     const mask = dmaAlignedPow2Mask(a, end);
-    removed += inval(a, (mask + 1n) >> granule);
+    const numPages = (mask + 1n) >> granule;
+    removed += stage === 1 ? tlb.invIova(asid, vmid, a, tg, numPages, ttl) : tlb.invIpa(vmid, a, tg, numPages, ttl);
     a = (a + mask + 1n) & U64;
   }
   return removed;

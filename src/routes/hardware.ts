@@ -2,13 +2,14 @@
  * The hardware side: guest invalidation through a vIOMMU (JSON or raw little-endian 16-byte
  * entries), vIOMMU statistics and the SMMU model's state.
  */
-import type { FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { IommufdError } from '../domain/errors.js';
 import type { Iommufd } from '../domain/service.js';
 import { idParams } from '../schema/common.js';
 import { ackHwQueueBody, allocHwQueueBody, invalidateBody, patchHwQueueBody, queueCommandsBody, smmuStateQuery } from '../schema/hardware.js';
 import { scopedListQueryShape } from '../schema/common.js';
+import { sendProblem, toProblem } from './problem.js';
 
 const ENTRY_BYTES = 16;
 
@@ -41,14 +42,24 @@ export function invalidationEntries(request: FastifyRequest, schema: typeof inva
   return { dataType, buf, count: entries.length };
 }
 
+/**
+ * api.md: an invalidation failure is a problem with `entriesProcessed`. Failures before the route
+ * runs (a bad path id, malformed JSON, an oversized body, a wrong content type) processed nothing.
+ */
+function invalidationErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const body = toProblem(error, request);
+  if (body.status >= 500) request.log.error({ err: error }, 'request failed');
+  return sendProblem(reply, { ...body, entriesProcessed: body.entriesProcessed ?? 0 });
+}
+
 export const hardwareRoutes: FastifyPluginAsyncZod<{ service: Iommufd }> = async (app, { service }) => {
-  app.post('/viommus/:id/invalidate', { schema: { tags: ['hardware'], params: idParams } }, async (req) =>
+  app.post('/viommus/:id/invalidate', { schema: { tags: ['hardware'], params: idParams }, errorHandler: invalidationErrorHandler }, async (req) =>
     service.invalidate(req.params.id, invalidationEntries(req), 'viommu'),
   );
-  app.post('/hwpts/:id/invalidate', { schema: { tags: ['hardware'], params: idParams } }, async (req) =>
+  app.post('/hwpts/:id/invalidate', { schema: { tags: ['hardware'], params: idParams }, errorHandler: invalidationErrorHandler }, async (req) =>
     service.invalidate(req.params.id, invalidationEntries(req)),
   );
-  app.post('/objects/:id/invalidate', { schema: { tags: ['hardware'], params: idParams } }, async (req) =>
+  app.post('/objects/:id/invalidate', { schema: { tags: ['hardware'], params: idParams }, errorHandler: invalidationErrorHandler }, async (req) =>
     service.invalidate(req.params.id, invalidationEntries(req)),
   );
   app.post('/hw-queues', { schema: { tags: ['hw-queues'], body: allocHwQueueBody } }, async (req, reply) =>
