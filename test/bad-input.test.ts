@@ -501,6 +501,19 @@ function table(endpoint: string, cases: Case[]): void {
   table(`DELETE ${aep}`, pathCases('DELETE', aep, (id) => `/v1/devices/${id}/attachment`));
 }
 
+// ---- DMA translation ----
+{
+  const tep = '/v1/devices/{id}/translate';
+  const tbase = { iova: hex(A), access: 'read' };
+  table(`POST ${tep}`, [
+    ...genericBodyCases('POST', tep, '/v1/devices/{dev}/translate', tbase),
+    ...fieldCases('POST', tep, '/v1/devices/{dev}/translate', tbase, 'iova', [undefined, ...BAD_HEX]),
+    ...fieldCases('POST', tep, '/v1/devices/{dev}/translate', tbase, 'access', [undefined, 'exec', 'READ', '', 1, null, ['read']]),
+    ...fieldCases('POST', tep, '/v1/devices/{dev}/translate', tbase, 'ssid', [-1, 2 ** 20, 1.5, '1', null, true]),
+    ...pathCases('POST', tep, (id) => `/v1/devices/${id}/translate`, { kind: 'json', value: tbase }),
+  ]);
+}
+
 // ---- vIOMMUs and vDEVICEs ----
 {
   const ep = '/v1/viommus';

@@ -14,10 +14,11 @@ import { Store } from './store.js';
 import type { Topology } from './topology.js';
 import { OBJECT_TYPES, type ContextRec, type DeviceRec, type ObjectRec, type ObjectType, type SmmuRec } from './types.js';
 import { allocVdevice, allocViommu, type AllocVdeviceInput, type AllocViommuInput } from './viommu.js';
-import { addr64, contextView, deviceView, eventView, mappingView, objectView, smmuView, word64 } from './views.js';
+import { addr64, contextView, deviceView, eventView, mappingView, objectView, smmuView, translationView, word64 } from './views.js';
 import { Hardware } from './hardware.js';
 import { acknowledgeQueue, allocHwQueue, pushCommands, setQueueEnabled, type AllocHwQueueInput } from './hwqueue.js';
-import { readGuest, writeGuest } from './memory.js';
+import { HostMemory, readGuest, writeGuest } from './memory.js';
+import { eventqForRoute, translateDevice, type TranslateInput } from './translate.js';
 import { allocEventq, eventqOf, PAYLOAD_WORDS, pendingEvents, queueEvent, readEvents, type AllocEventqInput } from './eventq.js';
 import type { EventRec, EventqType } from './types.js';
 import { DEFAULT_MAX_INVALIDATION_ENTRIES, invalidateViommu, invalidationTarget, newViommuStats, type ViommuStats } from './invalidate.js';
@@ -53,6 +54,8 @@ export const DEFAULT_SERVICE_OPTIONS: ServiceOptions = { maxInvalidationEntries:
 
 export class Iommufd {
   readonly hardware: Hardware;
+  /** Host memory as the model reads it (page-table walks, CD fetches, stage 2 via IOAS mappings). */
+  readonly hostMemory: HostMemory;
   /** Per-vIOMMU invalidation counters (in memory; they start at zero like hardware counters). */
   private readonly viommuStats = new Map<number, ViommuStats>();
 
@@ -61,6 +64,7 @@ export class Iommufd {
     readonly options: ServiceOptions = DEFAULT_SERVICE_OPTIONS,
   ) {
     this.hardware = new Hardware(store.graph);
+    this.hostMemory = new HostMemory(store.graph);
     this.hardware.rebuild();
     store.onCommit(() => this.hardware.sync());
   }
@@ -250,6 +254,21 @@ export class Iommufd {
   }
 
   // ---- the hardware side ----
+  /**
+   * A DMA by the device through its SMMU. A fault whose record the device's vmaster forwards is
+   * queued on the vIOMMU's arm_smmuv3 vEVENTQ and committed before the answer (never lost).
+   */
+  async translate(deviceId: number, input: TranslateInput) {
+    const { result, route } = translateDevice(this.graph, this.hardware, this.hostMemory, deviceId, input);
+    if (!route) return translationView(result, null);
+    const forwarded = await this.store.write((tx) => {
+      const q = eventqForRoute(tx, route);
+      if (!q) return { viommuId: route.viommuId, virtId: route.virtId, eventqId: null, sequence: null, lostEvents: false };
+      const e = queueEvent(tx, q, route.record);
+      return { viommuId: route.viommuId, virtId: route.virtId, eventqId: q.id, sequence: e.sequence, lostEvents: e.flags !== 0 };
+    });
+    return translationView(result, forwarded);
+  }
   /**
    * IOMMU_HWPT_INVALIDATE: `buf` holds `count` little-endian 16-byte entries (rewritten in place).
    * `only: 'viommu'` for /v1/viommus/{id}/invalidate; otherwise the id's type decides.

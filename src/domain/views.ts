@@ -6,7 +6,7 @@ import { decodeFeatures, type SmmuFeatures } from '../hw/idr.js';
 import type { Reader } from './reader.js';
 import type { ContextRec, DeviceRec, MappingRec, ObjectRec, SmmuRec } from './types.js';
 import { decodeVste } from './vste.js';
-import { decodeEvent } from '../hw/index.js';
+import { decodeEvent, type TranslateResult } from '../hw/index.js';
 import type { EventRec, EventqType } from './types.js';
 
 /** 64-bit words (STE, commands): "0x" + 16 lowercase hex digits. */
@@ -173,12 +173,7 @@ export function eventView(e: EventRec, type: EventqType) {
   const lostEvents = (e.flags & 1) === 1;
   let decoded: Record<string, unknown> | null = null;
   if (!lostEvents && type === 'arm_smmuv3' && e.payload.length === 4) {
-    const d = decodeEvent(e.payload);
-    decoded = {
-      type: d.type,
-      name: d.name,
-      fields: Object.fromEntries(Object.entries(d.fields).map(([k, v]) => [k, typeof v === 'bigint' ? addr64(v) : v])),
-    };
+    decoded = decodedEvent(e.payload);
   } else if (!lostEvents && type === 'tegra241_cmdqv') {
     decoded = { lvcmdqErrMap: e.payload.map(word64) };
   }
@@ -190,4 +185,31 @@ function attachedDevices(r: Reader, hwptId: number): number[] {
   const ids: number[] = [];
   for (const d of r.values('devices') as Iterable<DeviceRec>) if (d.attachedTo === hwptId) ids.push(d.id);
   return ids.sort((a, b) => a - b);
+}
+
+/** POST /v1/devices/{id}/translate: the DMA's outcome as api.md shapes it. */
+export function translationView(
+  result: TranslateResult,
+  forwarded: { viommuId: number; virtId: number; eventqId: number | null; sequence: number | null; lostEvents: boolean } | null,
+) {
+  if (result.ok) {
+    return {
+      pa: addr64(result.pa),
+      perm: result.perm,
+      tlbHit: result.tlbHit,
+      atcHit: result.atcHit ?? false,
+      pageSize: Number(result.pageSize),
+    };
+  }
+  const f = result.fault;
+  return {
+    fault: { type: f.type, code: f.code, stage: f.stage, class: f.class, inputAddr: addr64(f.inputAddr), ipa: f.ipa === null ? null : addr64(f.ipa) },
+    event: result.event === null ? null : { record: result.event.map(word64), decoded: decodedEvent(result.event) },
+    forwarded,
+  };
+}
+
+function decodedEvent(words: bigint[]) {
+  const d = decodeEvent(words);
+  return { type: d.type, name: d.name, fields: Object.fromEntries(Object.entries(d.fields).map(([k, v]) => [k, typeof v === 'bigint' ? addr64(v) : v])) };
 }

@@ -7,7 +7,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { IommufdError } from '../domain/errors.js';
 import type { Iommufd } from '../domain/service.js';
 import { idParams } from '../schema/common.js';
-import { ackHwQueueBody, allocHwQueueBody, invalidateBody, patchHwQueueBody, queueCommandsBody, smmuStateQuery } from '../schema/hardware.js';
+import { ackHwQueueBody, allocHwQueueBody, invalidateBody, patchHwQueueBody, queueCommandsBody, smmuStateQuery, translateBody } from '../schema/hardware.js';
 import { scopedListQueryShape } from '../schema/common.js';
 import { sendProblem, toProblem } from './problem.js';
 
@@ -61,6 +61,9 @@ export const hardwareRoutes: FastifyPluginAsyncZod<{ service: Iommufd }> = async
   );
   app.post('/objects/:id/invalidate', { schema: { tags: ['hardware'], params: idParams }, errorHandler: invalidationErrorHandler }, async (req) =>
     service.invalidate(req.params.id, invalidationEntries(req)),
+  );
+  app.post('/devices/:id/translate', { schema: { tags: ['hardware'], params: idParams, body: translateBody } }, async (req) =>
+    service.translate(req.params.id, req.body),
   );
   app.post('/hw-queues', { schema: { tags: ['hw-queues'], body: allocHwQueueBody } }, async (req, reply) =>
     reply.code(201).send(await service.allocHwQueue(req.body)),

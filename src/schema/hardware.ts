@@ -36,3 +36,10 @@ export const ackHwQueueBody = z.strictObject({ replaceWithSync: z.boolean().opti
 export const queueCommandsBody = z.strictObject({
   entries: z.array(commandWords).max(65536),
 });
+
+/** POST /v1/devices/{id}/translate: one DMA (SubstreamID up to the architecture's 20 bits). */
+export const translateBody = z.strictObject({
+  iova: hex64,
+  ssid: z.int().min(0).max(0xfffff).optional(),
+  access: z.enum(['read', 'write']),
+});
