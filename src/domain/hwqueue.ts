@@ -152,22 +152,24 @@ function run(tx: WriteTx, hw: Hardware, q: ObjectRec, state: QueueState, limitBy
   const viommu = tx.get('objects', q.viommuId as number) as ObjectRec;
   const base = q.queueBase as bigint;
   const ring = readHost(tx, base, q.queueLength as number);
-  for (const w of written) ring.set(w.bytes, w.slot * CMD_BYTES);
-  // The guest's memory gets exactly what it wrote: one write per run of consecutive slots.
-  for (let i = 0; i < written.length; ) {
-    let j = i + 1;
-    while (j < written.length && written[j]!.slot === written[j - 1]!.slot + 1) j++;
-    const from = written[i]!.slot * CMD_BYTES;
-    const to = (written[j - 1]!.slot + 1) * CMD_BYTES;
-    writeHost(tx, base + BigInt(from), ring.subarray(from, to), limitBytes);
-    i = j;
+  // `written` holds runs of consecutive slots: each lands in the ring and, exactly as the guest
+  // wrote it, in guest memory (one host write per run).
+  for (const w of written) {
+    ring.set(w.bytes, w.slot * CMD_BYTES);
+    writeHost(tx, base + BigInt(w.slot * CMD_BYTES), w.bytes, limitBytes);
   }
-  const slots = new Map<number, number>();
-  for (const o of tx.values('objects')) {
-    if (o.type === 'vdevice' && o.viommuId === viommu.id && o.sidSlot !== null) {
-      slots.set(o.virtId as number, (tx.get('devices', o.deviceId as number) as DeviceRec).streamId);
+  // The VINTF's SID_MATCH/SID_REPLACE slots, read only when an ATC_INV needs them.
+  let slots: Map<number, number> | null = null;
+  const sidSlots = (): Map<number, number> => {
+    if (slots) return slots;
+    slots = new Map();
+    for (const o of tx.values('objects')) {
+      if (o.type === 'vdevice' && o.viommuId === viommu.id && o.sidSlot !== null) {
+        slots.set(o.virtId as number, (tx.get('devices', o.deviceId as number) as DeviceRec).streamId);
+      }
     }
-  }
+    return slots;
+  };
   const vmid = viommu.vmid as number;
   const filter = (view: DataView, off: number, opcode: number): number => {
     switch (opcode) {
@@ -176,7 +178,7 @@ function run(tx: WriteTx, hw: Hardware, q: ObjectRec, state: QueueState, limitBy
         cmdSetVmid(view, off, vmid);
         return CERROR.NONE;
       case CMDQ_OP_ATC_INV: {
-        const sid = slots.get(cmdGetSid(view, off));
+        const sid = sidSlots().get(cmdGetSid(view, off));
         if (sid === undefined) return CERROR.ILL;
         cmdSetSid(view, off, sid);
         return CERROR.NONE;
@@ -229,11 +231,12 @@ export function pushCommands(tx: WriteTx, hw: Hardware, queueId: number, buf: Ui
   const state = stateOf(q);
   const free = queueFree(state);
   if (count > free) fail('ENOSPC', `${count} commands do not fit: ${free} free slots (CONS must catch up first)`);
-  const written: { slot: number; bytes: Uint8Array }[] = [];
-  for (let i = 0; i < count; i++) {
-    const slot = (state.prod + i) & (2 ** state.log2Size - 1);
-    written.push({ slot, bytes: buf.slice(i * CMD_BYTES, (i + 1) * CMD_BYTES) });
-  }
+  // At most two runs of slots: from PROD to the end of the ring, then from slot 0 (wrap).
+  const size = 1 << state.log2Size;
+  const first = state.prod & (size - 1);
+  const head = Math.min(count, size - first);
+  const written: { slot: number; bytes: Uint8Array }[] = [{ slot: first, bytes: buf.subarray(0, head * CMD_BYTES) }];
+  if (count > head) written.push({ slot: 0, bytes: buf.subarray(head * CMD_BYTES, count * CMD_BYTES) });
   state.prod = prodAdvance(state.prod, state.log2Size, count);
   return run(tx, hw, q, state, limitBytes, written);
 }

@@ -17,6 +17,7 @@ import { allocVdevice, allocViommu, type AllocVdeviceInput, type AllocViommuInpu
 import { addr64, contextView, deviceView, eventView, mappingView, objectView, smmuView, translationView, word64 } from './views.js';
 import { Hardware } from './hardware.js';
 import { acknowledgeQueue, allocHwQueue, pushCommands, setQueueEnabled, type AllocHwQueueInput } from './hwqueue.js';
+import type { StagedChange } from './graph.js';
 import { HostMemory, readGuest, writeGuest } from './memory.js';
 import { eventqForRoute, translateDevice, type TranslateInput } from './translate.js';
 import { allocEventq, eventqOf, PAYLOAD_WORDS, pendingEvents, queueEvent, readEvents, type AllocEventqInput } from './eventq.js';
@@ -52,6 +53,13 @@ export interface ServiceOptions {
 
 export const DEFAULT_SERVICE_OPTIONS: ServiceOptions = { maxInvalidationEntries: DEFAULT_MAX_INVALIDATION_ENTRIES, guestMemoryLimit: 256 * 1024 * 1024 };
 
+const STE_OBJECT_TYPES: ReadonlySet<string> = new Set(['hwpt_paging', 'hwpt_nested', 'viommu']);
+function changesStes(c: StagedChange): boolean {
+  if (c.table === 'smmus' || c.table === 'devices') return true;
+  if (c.table !== 'objects') return false;
+  return c.record === null || STE_OBJECT_TYPES.has((c.record as ObjectRec).type);
+}
+
 export class Iommufd {
   readonly hardware: Hardware;
   /** Host memory as the model reads it (page-table walks, CD fetches, stage 2 via IOAS mappings). */
@@ -66,7 +74,11 @@ export class Iommufd {
     this.hardware = new Hardware(store.graph);
     this.hostMemory = new HostMemory(store.graph);
     this.hardware.rebuild();
-    store.onCommit(() => this.hardware.sync());
+    // STEs follow SMMUs, devices and the HWPTs/vIOMMUs they attach to; queue registers, guest
+    // pages and events never change one, so those commits skip the derivation.
+    store.onCommit((changes) => {
+      if (changes.some(changesStes)) this.hardware.sync();
+    });
   }
 
   static async open(repo: Repository, topology: Topology, options: ServiceOptions = DEFAULT_SERVICE_OPTIONS): Promise<{ service: Iommufd; topologyLoaded: boolean }> {
