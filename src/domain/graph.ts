@@ -18,6 +18,8 @@ export interface StagedChange<T extends TableName = TableName> {
   record: TableRecords[T] | null;
   /** true when the record did not exist before this transaction. */
   created: boolean;
+  /** The record this change replaces (updates only), so storage can write just what changed. */
+  previous?: TableRecords[T];
 }
 
 export class ObjectGraph {
@@ -120,7 +122,7 @@ export class WriteTx {
         if (record === null) {
           if (existed) deletes.push({ table, key, record: null, created: false });
         } else {
-          upserts.push({ table, key, record, created: !existed });
+          upserts.push(existed ? { table, key, record, created: false, previous: this.graph.tables[table].get(key) } : { table, key, record, created: true });
         }
       }
     }

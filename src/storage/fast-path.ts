@@ -33,6 +33,8 @@ export class FastPath {
   private readonly insertEvent: Database.Statement;
   private readonly deleteEvent: Database.Statement;
   private readonly upsertMeta: Database.Statement;
+  /** Built once: better-sqlite3's transaction wrapper is costly to create per commit. */
+  private readonly writeAll: (changes: readonly StagedChange[]) => void;
 
   constructor(file: string) {
     this.db = new Database(file, { timeout: 5000 });
@@ -46,6 +48,7 @@ export class FastPath {
     this.insertEvent = this.db.prepare('INSERT INTO "EventRecord" ("eventqId", "ord", "sequence", "flags", "payload") VALUES (?, ?, ?, ?, ?)');
     this.deleteEvent = this.db.prepare('DELETE FROM "EventRecord" WHERE "eventqId" = ? AND "ord" = ?');
     this.upsertMeta = this.db.prepare('INSERT INTO "Meta" ("key", "value") VALUES (?, ?) ON CONFLICT ("key") DO UPDATE SET "value" = excluded."value"');
+    this.writeAll = this.db.transaction((changes: readonly StagedChange[]) => this.apply(changes));
   }
 
   /** Whether every change is one this path writes (object updates, pages, events, counters). */
@@ -67,40 +70,69 @@ export class FastPath {
 
   /** One SQLite transaction: all or nothing. */
   commit(changes: readonly StagedChange[]): void {
-    this.db.transaction(() => {
-      for (const c of changes) {
-        switch (c.table) {
-          case 'objects': {
-            const o = c.record as ObjectRec;
+    this.writeAll(changes);
+  }
+
+  private apply(changes: readonly StagedChange[]): void {
+    for (const c of changes) {
+      switch (c.table) {
+        case 'objects': {
+          const o = c.record as ObjectRec;
+          const prev = c.previous as ObjectRec | undefined;
+          if (!prev) {
             this.updateObject.run(...OBJECT_COLUMNS.map((col) => objectValue(o, col)), o.id);
             break;
           }
-          case 'pages': {
-            const page = hex64(c.record ? (c.record as PageRec).page : BigInt('0x' + c.key));
-            if (c.record) this.upsertPage.run(page, Buffer.from((c.record as PageRec).data));
-            else this.deletePage.run(page);
-            break;
-          }
-          case 'events': {
-            if (c.record) {
-              const e = c.record as EventRec;
-              this.insertEvent.run(e.eventqId, e.ord, e.sequence, e.flags, e.payload.map(hex64).join(','));
-            } else {
-              const [eventqId, ord] = c.key.split(':');
-              this.deleteEvent.run(Number(eventqId), Number(ord));
-            }
-            break;
-          }
-          case 'meta': {
-            const m = c.record as { key: string; value: string };
-            this.upsertMeta.run(m.key, m.value);
-            break;
-          }
-          default:
-            throw new Error(`fast path cannot write ${c.table}`);
+          // Only the columns that changed (a guest's PROD write touches two or three).
+          const cols = OBJECT_COLUMNS.filter((col) => o[col] !== prev[col]);
+          if (cols.length === 0) break;
+          const stmt = this.updateColumns(cols);
+          if (stmt) stmt.run(...cols.map((col) => objectValue(o, col)), o.id);
+          else this.updateObject.run(...OBJECT_COLUMNS.map((col) => objectValue(o, col)), o.id);
+          break;
         }
+        case 'pages': {
+          const page = hex64(c.record ? (c.record as PageRec).page : BigInt('0x' + c.key));
+          if (c.record) {
+            const data = (c.record as PageRec).data;
+            this.upsertPage.run(page, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+          }
+          else this.deletePage.run(page);
+          break;
+        }
+        case 'events': {
+          if (c.record) {
+            const e = c.record as EventRec;
+            this.insertEvent.run(e.eventqId, e.ord, e.sequence, e.flags, e.payload.map(hex64).join(','));
+          } else {
+            const [eventqId, ord] = c.key.split(':');
+            this.deleteEvent.run(Number(eventqId), Number(ord));
+          }
+          break;
+        }
+        case 'meta': {
+          const m = c.record as { key: string; value: string };
+          this.upsertMeta.run(m.key, m.value);
+          break;
+        }
+        default:
+          throw new Error(`fast path cannot write ${c.table}`);
       }
-    })();
+    }
+  }
+
+  private readonly byColumns = new Map<string, Database.Statement>();
+
+  /** A prepared UPDATE of just these columns (at most 64 kept; beyond that, the full update). */
+  private updateColumns(cols: readonly (typeof OBJECT_COLUMNS)[number][]): Database.Statement | null {
+    const key = cols.join(',');
+    let stmt = this.byColumns.get(key);
+    if (!stmt) {
+      if (this.byColumns.size >= 64) return null;
+      stmt = this.db.prepare(`UPDATE "IommufdObject" SET ${cols.map((c) => `"${c}" = ?`).join(', ')} WHERE "id" = ?`);
+      this.byColumns.set(key, stmt);
+    }
+    return stmt;
   }
 
   close(): void {
