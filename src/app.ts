@@ -15,6 +15,7 @@ import { restApi } from './routes/rest.js';
 import { installAuth } from './routes/auth.js';
 import { graphqlApi } from './routes/graphql/index.js';
 import { operationsRoutes } from './routes/operations.js';
+import { installMetrics } from './routes/metrics.js';
 import { problemFor, sendProblem, toProblem } from './routes/problem.js';
 
 export interface App {
@@ -51,6 +52,7 @@ export async function buildApp(config: Config): Promise<App> {
     reply.header('x-request-id', request.id);
   });
   installAuth(app, config.apiTokens);
+  installMetrics(app, service);
   // Outside the REST scope (GraphQL, operations) errors take the same shape.
   app.setErrorHandler((error, request, reply) => {
     const body = toProblem(error, request);

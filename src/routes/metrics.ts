@@ -1,0 +1,106 @@
+/**
+ * GET /metrics (api.md "Operations"): Prometheus text exposition through prom-client. One registry
+ * per app (tests run several apps in one process). Request durations are observed per route
+ * pattern (never the raw URL, so ids do not explode the label space); the object graph, the SMMU
+ * models and the vEVENTQs are read at scrape time from memory, without a database round trip.
+ */
+import type { FastifyInstance } from 'fastify';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Iommufd } from '../domain/service.js';
+import { OBJECT_TYPES, type ObjectRec } from '../domain/types.js';
+
+export function installMetrics(app: FastifyInstance, service: Iommufd): Registry {
+  const register = new Registry();
+  collectDefaultMetrics({ register, prefix: 'vsmmu_' });
+
+  const duration = new Histogram({
+    name: 'vsmmu_http_request_duration_seconds',
+    help: 'HTTP request duration by method, route pattern and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [register],
+  });
+  const problems = new Counter({
+    name: 'vsmmu_http_problems_total',
+    help: 'problem+json responses by errno',
+    labelNames: ['errno'] as const,
+    registers: [register],
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    duration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (String(reply.getHeader('content-type') ?? '').startsWith('application/problem+json') && typeof payload === 'string') {
+      const errno = /"errno":"([A-Z0-9]+)"/.exec(payload)?.[1];
+      if (errno) problems.inc({ errno });
+    }
+    return payload;
+  });
+
+  new Gauge({
+    name: 'vsmmu_objects',
+    help: 'Live iommufd objects by type',
+    labelNames: ['type'] as const,
+    registers: [register],
+    collect() {
+      const counts = new Map<string, number>(OBJECT_TYPES.map((t) => [t, 0]));
+      for (const o of service.graph.values('objects') as Iterable<ObjectRec>) counts.set(o.type, (counts.get(o.type) ?? 0) + 1);
+      for (const [type, n] of counts) this.set({ type }, n);
+    },
+  });
+  new Gauge({
+    name: 'vsmmu_contexts',
+    help: 'Contexts (VMs)',
+    registers: [register],
+    collect() {
+      this.set(service.graph.tables.contexts.size);
+    },
+  });
+  new Gauge({
+    name: 'vsmmu_devices_bound',
+    help: 'Devices bound to a context',
+    registers: [register],
+    collect() {
+      let n = 0;
+      for (const d of service.graph.values('devices')) if (d.contextId !== null) n++;
+      this.set(n);
+    },
+  });
+  new Gauge({
+    name: 'vsmmu_veventq_pending',
+    help: 'Records queued on vEVENTQs, not yet read',
+    registers: [register],
+    collect() {
+      this.set(service.graph.tables.events.size);
+    },
+  });
+
+  // The hardware models' counters: monotonic in the model, reset with it at start (as hardware).
+  const smmuGauge = (name: string, help: string, pick: (s: ReturnType<ReturnType<Iommufd['hardware']['model']>['stats']>) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['smmu'] as const,
+      registers: [register],
+      collect() {
+        this.reset();
+        for (const smmu of service.graph.values('smmus')) {
+          if (service.hardware.hasModel(smmu.id)) this.set({ smmu: smmu.name }, pick(service.hardware.model(smmu.id).stats()));
+        }
+      },
+    });
+  smmuGauge('vsmmu_smmu_commands_executed', 'Commands the SMMU model executed since start', (s) => s.commands.executed);
+  smmuGauge('vsmmu_smmu_command_errors', 'CERROR_* stops of the SMMU command queue since start', (s) => Object.values(s.commands.errors).reduce((a, b) => a + b, 0));
+  smmuGauge('vsmmu_smmu_iotlb_entries', 'IOTLB entries', (s) => s.iotlb.entries);
+  smmuGauge('vsmmu_smmu_iotlb_hits', 'IOTLB hits since start', (s) => s.iotlb.hits);
+  smmuGauge('vsmmu_smmu_iotlb_misses', 'IOTLB misses since start', (s) => s.iotlb.misses);
+  smmuGauge('vsmmu_smmu_iotlb_evictions', 'IOTLB evictions since start', (s) => s.iotlb.evictions);
+  smmuGauge('vsmmu_smmu_atc_entries', 'ATC entries', (s) => s.atc.entries);
+
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    reply.header('content-type', register.contentType);
+    return register.metrics();
+  });
+  return register;
+}

@@ -1,0 +1,54 @@
+/** GET /metrics (api.md "Operations"): Prometheus exposition of requests, objects and the SMMU models. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildViommu, must, startApp, type TestApp } from './helper.js';
+
+/** The value of one sample line `name{labels} value` (labels in exposition order). */
+function sample(text: string, name: string, labels = ''): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels ? `{${labels}}` : ''} `));
+  return line === undefined ? undefined : Number(line.split(' ').pop());
+}
+
+describe('metrics', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startApp();
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('operations: /metrics is Prometheus text with objects by type, request durations by route pattern and problems by errno', async () => {
+    const g = await buildViommu(t);
+    await t.req('GET', '/v1/objects/4294967295');
+    must(await t.req('POST', `/v1/viommus/${g.viommu}/invalidate`, { dataType: 'arm_smmuv3', entries: [['0x10', '0x0']] }), 200);
+    const res = await t.req('GET', '/metrics');
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = res.raw;
+    expect(sample(text, 'vsmmu_objects', 'type="viommu"')).toBe(1);
+    expect(sample(text, 'vsmmu_objects', 'type="ioas"')).toBe(1);
+    expect(sample(text, 'vsmmu_objects', 'type="hwpt_paging"')).toBe(2); // the auto HWPT and the nest parent
+    expect(sample(text, 'vsmmu_objects', 'type="vdevice"')).toBe(0);
+    expect(sample(text, 'vsmmu_contexts')).toBe(1);
+    expect(sample(text, 'vsmmu_devices_bound')).toBe(1);
+    expect(sample(text, 'vsmmu_http_problems_total', 'errno="ENOENT"')).toBe(1);
+    expect(sample(text, 'vsmmu_http_request_duration_seconds_count', 'method="POST",route="/v1/viommus/:id/invalidate",status="200"')).toBe(1);
+    // The invalidation ran on smmu0: its TLBI_NH_ALL and the kernel's CMD_SYNC.
+    expect(sample(text, 'vsmmu_smmu_commands_executed', 'smmu="smmu0"')).toBe(2);
+    expect(sample(text, 'vsmmu_process_resident_memory_bytes')).toBeGreaterThan(0);
+    // Raw ids never become labels.
+    expect(text).not.toMatch(/route="\/v1\/objects\/4294967295"/);
+  });
+
+  it('operations: with API_TOKENS set, /metrics needs a viewer token', async () => {
+    const s = await startApp({ env: { API_TOKENS: 'scrape-token:viewer' } });
+    try {
+      expect((await s.req('GET', '/metrics')).status).toBe(401);
+      const ok = await s.req('GET', '/metrics', undefined, { authorization: 'Bearer scrape-token' });
+      expect(ok.status).toBe(200);
+      expect(sample(ok.raw, 'vsmmu_contexts')).toBe(0);
+    } finally {
+      await s.close();
+    }
+  });
+});
