@@ -11,6 +11,8 @@ import { CMD_BYTES, cmdOpcode } from './commands.js';
 
 /** CMDQ_CONS.ERR codes (§2.3; Linux `CMDQ_ERR_CERROR_*`). */
 export const CERROR = { NONE: 0, ILL: 1, ABT: 2, ATC_INV_SYNC: 3 } as const;
+/** CERROR.NONE as a plain constant for the consumer loop. */
+const CERROR_NONE = CERROR.NONE;
 export type CerrorCode = 'CERROR_ILL' | 'CERROR_ABT' | 'CERROR_ATC_INV_SYNC';
 
 /** CERROR value → name used in API responses. */
@@ -26,6 +28,13 @@ export function cerrorName(code: number): CerrorCode {
       throw new RangeError(`not a CERROR code: ${code}`);
   }
 }
+
+/**
+ * Module-local copies of imported constants used per command: TurboFan folds these, whereas an
+ * imported binding is re-read (with its TDZ check) on every use.
+ */
+const ENTRY_BYTES = CMD_BYTES;
+const opcodeAt = cmdOpcode;
 
 /** A field of a 32-bit register. */
 interface RegField32 {
@@ -46,6 +55,8 @@ function regSet(value: number, f: RegField32, v: number): number {
 export const CMDQ_CONS_ERR: RegField32 = { lo: 24, width: 7 };
 /** GERROR/GERRORN.CMDQ_ERR, bit 0. */
 export const GERROR_CMDQ_ERR = 0x1;
+/** The same, not exported (an exported binding is read through its cell on every use). */
+const CMDQ_ERR_BIT = GERROR_CMDQ_ERR;
 /** CR0 bits (§2.1, §8): SMMUEN [0], PRIQEN [1], EVENTQEN [2], CMDQEN [3]. */
 export const CR0_SMMUEN = 0x1;
 export const CR0_EVENTQEN = 0x4;
@@ -87,9 +98,14 @@ export function wrapIndexMask(log2Size: number): number {
   return log2Size < 30 ? (1 << (log2Size + 1)) - 1 : 2 ** (log2Size + 1) - 1;
 }
 
+/** Mask of the index part of a PROD/CONS value, 2^log2Size − 1. */
+export function queueIndexMask(log2Size: number): number {
+  return log2Size < 31 ? (1 << log2Size) - 1 : 2 ** log2Size - 1;
+}
+
 /** Index part of a PROD/CONS value. */
 export function queueIndex(ptr: number, log2Size: number): number {
-  return ptr & (log2Size < 31 ? (1 << log2Size) - 1 : 2 ** log2Size - 1);
+  return ptr & queueIndexMask(log2Size);
 }
 
 /** Wrap bit of a PROD/CONS value. */
@@ -115,7 +131,12 @@ export function queuePending(q: QueueState): number {
 
 /** Free slots a producer may still fill. */
 export function queueFree(q: QueueState): number {
-  return Math.max(0, 2 ** q.log2Size - queuePending(q));
+  return Math.max(0, queueCapacity(q.log2Size) - queuePending(q));
+}
+
+/** Number of entries of a queue, 2^log2Size (a shift when it fits, not `2 **`). */
+export function queueCapacity(log2Size: number): number {
+  return log2Size < 31 ? 1 << log2Size : 2 ** log2Size;
 }
 
 /** `queue_cons_incr` (Q-INT L111-118): deposit cons+1 into [log2size:0], ERR preserved. */
@@ -151,18 +172,30 @@ export interface CommandMemory {
   readonly view: DataView;
   /** Byte offset in `view` of entry `index`, or −1 when that entry is not backed (→ CERROR_ABT). */
   entryOffset(index: number): number;
+  /**
+   * Optional promise that the entries are contiguous 16-byte slots from this byte offset, i.e.
+   * `entryOffset(i)` is `contiguousBase + 16·i` when that slot lies inside `view`, else −1. The
+   * consumer then computes offsets itself instead of calling `entryOffset` per command.
+   */
+  readonly contiguousBase?: number;
 }
 
 /** A queue whose 2^n entries are contiguous 16-byte slots in `bytes` from `baseOffset`. */
 export function ringMemory(bytes: Uint8Array, baseOffset = 0): CommandMemory {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return {
-    view,
-    entryOffset: (index) => {
-      const off = baseOffset + index * CMD_BYTES;
-      return off >= 0 && off + CMD_BYTES <= view.byteLength ? off : -1;
-    },
-  };
+  return new RingMemory(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), baseOffset);
+}
+
+/** ringMemory's result: a class, not an object with a per-queue closure (keeps call sites monomorphic). */
+class RingMemory implements CommandMemory {
+  constructor(
+    readonly view: DataView,
+    readonly contiguousBase: number,
+  ) {}
+
+  entryOffset(index: number): number {
+    const off = this.contiguousBase + index * CMD_BYTES;
+    return off >= 0 && off + CMD_BYTES <= this.view.byteLength ? off : -1;
+  }
 }
 
 /**
@@ -205,27 +238,37 @@ export function consumeQueue(
   filter?: CommandFilter,
 ): ConsumeResult {
   if (!q.enabled) return { consumed: 0, error: null };
-  const wim = wrapIndexMask(q.log2Size);
+  const log2Size = q.log2Size;
+  const wim = wrapIndexMask(log2Size);
+  const indexMask = queueIndexMask(log2Size);
   const view = mem.view;
+  const lastOffset = view.byteLength - CMD_BYTES; // an entry must end inside the view
+  const base = mem.contiguousBase ?? -1;
+  const contiguous = base >= 0 && Number.isInteger(base);
   let consumed = 0;
-  let err: number = CERROR.NONE;
+  let err: number = CERROR_NONE;
   let errOpcode: number | null = null;
-  while (((q.cons ^ q.prod) & wim) !== 0) {
-    if (queueStopped(q)) break;
-    const off = mem.entryOffset(queueIndex(q.cons, q.log2Size));
-    if (off < 0 || off + CMD_BYTES > view.byteLength) {
+  // The consumer owns CONS during a run (executors and filters only read it): kept in a local,
+  // stored back after every command.
+  let cons = q.cons;
+  while (((cons ^ q.prod) & wim) !== 0) {
+    if (((q.gerror ^ q.gerrorn) & CMDQ_ERR_BIT) !== 0) break; // queueStopped
+    const index = cons & indexMask;
+    const off = contiguous ? base + index * ENTRY_BYTES : mem.entryOffset(index);
+    if (off < 0 || off > lastOffset) {
       err = CERROR.ABT;
       break;
     }
-    const opcode = cmdOpcode(view, off);
+    const opcode = opcodeAt(view, off);
     errOpcode = opcode;
     if (filter !== undefined) {
       err = filter(view, off, opcode);
-      if (err !== CERROR.NONE) break;
+      if (err !== CERROR_NONE) break;
     }
     err = executor.execute(view, off, opcode, q);
-    if (err !== CERROR.NONE) break;
-    q.cons = consIncr(q.cons, q.log2Size);
+    if (err !== CERROR_NONE) break;
+    cons = consIncr(cons, log2Size);
+    q.cons = cons;
     consumed++;
   }
   if (err === CERROR.NONE) return { consumed, error: null };

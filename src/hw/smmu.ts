@@ -9,6 +9,8 @@ import { Atc, type AtcEntry, type AtcStats } from './atc.js';
 import {
   CMD,
   CMD_BYTES,
+  cmdGetAsid,
+  cmdGetVmid,
   CMDQ_OP_ATC_INV,
   CMDQ_OP_CFGI_CD,
   CMDQ_OP_CFGI_CD_ALL,
@@ -58,6 +60,8 @@ import {
   queueErr,
   queueFree,
   queueIndex,
+  queueIndexMask,
+  queueCapacity,
   queuePending,
   queueStopped,
   ringMemory,
@@ -145,13 +149,21 @@ export interface SmmuStats {
 }
 
 const L = COMMAND_LAYOUTS;
+/**
+ * Module-local copies of the constants `execute` uses per command: TurboFan folds these, whereas
+ * an imported binding is re-read (with its TDZ check) on every use.
+ */
+const OP_TLBI_NH_VA = CMDQ_OP_TLBI_NH_VA;
+const OP_TLBI_NH_VAA = CMDQ_OP_TLBI_NH_VAA;
+const CERROR_NONE = CERROR.NONE;
+const CERROR_ILL = CERROR.ILL;
 /** How many executed commands the model remembers for inspection. */
 export const COMMAND_LOG_SIZE = 1024;
 /** Architectural maximum of IDR1.CMDQS (QEMU `SMMU_CMDQS` = 19). */
 const CMDQS_MAX = 19;
 
 /** One physical SMMUv3 instance and all of its state (see the file comment). */
-export class SmmuModel {
+export class SmmuModel implements CommandExecutor {
   readonly idr: IdrRegisters;
   readonly iidr: number;
   readonly aidr: number;
@@ -175,17 +187,19 @@ export class SmmuModel {
   private gerrornReg = 0;
 
   private readonly opCounts = new Uint32Array(256);
-  private executed = 0;
   private readonly errorCounts: Record<CerrorCode, number> = { CERROR_ILL: 0, CERROR_ABT: 0, CERROR_ATC_INV_SYNC: 0 };
   private cmdSyncIrqs = 0;
   private gerrorIrqs = 0;
   /** The last COMMAND_LOG_SIZE executed commands, raw (a ring of 16-byte slots). */
   private readonly commandLog = new Uint8Array(COMMAND_LOG_SIZE * CMD_BYTES);
   private readonly commandLogView = new DataView(this.commandLog.buffer);
+  /** Commands executed so far (the log's running count; also `stats().commands.executed`). */
   private commandLogCount = 0;
-  private readonly executor: CommandExecutor = {
-    execute: (view, offset, opcode, queue) => this.executeCommand(view, offset, opcode, queue),
-  };
+  /**
+   * Whether executeCommand copies each command into the log itself; false during a run that
+   * `logRun` records in bulk afterwards (no filter, contiguous queue memory).
+   */
+  private logEachCommand = true;
 
   constructor(opts: SmmuModelOptions) {
     this.idr = [...opts.idr] as unknown as IdrRegisters;
@@ -364,12 +378,12 @@ export class SmmuModel {
 
   private vmidOf(view: DataView, offset: number): number {
     if (!this.features.s2p) return -1;
-    const vmid = getNum(view, offset, CMD.VMID);
+    const vmid = cmdGetVmid(view, offset);
     return this.features.vmidBits === 16 ? vmid : vmid & 0xff; // VMID[15:8] RES0 without VMID16
   }
 
   private asidOf(view: DataView, offset: number): number {
-    const asid = getNum(view, offset, CMD.ASID);
+    const asid = cmdGetAsid(view, offset);
     return this.features.asidBits === 16 ? asid : asid & 0xff;
   }
 
@@ -380,7 +394,68 @@ export class SmmuModel {
     for (const k of this.configCache.keys()) if (k >= start && k <= end) this.configCache.delete(k);
   }
 
-  private executeCommand(view: DataView, off: number, opcode: number, q: QueueState): number {
+  /**
+   * CommandExecutor (the model is the executor its consumer runs, a method rather than a
+   * per-instance closure so the consumer loop can inline it): executes one command and records
+   * it (counters, command log). Kept small: the common TLBI_NH_VA/VAA is handled here, every
+   * other opcode in `executeOther`. Used by the queue consumer; call consume/submitCommands.
+   * @internal
+   */
+  execute(view: DataView, off: number, opcode: number, q: QueueState): number {
+    // `!== true` on booleans: a pointer compare instead of a generic ToBoolean.
+    if (opcode === OP_TLBI_NH_VA || opcode === OP_TLBI_NH_VAA) {
+      if (this.features.s1p !== true) return CERROR_ILL;
+      // An empty IOTLB has nothing to remove: skip decoding the command's fields.
+      if (this.iotlb.size !== 0) this.tlbiStage1Range(view, off, opcode);
+    } else {
+      const err = this.executeOther(view, off, opcode, q);
+      if (err !== CERROR_NONE) return err;
+    }
+    this.opCounts[opcode]++;
+    if (this.logEachCommand === true) {
+      // The raw command into the log ring: four 32-bit copies, no allocation.
+      const slot = (this.commandLogCount++ % COMMAND_LOG_SIZE) * CMD_BYTES;
+      const log = this.commandLogView;
+      log.setUint32(slot, view.getUint32(off, true), true);
+      log.setUint32(slot + 4, view.getUint32(off + 4, true), true);
+      log.setUint32(slot + 8, view.getUint32(off + 8, true), true);
+      log.setUint32(slot + 12, view.getUint32(off + 12, true), true);
+    }
+    return CERROR_NONE;
+  }
+
+  /**
+   * Appends to the command log the `count` commands a run without filter executed from a
+   * contiguous ring (`contiguousBase`), starting at slot `first`: the bytes are exactly those
+   * executed (nothing writes the queue memory during such a run), copied by runs, not per command.
+   */
+  private logRun(view: DataView, base: number, first: number, indexMask: number, count: number): void {
+    // Only the last COMMAND_LOG_SIZE commands can remain in the log.
+    const skip = count > COMMAND_LOG_SIZE ? count - COMMAND_LOG_SIZE : 0;
+    let k = skip;
+    let logSlot = (this.commandLogCount + skip) % COMMAND_LOG_SIZE;
+    while (k < count) {
+      const index = (first + k) & indexMask;
+      const run = Math.min(count - k, indexMask + 1 - index, COMMAND_LOG_SIZE - logSlot);
+      const src = new Uint8Array(view.buffer, view.byteOffset + base + index * CMD_BYTES, run * CMD_BYTES);
+      this.commandLog.set(src, logSlot * CMD_BYTES);
+      k += run;
+      logSlot = (logSlot + run) % COMMAND_LOG_SIZE;
+    }
+    this.commandLogCount += count;
+  }
+
+  /** TLBI_NH_VA / TLBI_NH_VAA with a non-empty IOTLB (§2.5, §2.6). */
+  private tlbiStage1Range(view: DataView, off: number, opcode: number): void {
+    const asid = opcode === CMDQ_OP_TLBI_NH_VA ? this.asidOf(view, off) : -1;
+    const vmid = this.vmidOf(view, off);
+    // No entry of this ASID/VMID: nothing to remove, skip the range decode (bigint arithmetic).
+    if (!this.iotlb.mayHoldStage1(asid, vmid)) return;
+    this.rangeInval(view, off, 1, asid, vmid, getBig(view, off, L.TLBI_NH_VA.ADDR));
+  }
+
+  /** Every opcode but TLBI_NH_VA/VAA: returns CERROR.NONE or the failing command's CERROR. */
+  private executeOther(view: DataView, off: number, opcode: number, q: QueueState): number {
     const { s1p, s2p } = this.features;
     switch (opcode) {
       case CMDQ_OP_PREFETCH_CFG:
@@ -409,22 +484,16 @@ export class SmmuModel {
       case CMDQ_OP_TLBI_NSNH_ALL:
         this.iotlb.invAll();
         break;
-      case CMDQ_OP_TLBI_NH_VA:
-      case CMDQ_OP_TLBI_NH_VAA: {
-        if (!s1p) return CERROR.ILL;
-        // An empty IOTLB has nothing to remove: skip decoding the range (bigint arithmetic).
-        if (this.iotlb.size === 0) break;
-        const asid = opcode === CMDQ_OP_TLBI_NH_VA ? this.asidOf(view, off) : -1;
-        this.rangeInval(view, off, 1, asid, getBig(view, off, L.TLBI_NH_VA.ADDR));
-        break;
-      }
       case CMDQ_OP_TLBI_S12_VMALL:
         if (!s2p) return CERROR.ILL;
         this.iotlb.invVmid(this.vmidOf(view, off));
         break;
       case CMDQ_OP_TLBI_S2_IPA:
         if (!s2p) return CERROR.ILL;
-        if (this.iotlb.size !== 0) this.rangeInval(view, off, 2, -1, getBig(view, off, L.TLBI_S2_IPA.ADDR));
+        if (this.iotlb.size !== 0) {
+          const vmid = this.vmidOf(view, off);
+          if (this.iotlb.mayHoldStage2(vmid)) this.rangeInval(view, off, 2, -1, vmid, getBig(view, off, L.TLBI_S2_IPA.ADDR));
+        }
         break;
       case CMDQ_OP_TLBI_EL3_ALL:
       case CMDQ_OP_TLBI_EL3_VA:
@@ -463,31 +532,40 @@ export class SmmuModel {
       default:
         return CERROR.ILL;
     }
-    this.opCounts[opcode]++;
-    this.executed++;
-    const slot = (this.commandLogCount++ % COMMAND_LOG_SIZE) * CMD_BYTES;
-    const log = this.commandLogView;
-    log.setUint32(slot, view.getUint32(off, true), true);
-    log.setUint32(slot + 4, view.getUint32(off + 4, true), true);
-    log.setUint32(slot + 8, view.getUint32(off + 8, true), true);
-    log.setUint32(slot + 12, view.getUint32(off + 12, true), true);
     return CERROR.NONE;
   }
 
   /** `smmuv3_range_inval` (§2.6) for NH_VA/NH_VAA (stage 1) and S2_IPA (stage 2). */
-  private rangeInval(view: DataView, off: number, stage: 1 | 2, asid: number, addr: bigint): void {
+  private rangeInval(view: DataView, off: number, stage: 1 | 2, asid: number, vmid: number, addr: bigint): void {
     const tg = getNum(view, off, CMD.TG);
     const num = getNum(view, off, CMD.NUM);
     const scale = getNum(view, off, CMD.SCALE);
     const ttl = getNum(view, off, CMD.TTL);
-    rangeInvalidate(this.iotlb, stage, asid, this.vmidOf(view, off), addr, tg, num, scale, ttl);
+    rangeInvalidate(this.iotlb, stage, asid, vmid, addr, tg, num, scale, ttl);
   }
 
   // -------------------------------------------------------------------------------------------
   // Queues.
 
   private runConsumer(q: QueueState, mem: CommandMemory, filter?: CommandFilter): ConsumeResult {
-    const r = consumeQueue(q, mem, this.executor, filter);
+    const base = mem.contiguousBase;
+    // Without a filter nothing rewrites the entries while they execute, so a contiguous queue's
+    // executed commands can be logged in bulk after the run (same bytes, same order).
+    const bulk = filter === undefined && base !== undefined && base >= 0 && Number.isInteger(base);
+    const first = q.cons;
+    const log2Size = q.log2Size;
+    let r: ConsumeResult;
+    if (bulk) {
+      this.logEachCommand = false;
+      try {
+        r = consumeQueue(q, mem, this);
+      } finally {
+        this.logEachCommand = true;
+      }
+      if (r.consumed !== 0) this.logRun(mem.view, base, first, queueIndexMask(log2Size), r.consumed);
+    } else {
+      r = consumeQueue(q, mem, this, filter);
+    }
     if (r.error !== null) this.errorCounts[r.error.code]++;
     return r;
   }
@@ -524,11 +602,12 @@ export class SmmuModel {
       const n = Math.min(queueFree(q), count - enqueued);
       if (n === 0) break;
       // Copy the n commands into the ring at PROD: one contiguous run, or two when it wraps.
+      // Plain Uint8Array views over `buf` (a Node Buffer's own subarray is several times slower).
       const slot = queueIndex(q.prod, q.log2Size);
-      const first = Math.min(n, 2 ** q.log2Size - slot);
-      const src = offset + enqueued * CMD_BYTES;
-      this.ring.set(buf.subarray(src, src + first * CMD_BYTES), slot * CMD_BYTES);
-      if (first < n) this.ring.set(buf.subarray(src + first * CMD_BYTES, src + n * CMD_BYTES), 0);
+      const first = Math.min(n, queueCapacity(q.log2Size) - slot);
+      const src = buf.byteOffset + offset + enqueued * CMD_BYTES;
+      this.ring.set(new Uint8Array(buf.buffer, src, first * CMD_BYTES), slot * CMD_BYTES);
+      if (first < n) this.ring.set(new Uint8Array(buf.buffer, src + first * CMD_BYTES, (n - first) * CMD_BYTES), 0);
       q.prod = prodAdvance(q.prod, q.log2Size, n);
       enqueued += n;
       const r = this.consumeMain();
@@ -681,7 +760,7 @@ export class SmmuModel {
       if (n > 0 && name !== null) byOpcode[name] = n;
     });
     return {
-      commands: { executed: this.executed, byOpcode, errors: { ...this.errorCounts } },
+      commands: { executed: this.commandLogCount, byOpcode, errors: { ...this.errorCounts } },
       iotlb: this.iotlb.stats(),
       atc: this.atc.stats(),
       configCache: { entries: this.configCache.size, hits: this.configHits, misses: this.configMisses },

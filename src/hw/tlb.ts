@@ -59,11 +59,20 @@ export function tgGranuleLog2(tg: number): number {
   return tg ? tg * 2 + 10 : 12;
 }
 
+/** The entries of one (VMID, ASID) pair, by key string (a secondary index of `Iotlb.map`). */
+type Bucket = Map<string, IotlbEntry>;
+
 /** Bounded LRU IOTLB of one SMMU (§5). */
 export class Iotlb {
   readonly capacity: number;
   /** Insertion order = LRU order: the first key is the least recently used. */
   private readonly map = new Map<string, IotlbEntry>();
+  /**
+   * The same entries indexed by VMID then ASID, so an invalidation visits only the entries its
+   * VMID/ASID filters can select. Holds exactly the entries of `map` (same objects, same keys);
+   * empty buckets and VMIDs are dropped. LRU order lives in `map` only.
+   */
+  private readonly byVmid = new Map<number, Map<number, Bucket>>();
   private hits = 0;
   private misses = 0;
   private evictions = 0;
@@ -88,6 +97,60 @@ export class Iotlb {
     return this.map.size;
   }
 
+  private indexAdd(key: string, e: IotlbEntry): void {
+    let asids = this.byVmid.get(e.vmid);
+    if (asids === undefined) {
+      asids = new Map();
+      this.byVmid.set(e.vmid, asids);
+    }
+    let bucket = asids.get(e.asid);
+    if (bucket === undefined) {
+      bucket = new Map();
+      asids.set(e.asid, bucket);
+    }
+    bucket.set(key, e);
+  }
+
+  private indexDelete(key: string, e: IotlbEntry): void {
+    const asids = this.byVmid.get(e.vmid);
+    if (asids === undefined) return;
+    const bucket = asids.get(e.asid);
+    if (bucket === undefined) return;
+    bucket.delete(key);
+    if (bucket.size === 0) {
+      asids.delete(e.asid);
+      if (asids.size === 0) this.byVmid.delete(e.vmid);
+    }
+  }
+
+  /** Removes one entry by key from the table and the index; false when absent. */
+  private deleteKey(key: string): boolean {
+    const e = this.map.get(key);
+    if (e === undefined) return false;
+    this.map.delete(key);
+    this.indexDelete(key, e);
+    return true;
+  }
+
+  /**
+   * True when a stage-1 invalidation (`invIova`) with these filters (−1 = any) could remove
+   * something: lets the command path skip decoding the address of a TLBI that cannot match.
+   */
+  mayHoldStage1(asid: number, vmid: number): boolean {
+    if (vmid >= 0) {
+      const asids = this.byVmid.get(vmid);
+      return asids !== undefined && (asid < 0 || asids.has(asid));
+    }
+    if (asid < 0) return this.map.size !== 0;
+    for (const asids of this.byVmid.values()) if (asids.has(asid)) return true;
+    return false;
+  }
+
+  /** True when a stage-2 invalidation (`invIpa`) of `vmid` could remove something. */
+  mayHoldStage2(vmid: number): boolean {
+    return this.byVmid.get(vmid)?.has(-1) === true;
+  }
+
   /**
    * Inserts (or replaces) an entry and makes it most recently used; when full, the least
    * recently used entry is evicted first (project decision replacing QEMU's flush, §5).
@@ -102,16 +165,18 @@ export class Iotlb {
     }
     const key = keyString(asid, vmid, iova, tg, level);
     if (this.map.has(key)) {
-      this.map.delete(key);
+      this.deleteKey(key);
     } else if (this.map.size >= this.capacity) {
       const lru = this.map.keys().next().value;
       if (lru !== undefined) {
         this.vmidCounters((this.map.get(lru) as IotlbEntry).vmid).evictions++;
-        this.map.delete(lru);
+        this.deleteKey(lru);
       }
       this.evictions++;
     }
-    this.map.set(key, { ...entry });
+    const e = { ...entry };
+    this.map.set(key, e);
+    this.indexAdd(key, e);
   }
 
   /** Exact-key lookup (`smmu_iotlb_lookup` probe); counts a hit or a miss, refreshes LRU order. */
@@ -147,18 +212,36 @@ export class Iotlb {
   /** Entries, hits, misses and evictions of one VMID (a vIOMMU's share of the IOTLB). */
   statsForVmid(vmid: number): { entries: number; hits: number; misses: number; evictions: number } {
     let entries = 0;
-    for (const e of this.map.values()) if (e.vmid === vmid) entries++;
+    const asids = this.byVmid.get(vmid);
+    if (asids !== undefined) for (const b of asids.values()) entries += b.size;
     const c = this.perVmid.get(vmid) ?? { hits: 0, misses: 0, evictions: 0 };
     return { entries, ...c };
   }
 
-  private removeWhere(pred: (e: IotlbEntry) => boolean): number {
+  /** Removes a whole (VMID, ASID) bucket from the table and the index. */
+  private dropBucket(asids: Map<number, Bucket>, vmid: number, asid: number, bucket: Bucket): number {
+    for (const k of bucket.keys()) this.map.delete(k);
+    asids.delete(asid);
+    if (asids.size === 0) this.byVmid.delete(vmid);
+    return bucket.size;
+  }
+
+  /**
+   * Removes the entries of `bucket` that the overlap rule of §2.6 selects: the entry contains
+   * `addr`, or starts inside the range `addr` + `mask`.
+   */
+  private removeOverlapping(asids: Map<number, Bucket>, vmid: number, asid: number, bucket: Bucket, addr: bigint, mask: bigint): number {
     let n = 0;
-    for (const [k, e] of this.map) {
-      if (pred(e)) {
+    for (const [k, e] of bucket) {
+      if ((addr & ~e.addrMask) === e.iova || (e.iova & ~mask) === addr) {
+        bucket.delete(k);
         this.map.delete(k);
         n++;
       }
+    }
+    if (bucket.size === 0) {
+      asids.delete(asid);
+      if (asids.size === 0) this.byVmid.delete(vmid);
     }
     return n;
   }
@@ -167,22 +250,33 @@ export class Iotlb {
   invAll(): number {
     const n = this.map.size;
     this.map.clear();
+    this.byVmid.clear();
     return n;
   }
 
   /** `smmu_iotlb_inv_asid_vmid` (Q-SC L306): TLBI_NH_ASID, exact (asid, vmid). */
   invAsidVmid(asid: number, vmid: number): number {
-    return this.removeWhere((e) => e.asid === asid && e.vmid === vmid);
+    const asids = this.byVmid.get(vmid);
+    const bucket = asids?.get(asid);
+    return asids === undefined || bucket === undefined ? 0 : this.dropBucket(asids, vmid, asid, bucket);
   }
 
   /** `smmu_iotlb_inv_vmid` (Q-SC L317): TLBI_S12_VMALL, every entry of the VMID. */
   invVmid(vmid: number): number {
-    return this.removeWhere((e) => e.vmid === vmid);
+    const asids = this.byVmid.get(vmid);
+    if (asids === undefined) return 0;
+    let n = 0;
+    for (const [asid, bucket] of asids) n += this.dropBucket(asids, vmid, asid, bucket);
+    return n;
   }
 
   /** `smmu_iotlb_inv_vmid_s1` (Q-SC L323): TLBI_NH_ALL with S2P, entries of VMID with asid ≥ 0. */
   invVmidS1(vmid: number): number {
-    return this.removeWhere((e) => e.vmid === vmid && e.asid >= 0);
+    const asids = this.byVmid.get(vmid);
+    if (asids === undefined) return 0;
+    let n = 0;
+    for (const [asid, bucket] of asids) if (asid >= 0) n += this.dropBucket(asids, vmid, asid, bucket);
+    return n;
   }
 
   /**
@@ -192,19 +286,27 @@ export class Iotlb {
    */
   invIova(asid: number, vmid: number, iova: bigint, tg: number, numPages: bigint, ttl: number): number {
     if (ttl !== 0 && numPages === 1n && asid >= 0) {
-      const k = keyString(asid, vmid, iova, tg, ttl);
-      if (this.map.delete(k)) return 1;
+      if (this.deleteKey(keyString(asid, vmid, iova, tg, ttl))) return 1;
     }
-    if (this.map.size === 0) return 0; // nothing to remove: skip the overlap scan's arithmetic
+    if (!this.mayHoldStage1(asid, vmid)) return 0; // no candidate: skip the overlap arithmetic
     const mask = ((numPages << BigInt(tgGranuleLog2(tg))) - 1n) & U64;
-    // The overlap rule, as a plain loop (no per-call predicate closure on this hot path).
+    // The overlap rule over the candidates only: the bucket(s) the asid/vmid filters select.
+    if (vmid >= 0) return this.removeOverlappingOfVmid(vmid, asid, iova, mask);
     let n = 0;
-    for (const [k, e] of this.map) {
-      if ((asid < 0 || e.asid === asid) && (vmid < 0 || e.vmid === vmid) && ((iova & ~e.addrMask) === e.iova || (e.iova & ~mask) === iova)) {
-        this.map.delete(k);
-        n++;
-      }
+    for (const v of this.byVmid.keys()) n += this.removeOverlappingOfVmid(v, asid, iova, mask);
+    return n;
+  }
+
+  /** The overlap rule over the entries of `vmid` whose ASID passes the filter (−1 = any). */
+  private removeOverlappingOfVmid(vmid: number, asid: number, iova: bigint, mask: bigint): number {
+    const asids = this.byVmid.get(vmid);
+    if (asids === undefined) return 0;
+    if (asid >= 0) {
+      const bucket = asids.get(asid);
+      return bucket === undefined ? 0 : this.removeOverlapping(asids, vmid, asid, bucket, iova, mask);
     }
+    let n = 0;
+    for (const [a, bucket] of asids) n += this.removeOverlapping(asids, vmid, a, bucket, iova, mask);
     return n;
   }
 
@@ -214,18 +316,13 @@ export class Iotlb {
    */
   invIpa(vmid: number, ipa: bigint, tg: number, numPages: bigint, ttl: number): number {
     if (ttl !== 0 && numPages === 1n) {
-      if (this.map.delete(keyString(-1, vmid, ipa, tg, ttl))) return 1;
+      if (this.deleteKey(keyString(-1, vmid, ipa, tg, ttl))) return 1;
     }
-    if (this.map.size === 0) return 0;
+    const asids = this.byVmid.get(vmid);
+    const bucket = asids?.get(-1);
+    if (asids === undefined || bucket === undefined) return 0;
     const mask = ((numPages << BigInt(tgGranuleLog2(tg))) - 1n) & U64;
-    let n = 0;
-    for (const [k, e] of this.map) {
-      if (e.asid < 0 && e.vmid === vmid && ((ipa & ~e.addrMask) === e.iova || (e.iova & ~mask) === ipa)) {
-        this.map.delete(k);
-        n++;
-      }
-    }
-    return n;
+    return this.removeOverlapping(asids, vmid, -1, bucket, ipa, mask);
   }
 }
 
