@@ -128,6 +128,52 @@ describe('serialised writes', () => {
     expect(final.graph).toBe(final.db);
   });
 
+  it('writes: group commit — concurrent writes share one commit, each sees the ones before it, and one that breaks a rule is rejected alone', async () => {
+    t = await startApp();
+    const ctx = must(await t.req('POST', '/v1/contexts', { name: 'vm' }), 201).id;
+    const commitsBefore = t.repository.commits();
+    // Issued in one turn of the event loop: they queue behind each other and commit together.
+    const [a, bad, b, dup] = await Promise.all([
+      t.req('POST', '/v1/ioas', { contextId: ctx }),
+      t.req('POST', '/v1/ioas', { contextId: 999999 }),
+      t.req('POST', '/v1/ioas', { contextId: ctx }),
+      t.req('POST', '/v1/contexts', { name: 'vm2' }),
+    ]);
+    expect([a.status, bad.status, b.status, dup.status]).toEqual([201, 404, 201, 201]);
+    // Ids in arrival order, none consumed by the rejected write.
+    expect(b.body.id).toBe(a.body.id + 1);
+    expect(dup.body.id).toBe(b.body.id + 1);
+    // Three writes committed (the rejected one stages nothing) in fewer database transactions.
+    expect(t.repository.commits() - commitsBefore).toBeLessThan(3);
+    const snap = await t.snapshot();
+    expect(snap.graph).toBe(snap.db);
+    // A later write depends on an earlier one of the same group: the mapping's IOAS is created in it.
+    const [ioas, mapping] = await Promise.all([
+      t.req('POST', '/v1/ioas', { contextId: ctx }),
+      t.req('POST', `/v1/ioas/${dup.body.id + 1}/mappings`, { iova: '0x0', length: '0x1000' }),
+    ]);
+    expect(ioas.status).toBe(201);
+    expect(mapping.status).toBe(201);
+    const again = await t.snapshot();
+    expect(again.graph).toBe(again.db);
+  });
+
+  it('writes: group commit — when the group\'s commit fails in the database, every write of the group fails and nothing changes', async () => {
+    t = await startApp();
+    const ctx = must(await t.req('POST', '/v1/contexts', { name: 'vm' }), 201).id;
+    const before = await t.snapshot();
+    await t.database.db.$executeRawUnsafe(`CREATE TRIGGER fail_insert BEFORE INSERT ON "IommufdObject" BEGIN SELECT RAISE(ABORT, 'injected'); END`);
+    const results = await Promise.all([t.req('POST', '/v1/contexts', { name: 'other' }), t.req('POST', '/v1/ioas', { contextId: ctx })]);
+    expect(results.map((r) => r.status)).toEqual([500, 500]);
+    const after = await t.snapshot();
+    expect(after.db).toBe(before.db);
+    expect(after.graph).toBe(before.graph);
+    await t.database.db.$executeRawUnsafe('DROP TRIGGER fail_insert');
+    must(await t.req('POST', '/v1/ioas', { contextId: ctx }), 201);
+    const final = await t.snapshot();
+    expect(final.graph).toBe(final.db);
+  });
+
   it('writes: SQLite runs in WAL mode, checked at start', async () => {
     t = await startApp();
     expect(t.database.journalMode).toBe('wal');

@@ -44,6 +44,18 @@ export class ObjectGraph {
     return (this.tables[table] as Map<string, TableRecords[T]>).values();
   }
 
+  has(table: TableName, key: string): boolean {
+    return this.tables[table].has(key);
+  }
+
+  entries<T extends TableName>(table: T): Iterable<[string, TableRecords[T]]> {
+    return (this.tables[table] as Map<string, TableRecords[T]>).entries();
+  }
+
+  size(table: TableName): number {
+    return this.tables[table].size;
+  }
+
   load<T extends TableName>(table: T, rec: TableRecords[T]): void {
     (this.tables[table] as Map<string, TableRecords[T]>).set(recordKey(table, rec), rec);
   }
@@ -58,8 +70,16 @@ export class ObjectGraph {
   }
 }
 
+/** What a transaction reads through: the graph, or an enclosing transaction (group commit). */
+export interface TxBase {
+  get<T extends TableName>(table: T, key: string): TableRecords[T] | undefined;
+  has(table: TableName, key: string): boolean;
+  entries<T extends TableName>(table: T): Iterable<[string, TableRecords[T]]>;
+  size(table: TableName): number;
+}
+
 /** A write transaction over the graph: staged changes, visible to reads made through it. */
-export class WriteTx {
+export class WriteTx implements TxBase {
   private readonly staged: { [T in TableName]: Map<string, TableRecords[T] | null> } = {
     meta: new Map(),
     smmus: new Map(),
@@ -73,29 +93,43 @@ export class WriteTx {
   /** Work to run after a successful commit (events, model updates): never on failure. */
   readonly afterCommit: Array<() => void> = [];
 
-  constructor(readonly graph: ObjectGraph) {}
+  constructor(readonly base: TxBase) {}
 
   get<T extends TableName>(table: T, key: string | number): TableRecords[T] | undefined {
     const k = String(key);
     const staged = this.staged[table] as Map<string, TableRecords[T] | null>;
     if (staged.has(k)) return staged.get(k) ?? undefined;
-    return this.graph.get(table, k);
+    return this.base.get(table, k);
+  }
+
+  has(table: TableName, key: string): boolean {
+    const staged = this.staged[table] as Map<string, unknown>;
+    if (staged.has(key)) return staged.get(key) !== null;
+    return this.base.has(table, key);
+  }
+
+  *entries<T extends TableName>(table: T): Generator<[string, TableRecords[T]]> {
+    const staged = this.staged[table] as Map<string, TableRecords[T] | null>;
+    for (const [k, rec] of this.base.entries(table)) {
+      if (!staged.has(k)) yield [k, rec];
+    }
+    for (const [k, rec] of staged) if (rec !== null) yield [k, rec];
   }
 
   *values<T extends TableName>(table: T): Generator<TableRecords[T]> {
-    const staged = this.staged[table] as Map<string, TableRecords[T] | null>;
-    for (const [k, rec] of this.graph.tables[table] as Map<string, TableRecords[T]>) {
-      if (!staged.has(k)) yield rec;
-    }
-    for (const rec of staged.values()) if (rec !== null) yield rec;
+    for (const [, rec] of this.entries(table)) yield rec;
+  }
+
+  size(table: TableName): number {
+    return this.count(table);
   }
 
   /** Number of records the table would hold after this transaction. */
   count(table: TableName): number {
-    const base = this.graph.tables[table];
-    let n = base.size;
+    const base = this.base;
+    let n = base.size(table);
     for (const [k, rec] of this.staged[table] as Map<string, unknown>) {
-      const existed = base.has(k);
+      const existed = base.has(table, k);
       if (rec === null && existed) n--;
       else if (rec !== null && !existed) n++;
     }
@@ -118,14 +152,23 @@ export class WriteTx {
     const deletes: StagedChange[] = [];
     for (const table of TABLE_ORDER) {
       for (const [key, record] of this.staged[table] as Map<string, TableRecords[TableName] | null>) {
-        const existed = this.graph.tables[table].has(key);
+        const existed = this.base.has(table, key);
         if (record === null) {
           if (existed) deletes.push({ table, key, record: null, created: false });
         } else {
-          upserts.push(existed ? { table, key, record, created: false, previous: this.graph.tables[table].get(key) } : { table, key, record, created: true });
+          upserts.push(existed ? { table, key, record, created: false, previous: this.base.get(table, key) } : { table, key, record, created: true });
         }
       }
     }
     return [...upserts, ...deletes.reverse()];
+  }
+
+  /** Moves this transaction's staged changes and after-commit work into `parent` (a group). */
+  mergeInto(parent: WriteTx): void {
+    for (const table of TABLE_ORDER) {
+      const into = parent.staged[table] as Map<string, unknown>;
+      for (const [k, rec] of this.staged[table] as Map<string, unknown>) into.set(k, rec);
+    }
+    parent.afterCommit.push(...this.afterCommit);
   }
 }

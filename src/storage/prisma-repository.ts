@@ -105,6 +105,7 @@ function mappingFromRow(r: ReturnType<typeof mappingToRow>): MappingRec {
 
 export class PrismaRepository implements Repository {
   private statements = 0;
+  private transactions = 0;
 
   constructor(
     private readonly db: Db,
@@ -113,6 +114,11 @@ export class PrismaRepository implements Repository {
 
   roundTrips(): number {
     return this.statements;
+  }
+
+  /** Database transactions committed (or attempted) so far: one per group of writes. */
+  commits(): number {
+    return this.transactions;
   }
 
   async loadAll(): Promise<{ [T in TableName]: TableRecords[T][] }> {
@@ -141,6 +147,7 @@ export class PrismaRepository implements Repository {
 
   async commit(changes: readonly StagedChange[]): Promise<void> {
     if (changes.length === 0) return;
+    this.transactions++;
     if (this.fast?.handles(changes)) {
       this.statements += changes.length;
       this.fast.commit(changes);
