@@ -494,6 +494,20 @@ function s1Walk(s1: S1Config, sel: TtSelection, write: boolean, s2: S2Config | n
 // IOTLB.
 
 /** IOTLB entry of the walk: a combined nested entry also keeps its IPA (for stage-2 faults on a hit). */
+/** The IOTLB entry of a one-stage walk (S1-only, or S2-only with ASID −1). */
+function singleStageEntry(asid: number, vmid: number, input: bigint, r: StageOk): WalkIotlbEntry {
+  return {
+    asid,
+    vmid,
+    iova: input & ~r.addrMask,
+    tg: tgOf(r.granule),
+    level: r.level,
+    translatedAddr: r.out & ~r.addrMask,
+    addrMask: r.addrMask,
+    perm: permBits(r.read, r.write),
+  };
+}
+
 interface WalkIotlbEntry extends IotlbEntry {
   ipa?: bigint;
 }
@@ -636,16 +650,7 @@ export function translate(model: SmmuModel, req: TranslateRequest, mem: WalkMemo
     }
     const r = s2Translate(s2, iova, write, 'IN', mem);
     if (isFault(r)) return faultResult(req, r, cfg);
-    const e: WalkIotlbEntry = {
-      asid: -1,
-      vmid: cfg.vmid,
-      iova: iova & ~r.addrMask,
-      tg: tgOf(r.granule),
-      level: r.level,
-      translatedAddr: r.out & ~r.addrMask,
-      addrMask: r.addrMask,
-      perm: permBits(r.read, r.write),
-    };
+    const e = singleStageEntry(-1, cfg.vmid, iova, r);
     model.iotlb.insert(e);
     fillAtc(e);
     return { ok: true, pa: r.out, perm: { read: r.read, write: r.write }, tlbHit: false, pageSize: r.addrMask + 1n };
@@ -677,16 +682,7 @@ export function translate(model: SmmuModel, req: TranslateRequest, mem: WalkMemo
   if (cfg.s2 === null) {
     pa = r1.out;
     perm = { read: r1.read, write: r1.write };
-    e = {
-      asid: s1.asid,
-      vmid: cfg.vmid,
-      iova: va & ~r1.addrMask,
-      tg: tgOf(r1.granule),
-      level: r1.level,
-      translatedAddr: r1.out & ~r1.addrMask,
-      addrMask: r1.addrMask,
-      perm: permBits(r1.read, r1.write),
-    };
+    e = singleStageEntry(s1.asid, cfg.vmid, va, r1);
   } else {
     const r2 = s2Translate(cfg.s2, r1.out, write, 'IN', mem);
     if (isFault(r2)) return faultResult(req, r2, cfg);
