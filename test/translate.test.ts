@@ -49,7 +49,7 @@ interface Vm extends Graph {
 }
 
 /** A VM whose device translates IOVA 0x4020_1000 through its own S1 tables to IPA 0x10_0000. */
-async function buildVm(t: TestApp, opts: { device?: string; type?: string; cdR?: number } = {}): Promise<Vm> {
+async function buildVm(t: TestApp, opts: { device?: string; type?: string; cdR?: number; eats?: boolean } = {}): Promise<Vm> {
   const g = await buildViommu(t, { device: opts.device, type: opts.type });
   const mapping = must(await t.req('POST', `/v1/ioas/${g.ioas}/mappings`, { iova: hex(RAM_IOVA), length: hex(RAM_LENGTH) }), 201);
   const hostBase = BigInt(mapping.hostAddress);
@@ -58,7 +58,7 @@ async function buildVm(t: TestApp, opts: { device?: string; type?: string; cdR?:
   await writeGuest(t, g.ioas, L2 + 8n, [L3 | TABLE]);
   await writeGuest(t, g.ioas, L3 + 8n, [OLD_IPA | AF | PAGE]);
   must(await t.req('POST', '/v1/vdevices', { viommuId: g.viommu, deviceId: g.dev, virtId: VSID }), 201);
-  const nested = must(await t.req('POST', '/v1/hwpts', { deviceId: g.dev, ptId: g.viommu, data: { type: 'arm_smmuv3', ste: [hex(CD_IPA | 0xbn), '0x0'] } }), 201).id;
+  const nested = must(await t.req('POST', '/v1/hwpts', { deviceId: g.dev, ptId: g.viommu, data: { type: 'arm_smmuv3', ste: [hex(CD_IPA | 0xbn), opts.eats ? '0x10000000' : '0x0'] } }), 201).id;
   must(await t.req('PUT', `/v1/devices/${g.dev}/attachment`, { ptId: nested }), 200);
   const eventq = must(await t.req('POST', '/v1/eventqs', { viommuId: g.viommu, type: 'arm_smmuv3', depth: 8 }), 201).id;
   const smmuId = must(await t.req('GET', `/v1/objects/${g.viommu}`), 200).smmuId;
@@ -152,6 +152,19 @@ describe('translate: DMA through the model over HTTP', () => {
     const run = must(await t.req('POST', `/v1/hw-queues/${queue}/commands`, { entries: [entry('TLBI_NH_VA', { ASID, TG: 1, ADDR: IOVA }), entry('CMD_SYNC', {})] }), 200);
     expect(run).toMatchObject({ consumed: 2, error: null });
     expect(await translate(t, vm.dev, IOVA)).toMatchObject({ pa: hex(vm.hostBase + NEW_IPA), tlbHit: false });
+  });
+
+  it('ATS: an EATS=1 vSTE on an ATS device fills its ATC; the ATC answers until ATC_INV for its vSID arrives through the vIOMMU', async () => {
+    const vm = await buildVm(t, { eats: true });
+    expect(await translate(t, vm.dev, IOVA)).toMatchObject({ pa: hex(vm.hostBase + OLD_IPA), atcHit: false });
+    expect(await translate(t, vm.dev, IOVA)).toMatchObject({ pa: hex(vm.hostBase + OLD_IPA), atcHit: true });
+    await changePte(t, vm);
+    // A TLBI removes the IOTLB entry but not the device's ATC copy.
+    await invalidate(t, vm.viommu, entry('TLBI_NH_VA', { ASID, TG: 1, ADDR: IOVA }));
+    expect(await translate(t, vm.dev, IOVA)).toMatchObject({ pa: hex(vm.hostBase + OLD_IPA), atcHit: true });
+    // ATC_INV of everything (SIZE 52) for the guest's vSID: the kernel rewrites it to the StreamID.
+    await invalidate(t, vm.viommu, entry('ATC_INV', { SID: VSID, SIZE: 52, ADDR: 0n }));
+    expect(await translate(t, vm.dev, IOVA)).toMatchObject({ pa: hex(vm.hostBase + NEW_IPA), atcHit: false });
   });
 
   it('§3.5 / A12: a translation fault of a device with a vDEVICE is an event on the arm_smmuv3 vEVENTQ with the vSID in word 0 [63:32]', async () => {
