@@ -113,4 +113,23 @@ describe('graphql', () => {
       expect(eio.errors[0].extensions.errno).toBe('EIO');
     });
   });
+
+  it('graphql: a field resolver that fails unexpectedly is EINTERNAL with its details hidden; GraphQL validation is EINVAL', async () => {
+    const g = await buildViommu(t, { device: 'accel0' });
+    // Fault injection: the stats read throws something that is not an iommufd error.
+    const original = t.service.viommuStatsView.bind(t.service);
+    t.service.viommuStatsView = () => {
+      throw new Error('secret detail');
+    };
+    try {
+      const res = await t.gql(`{ viommu(id: ${g.viommu}) { id stats { tlb { entries } } } }`);
+      expect(res.errors[0].extensions).toMatchObject({ errno: 'EINTERNAL', status: 500 });
+      expect(typeof res.errors[0].extensions.requestId).toBe('string');
+      expect(JSON.stringify(res)).not.toContain('secret detail');
+    } finally {
+      t.service.viommuStatsView = original;
+    }
+    const invalid = await t.gql(`{ viommu(id: "x") { id } }`);
+    expect(invalid.errors[0].extensions).toMatchObject({ errno: 'EINVAL', status: 400 });
+  });
 });

@@ -5,6 +5,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import mercurius, { type IResolvers, type MercuriusLoaders } from 'mercurius';
+import { GraphQLError } from 'graphql';
 import type { z } from 'zod';
 import { IommufdError } from '../../domain/errors.js';
 import type { Iommufd } from '../../domain/service.js';
@@ -239,10 +240,21 @@ export const graphqlApi: FastifyPluginAsync<{ service: Iommufd; repository: Pris
     graphiql: false,
     path: '/graphql',
     subscription: true,
-    // GraphQL's own rejections (syntax, validation, argument coercion such as a String for an
-    // Int) carry no errno: they are invalid arguments, EINVAL, like a REST validation failure.
+    // A resolver that threw something other than an IommufdError (an unguarded field resolver or
+    // loader) is an internal error: EINTERNAL with its details hidden, as on REST. GraphQL's own
+    // rejections (syntax, validation, argument coercion such as a String for an Int) carry no
+    // errno: they are invalid arguments, EINVAL, like a REST validation failure.
     errorFormatter: (execution, context) => {
-      const formatted = mercurius.defaultErrorFormatter(execution, context);
+      const ctx = context as unknown as Ctx;
+      const sources = (execution.errors ?? []).map((e) => {
+        const orig = e.originalError;
+        // Only errors located at a field (`path`) come from resolvers; ErrorWithProps carries extensions.
+        if (e.path === undefined || !orig || orig instanceof GraphQLError || 'extensions' in orig) return e;
+        app.log.error({ err: orig }, 'graphql resolver failed');
+        const hidden = toGraphqlError(orig, ctx);
+        return new GraphQLError(hidden.message, { nodes: e.nodes, source: e.source, positions: e.positions, path: e.path, originalError: hidden });
+      });
+      const formatted = mercurius.defaultErrorFormatter({ ...execution, errors: sources }, context);
       const errors = (formatted.response.errors ?? []).map((e) =>
         e.extensions?.errno === undefined ? { ...e, extensions: { ...e.extensions, errno: 'EINVAL', status: 400 } } : e,
       );
