@@ -8,8 +8,7 @@
 import Database from 'better-sqlite3';
 import type { StagedChange } from '../domain/graph.js';
 import type { EventRec, ObjectRec, PageRec } from '../domain/types.js';
-
-const hex64 = (v: bigint): string => '0x' + v.toString(16).padStart(16, '0');
+import { eventToRow, objectToRow, pageKey } from './rows.js';
 
 /** Object columns a write may update in place (never id, contextId, type or createdAt). */
 const OBJECT_COLUMNS = [
@@ -17,12 +16,15 @@ const OBJECT_COLUMNS = [
   'viommuType', 'vmid', 'vintf', 'virtId', 'sidSlot', 'eventqType', 'depth', 'nextSequence', 'nextOrd', 'queueType', 'queueIndex',
   'queueIova', 'queueLength', 'queueBase', 'prevQueueId', 'qProd', 'qCons', 'qEnabled', 'qGerror', 'qGerrorn',
 ] as const;
+type ObjectColumn = (typeof OBJECT_COLUMNS)[number];
 
-function objectValue(o: ObjectRec, column: (typeof OBJECT_COLUMNS)[number]): unknown {
-  const v = o[column];
-  if (typeof v === 'boolean') return v ? 1 : 0;
-  if (column === 'vste0' || column === 'vste1' || column === 'queueIova' || column === 'queueBase') return v === null ? null : hex64(v as bigint);
-  return v;
+/** The SQLite values of `cols` in the row Prisma would write (booleans as 0/1). */
+function objectValues(o: ObjectRec, cols: readonly ObjectColumn[]): unknown[] {
+  const row = objectToRow(o);
+  return cols.map((c) => {
+    const v = row[c];
+    return typeof v === 'boolean' ? (v ? 1 : 0) : v;
+  });
 }
 
 export class FastPath {
@@ -80,19 +82,19 @@ export class FastPath {
           const o = c.record as ObjectRec;
           const prev = c.previous as ObjectRec | undefined;
           if (!prev) {
-            this.updateObject.run(...OBJECT_COLUMNS.map((col) => objectValue(o, col)), o.id);
+            this.updateObject.run(...objectValues(o, OBJECT_COLUMNS), o.id);
             break;
           }
           // Only the columns that changed (a guest's PROD write touches two or three).
           const cols = OBJECT_COLUMNS.filter((col) => o[col] !== prev[col]);
           if (cols.length === 0) break;
           const stmt = this.updateColumns(cols);
-          if (stmt) stmt.run(...cols.map((col) => objectValue(o, col)), o.id);
-          else this.updateObject.run(...OBJECT_COLUMNS.map((col) => objectValue(o, col)), o.id);
+          if (stmt) stmt.run(...objectValues(o, cols), o.id);
+          else this.updateObject.run(...objectValues(o, OBJECT_COLUMNS), o.id);
           break;
         }
         case 'pages': {
-          const page = hex64(c.record ? (c.record as PageRec).page : BigInt('0x' + c.key));
+          const page = pageKey(c.record ? (c.record as PageRec).page : BigInt('0x' + c.key));
           if (c.record) {
             const data = (c.record as PageRec).data;
             this.upsertPage.run(page, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
@@ -102,8 +104,8 @@ export class FastPath {
         }
         case 'events': {
           if (c.record) {
-            const e = c.record as EventRec;
-            this.insertEvent.run(e.eventqId, e.ord, e.sequence, e.flags, e.payload.map(hex64).join(','));
+            const e = eventToRow(c.record as EventRec);
+            this.insertEvent.run(e.eventqId, e.ord, e.sequence, e.flags, e.payload);
           } else {
             const [eventqId, ord] = c.key.split(':');
             this.deleteEvent.run(Number(eventqId), Number(ord));
@@ -124,7 +126,7 @@ export class FastPath {
   private readonly byColumns = new Map<string, Database.Statement>();
 
   /** A prepared UPDATE of just these columns (at most 64 kept; beyond that, the full update). */
-  private updateColumns(cols: readonly (typeof OBJECT_COLUMNS)[number][]): Database.Statement | null {
+  private updateColumns(cols: readonly ObjectColumn[]): Database.Statement | null {
     const key = cols.join(',');
     let stmt = this.byColumns.get(key);
     if (!stmt) {

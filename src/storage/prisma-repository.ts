@@ -8,10 +8,8 @@ import type { Repository } from '../domain/repository.js';
 import type { ContextRec, DeviceRec, EventRec, MappingRec, ObjectRec, PageRec, SmmuRec, TableName, TableRecords } from '../domain/types.js';
 import type { Db } from './database.js';
 import type { FastPath } from './fast-path.js';
+import { eventToRow, fromHex, hex64, objectToRow, pageKey } from './rows.js';
 import type { IommufdObject } from '../generated/prisma/client.js';
-
-const hex64 = (v: bigint): string => '0x' + v.toString(16).padStart(16, '0');
-const fromHex = (s: string): bigint => BigInt(s);
 
 function smmuToRow(r: SmmuRec) {
   return {
@@ -58,17 +56,6 @@ function smmuFromRow(r: SmmuRow): SmmuRec {
 }
 const toSigned32 = (v: number) => v | 0;
 
-function objectToRow(r: ObjectRec) {
-  return {
-    ...r,
-    vste0: r.vste0 === null ? null : hex64(r.vste0),
-    vste1: r.vste1 === null ? null : hex64(r.vste1),
-    virtId: r.virtId === null ? null : BigInt(r.virtId),
-    nextOrd: r.nextOrd === null ? null : BigInt(r.nextOrd),
-    queueIova: r.queueIova === null ? null : hex64(r.queueIova),
-    queueBase: r.queueBase === null ? null : hex64(r.queueBase),
-  };
-}
 function objectFromRow(r: IommufdObject): ObjectRec {
   return {
     ...r,
@@ -85,13 +72,6 @@ function objectFromRow(r: IommufdObject): ObjectRec {
   };
 }
 
-function pageKey(page: bigint): string {
-  return hex64(page);
-}
-
-function eventToRow(r: EventRec) {
-  return { eventqId: r.eventqId, ord: BigInt(r.ord), sequence: r.sequence, flags: r.flags, payload: r.payload.map(hex64).join(',') };
-}
 function eventFromRow(r: ReturnType<typeof eventToRow>): EventRec {
   return { eventqId: r.eventqId, ord: Number(r.ord), sequence: r.sequence, flags: r.flags, payload: r.payload === '' ? [] : r.payload.split(',').map(fromHex) };
 }
