@@ -19,7 +19,7 @@ import { Hardware } from './hardware.js';
 import { acknowledgeQueue, allocHwQueue, pushCommands, setQueueEnabled, type AllocHwQueueInput } from './hwqueue.js';
 import type { StagedChange } from './graph.js';
 import { HostMemory, readGuest, writeGuest } from './memory.js';
-import { eventqForRoute, translateDevice, type TranslateInput } from './translate.js';
+import { translateDevice, type TranslateInput } from './translate.js';
 import { allocEventq, eventqOf, PAYLOAD_WORDS, pendingEvents, queueEvent, readEvents, type AllocEventqInput } from './eventq.js';
 import type { EventRec, EventqType } from './types.js';
 import { DEFAULT_MAX_INVALIDATION_ENTRIES, invalidateViommu, invalidationTarget, newViommuStats, type ViommuStats } from './invalidate.js';
@@ -274,7 +274,8 @@ export class Iommufd {
     const { result, route } = translateDevice(this.graph, this.hardware, this.hostMemory, deviceId, input);
     if (!route) return translationView(result, null);
     const forwarded = await this.store.write((tx) => {
-      const q = eventqForRoute(tx, route);
+      // Dropped when the vIOMMU has no arm_smmuv3 vEVENTQ (iommufd_viommu_report_event finds none).
+      const q = eventqOf(tx, route.viommuId, 'arm_smmuv3');
       if (!q) return { viommuId: route.viommuId, virtId: route.virtId, eventqId: null, sequence: null, lostEvents: false };
       const e = queueEvent(tx, q, route.record);
       return { viommuId: route.viommuId, virtId: route.virtId, eventqId: q.id, sequence: e.sequence, lostEvents: e.flags !== 0 };

@@ -8,7 +8,6 @@
  */
 import type { TranslateResult } from '../hw/index.js';
 import { fail } from './errors.js';
-import { eventqOf } from './eventq.js';
 import type { Hardware } from './hardware.js';
 import type { HostMemory } from './memory.js';
 import type { Reader } from './reader.js';
@@ -49,9 +48,4 @@ export function translateDevice(r: Reader, hw: Hardware, memory: HostMemory, dev
   const record = [...result.event];
   record[0] = (record[0]! & 0xffffffffn) | (BigInt(vmaster.virtId) << 32n);
   return { result, route: { ...vmaster, record } };
-}
-
-/** The vEVENTQ a forwarded record lands on, if the vIOMMU has one (else the event is dropped). */
-export function eventqForRoute(r: Reader, route: EventRoute): ObjectRec | undefined {
-  return eventqOf(r, route.viommuId, 'arm_smmuv3');
 }
