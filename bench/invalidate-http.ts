@@ -14,13 +14,9 @@
  * Bounded: one warm-up round discarded, then ROUNDS rounds of REQUESTS_PER_ROUND requests per
  * target, targets interleaved within each round; the figures are the medians of the rounds.
  */
-import os from 'node:os';
-import { mkdtempSync, rmSync } from 'node:fs';
-import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import Fastify from 'fastify';
-import { buildApp } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
+import { benchApp, benchVm } from './setup.js';
 
 const BATCH = 256;
 const ROUNDS = 5;
@@ -105,8 +101,8 @@ export interface HttpBenchResult {
 }
 
 export async function runHttpBench(rounds = ROUNDS, requestsPerRound = REQUESTS_PER_ROUND): Promise<HttpBenchResult> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'vsmmu-bench-'));
-  const { app } = await buildApp(loadConfig({ DATABASE_URL: `file:${path.join(dir, 'b.db')}`, LOG_LEVEL: 'silent' }));
+  const b = await benchApp();
+  const { app } = b;
   const bare = Fastify({ logger: false });
   bare.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   bare.post('/bare', async () => ({ entriesProcessed: BATCH }));
@@ -131,18 +127,7 @@ export async function runHttpBench(rounds = ROUNDS, requestsPerRound = REQUESTS_
     await bare.listen({ port: 0, host: '127.0.0.1' });
     const port = (app.server.address() as { port: number }).port;
     const barePort = (bare.server.address() as { port: number }).port;
-    const inject = async (method: 'POST', url: string, payload: object) => {
-      const res = await app.inject({ method, url, payload });
-      if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.body}`);
-      return JSON.parse(res.body);
-    };
-    const devices = (await app.inject({ method: 'GET', url: '/v1/devices?limit=500' })).json().items as Array<{ id: number; name: string }>;
-    const dev = devices.find((d) => d.name === 'nic1')!.id;
-    const ctx = (await inject('POST', '/v1/contexts', { name: 'bench-invalidate' })).id;
-    await inject('POST', `/v1/contexts/${ctx}/devices`, { deviceId: dev });
-    const ioas = (await inject('POST', '/v1/ioas', { contextId: ctx })).id;
-    const parent = (await inject('POST', '/v1/hwpts', { deviceId: dev, ptId: ioas, flags: ['nest_parent'] })).id;
-    const viommu = (await inject('POST', '/v1/viommus', { deviceId: dev, hwptId: parent, type: 'arm_smmuv3' })).id;
+    const { viommu } = await benchVm(b, 'bench-invalidate', 'arm_smmuv3');
 
     const raw = octetBody(BATCH);
     const json = jsonBody(raw);
@@ -175,8 +160,7 @@ export async function runHttpBench(rounds = ROUNDS, requestsPerRound = REQUESTS_
   } finally {
     await worker.terminate();
     await bare.close();
-    await app.close();
-    rmSync(dir, { recursive: true, force: true });
+    await b.close();
   }
 }
 

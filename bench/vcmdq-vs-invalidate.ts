@@ -5,11 +5,7 @@
  * app and vIOMMU. Prints the throughput ratio (target ≥ 0.8). Bounded: fixed rounds, loopback only.
  */
 import http from 'node:http';
-import os from 'node:os';
-import { mkdtempSync, rmSync } from 'node:fs';
-import path from 'node:path';
-import { buildApp } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
+import { benchApp, benchVm } from './setup.js';
 
 const BATCH = 256;
 const ROUNDS = 5;
@@ -63,27 +59,15 @@ async function throughput(port: number, url: string, body: Buffer, requests: num
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export async function runVcmdqBench(): Promise<{ vcmdq: number; invalidate: number; ratio: number }> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'vsmmu-bench-'));
-  const { app, service } = await buildApp(loadConfig({ DATABASE_URL: `file:${path.join(dir, 'b.db')}`, LOG_LEVEL: 'silent' }));
+  const b = await benchApp();
+  const { app } = b;
   try {
     await app.listen({ port: 0, host: '127.0.0.1' });
     const port = (app.server.address() as { port: number }).port;
-    const inject = async (method: 'POST' | 'PUT' | 'PATCH', url: string, payload: object) => {
-      const res = await app.inject({ method, url, payload });
-      if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.body}`);
-      return JSON.parse(res.body);
-    };
-    const devices = (await app.inject({ method: 'GET', url: '/v1/devices?limit=500' })).json().items as Array<{ id: number; name: string }>;
-    const dev = devices.find((d) => d.name === 'nic1')!.id;
-    const ctx = (await inject('POST', '/v1/contexts', { name: 'bench' })).id;
-    await inject('POST', `/v1/contexts/${ctx}/devices`, { deviceId: dev });
-    const ioas = (await inject('POST', '/v1/ioas', { contextId: ctx })).id;
-    await inject('POST', `/v1/ioas/${ioas}/mappings`, { iova: '0x40000000', length: '0x10000' });
-    const parent = (await inject('POST', '/v1/hwpts', { deviceId: dev, ptId: ioas, flags: ['nest_parent'] })).id;
-    const viommu = (await inject('POST', '/v1/viommus', { deviceId: dev, hwptId: parent, type: 'tegra241_cmdqv' })).id;
+    const { viommu } = await benchVm(b, 'bench', 'tegra241_cmdqv', { iova: '0x40000000', length: '0x10000' });
     // 4096 bytes = 256 entries: one batch fills the queue; the SMMU drains it before answering.
-    const queue = (await inject('POST', '/v1/hw-queues', { viommuId: viommu, type: 'tegra241_cmdqv', index: 0, nestingParentIova: '0x40000000', length: '0x1000' })).id;
-    await inject('PATCH', `/v1/hw-queues/${queue}`, { enabled: true });
+    const queue = (await b.call('POST', '/v1/hw-queues', { viommuId: viommu, type: 'tegra241_cmdqv', index: 0, nestingParentIova: '0x40000000', length: '0x1000' })).id;
+    await b.call('PATCH', `/v1/hw-queues/${queue}`, { enabled: true });
 
     const vcmdqBody = commands(BATCH);
     const invBody = commands(BATCH).subarray(0, (BATCH - 1) * 16); // the invalidate path rejects CMD_SYNC; the kernel adds its own
@@ -97,13 +81,11 @@ export async function runVcmdqBench(): Promise<{ vcmdq: number; invalidate: numb
       v.push(await throughput(port, vcmdqUrl, vcmdqBody, REQUESTS_PER_ROUND));
       inv.push(await throughput(port, invUrl, invBody, REQUESTS_PER_ROUND));
     }
-    void service;
     const vcmdq = median(v);
     const invalidate = median(inv);
     return { vcmdq, invalidate, ratio: vcmdq / invalidate };
   } finally {
-    await app.close();
-    rmSync(dir, { recursive: true, force: true });
+    await b.close();
   }
 }
 
