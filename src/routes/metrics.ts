@@ -26,16 +26,18 @@ export function installMetrics(app: FastifyInstance, service: Iommufd): Registry
     labelNames: ['errno'] as const,
     registers: [register],
   });
-  app.addHook('onResponse', async (request, reply) => {
+  // Callback-style hooks: they run on every request, and an async hook costs a promise each.
+  app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
     duration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    done();
   });
-  app.addHook('onSend', async (_request, reply, payload) => {
-    if (String(reply.getHeader('content-type') ?? '').startsWith('application/problem+json') && typeof payload === 'string') {
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (reply.statusCode >= 400 && typeof payload === 'string' && String(reply.getHeader('content-type') ?? '').startsWith('application/problem+json')) {
       const errno = /"errno":"([A-Z0-9]+)"/.exec(payload)?.[1];
       if (errno) problems.inc({ errno });
     }
-    return payload;
+    done(null, payload);
   });
 
   new Gauge({
