@@ -23,6 +23,7 @@ export interface App {
   service: Iommufd;
   database: OpenedDatabase;
   repository: PrismaRepository;
+  fastPath: FastPath;
   topologyLoaded: boolean;
 }
 
@@ -30,7 +31,7 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 export async function buildApp(config: Config): Promise<App> {
   const database = await openDatabase(config.databaseUrl);
-  const fastPath = new FastPath(database.file);
+  const fastPath = new FastPath(database.file, { journal: config.journalFoldBytes > 0, foldBytes: config.journalFoldBytes });
   const repository = new PrismaRepository(database.db, fastPath);
   const { service, topologyLoaded } = await Iommufd.open(repository, config.topology, {
     maxInvalidationEntries: config.maxInvalidationEntries,
@@ -81,5 +82,5 @@ export async function buildApp(config: Config): Promise<App> {
     await database.close();
   });
 
-  return { app, service, database, repository, topologyLoaded };
+  return { app, service, database, repository, fastPath, topologyLoaded };
 }

@@ -102,6 +102,7 @@ export class PrismaRepository implements Repository {
   }
 
   async loadAll(): Promise<{ [T in TableName]: TableRecords[T][] }> {
+    this.fast?.fold(); // what is only in the fast path's journal yet
     this.statements += 8;
     const [meta, smmus, contexts, devices, objects, mappings, pages, events] = await Promise.all([
       this.db.meta.findMany(),
@@ -133,6 +134,8 @@ export class PrismaRepository implements Repository {
       this.fast.commit(changes);
       return;
     }
+    // The journal's rows first: this write may delete what they update.
+    this.fast?.fold();
     const ops = changes.map((c) => this.operation(c));
     this.statements += ops.length;
     await this.db.$transaction(ops);
