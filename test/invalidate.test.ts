@@ -430,6 +430,24 @@ describe('framing (api.md: JSON or application/octet-stream of raw little-endian
     await rejectedNothingRan(t, f.smmuId, () => t.req('POST', `/v1/viommus/999999/invalidate`, octet([cmd('TLBI_NH_ALL')]), OCTET), 'ENOENT', 404);
   });
 
+  it('§2.4: the core looks up hwpt_id before the driver copies the entries: a malformed body to a missing id is ENOENT, to a nested HWPT EOPNOTSUPP, to an IOAS EINVAL', async () => {
+    const malformed: Array<[unknown, Record<string, string>]> = [
+      [{ dataType: 'arm_smmuv3', entries: [['0x10']] }, {}],
+      [{ dataType: 'selftest', entries: [] }, {}],
+      [{ entries: [] }, {}],
+      [Buffer.alloc(17), OCTET],
+    ];
+    for (const [body, headers] of malformed) {
+      for (const p of ['viommus', 'hwpts', 'objects']) await rejectedNothingRan(t, f.smmuId, () => t.req('POST', `/v1/${p}/999999/invalidate`, body, headers), 'ENOENT', 404);
+      await rejectedNothingRan(t, f.smmuId, () => t.req('POST', `/v1/viommus/${f.nested}/invalidate`, body, headers), 'ENOENT', 404);
+      await rejectedNothingRan(t, f.smmuId, () => t.req('POST', `/v1/hwpts/${f.nested}/invalidate`, body, headers), 'EOPNOTSUPP', 422);
+      await rejectedNothingRan(t, f.smmuId, () => t.req('POST', `/v1/objects/${f.ioas}/invalidate`, body, headers), 'EINVAL', 400);
+      // To the vIOMMU it is the driver's EINVAL, with the problems listed for JSON.
+      const res = await rejectedNothingRan(t, f.smmuId, () => t.req('POST', `/v1/viommus/${f.viommu}/invalidate`, body, headers), 'EINVAL', 400);
+      expect(res.body.errors.length).toBeGreaterThan(0);
+    }
+  });
+
   it('§2.4: dataType vtd_s1 (not the ARM driver\'s type) is EINVAL (400), entriesProcessed 0, nothing executed', async () => {
     await rejectedNothingRan(t, f.smmuId, () => inv(f.viommu, json([cmd('TLBI_NH_ALL')], 'vtd_s1')), 'EINVAL', 400);
   });

@@ -46,6 +46,13 @@ export function newViommuStats(): ViommuStats {
   return { invalidations: { requests: 0, entries: 0, batches: 0, errors: 0, byOpcode: {} } };
 }
 
+/** The entry array of a request: `count` 16-byte little-endian entries in `buf`. */
+export interface InvalidationInput {
+  dataType: string;
+  buf: Uint8Array;
+  count: number;
+}
+
 export interface InvalidateOptions {
   maxEntries: number;
 }

@@ -22,7 +22,7 @@ import { HostMemory, readGuest, writeGuest } from './memory.js';
 import { translateDevice, type TranslateInput } from './translate.js';
 import { allocEventq, eventqOf, PAYLOAD_WORDS, pendingEvents, queueEvent, readEvents, type AllocEventqInput } from './eventq.js';
 import type { EventRec, EventqType } from './types.js';
-import { DEFAULT_MAX_INVALIDATION_ENTRIES, invalidateViommu, invalidationTarget, newViommuStats, type ViommuStats } from './invalidate.js';
+import { DEFAULT_MAX_INVALIDATION_ENTRIES, invalidateViommu, invalidationTarget, newViommuStats, type InvalidationInput, type ViommuStats } from './invalidate.js';
 
 export interface Page<T> {
   items: T[];
@@ -286,12 +286,19 @@ export class Iommufd {
    * IOMMU_HWPT_INVALIDATE: `buf` holds `count` little-endian 16-byte entries (rewritten in place).
    * `only: 'viommu'` for /v1/viommus/{id}/invalidate; otherwise the id's type decides.
    */
-  invalidate(id: number, input: { dataType: string; buf: Uint8Array; count: number }, only?: 'viommu'): { entriesProcessed: number } {
+  /**
+   * IOMMU_HWPT_INVALIDATE. `entries` may be a function: it is called only after the target has
+   * been looked up, so a malformed entry array is EINVAL after ENOENT, as in the kernel (the core
+   * looks up hwpt_id, then the driver copies the array). A malformed request, or one of another
+   * data type, changes nothing, its vIOMMU's counters included; one the ARM path takes and fails
+   * (no entries, too many, a conversion or SMMU error) counts in `invalidations.errors`.
+   */
+  invalidate(id: number, entries: InvalidationInput | (() => InvalidationInput), only?: 'viommu'): { entriesProcessed: number } {
     const target = invalidationTarget(this.graph, id, only);
+    const input = typeof entries === 'function' ? entries() : entries;
     // __iommu_copy_struct_from_full_user_array: a data_type other than the driver's is EINVAL.
     if (input.dataType !== 'arm_smmuv3') fail('EINVAL', `data type ${input.dataType} is not arm_smmuv3`, { entriesProcessed: 0 });
-    const stats = this.statsOf(target.id);
-    const entriesProcessed = invalidateViommu(this.graph, this.hardware, target, input.buf, input.count, stats, {
+    const entriesProcessed = invalidateViommu(this.graph, this.hardware, target, input.buf, input.count, this.statsOf(target.id), {
       maxEntries: this.options.maxInvalidationEntries,
     });
     return { entriesProcessed };

@@ -54,13 +54,13 @@ function invalidationErrorHandler(error: FastifyError, request: FastifyRequest, 
 
 export const hardwareRoutes: FastifyPluginAsyncZod<{ service: Iommufd }> = async (app, { service }) => {
   app.post('/viommus/:id/invalidate', { schema: { tags: ['hardware'], params: idParams }, errorHandler: invalidationErrorHandler }, async (req) =>
-    service.invalidate(req.params.id, invalidationEntries(req), 'viommu'),
+    service.invalidate(req.params.id, () => invalidationEntries(req), 'viommu'),
   );
   app.post('/hwpts/:id/invalidate', { schema: { tags: ['hardware'], params: idParams }, errorHandler: invalidationErrorHandler }, async (req) =>
-    service.invalidate(req.params.id, invalidationEntries(req)),
+    service.invalidate(req.params.id, () => invalidationEntries(req)),
   );
   app.post('/objects/:id/invalidate', { schema: { tags: ['hardware'], params: idParams }, errorHandler: invalidationErrorHandler }, async (req) =>
-    service.invalidate(req.params.id, invalidationEntries(req)),
+    service.invalidate(req.params.id, () => invalidationEntries(req)),
   );
   app.post('/devices/:id/translate', { schema: { tags: ['hardware'], params: idParams, body: translateBody } }, async (req) =>
     service.translate(req.params.id, req.body),
