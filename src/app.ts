@@ -53,7 +53,7 @@ export async function buildApp(config: Config): Promise<App> {
     reply.header('x-request-id', request.id);
   });
   installAuth(app, config.apiTokens);
-  installMetrics(app, service);
+  installMetrics(app, service, { transactions: () => repository.commits(), journal: () => fastPath.stats() });
   // Outside the REST scope (GraphQL, operations) errors take the same shape.
   app.setErrorHandler((error, request, reply) => {
     const body = toProblem(error, request);

@@ -40,6 +40,22 @@ describe('metrics', () => {
     expect(text).not.toMatch(/route="\/v1\/objects\/4294967295"/);
   });
 
+  it('operations: /metrics reports database transactions and the fast-path journal (bytes waiting, folds)', async () => {
+    const g = await buildViommu(t, { device: 'nic1', type: 'tegra241_cmdqv' });
+    const before = await t.req('GET', '/metrics');
+    const transactions = sample(before.raw, 'vsmmu_db_transactions') as number;
+    expect(transactions).toBe(t.repository.commits());
+    const word = Buffer.alloc(8, 1);
+    must(await t.req('POST', `/v1/ioas/${g.ioas}/mappings`, { iova: '0x40000000', length: '0x1000' }), 201);
+    must(await t.req('PUT', `/v1/ioas/${g.ioas}/memory?iova=0x40000000&length=8`, word, { 'content-type': 'application/octet-stream' }), 200);
+    const text = (await t.req('GET', '/metrics')).raw;
+    expect(sample(text, 'vsmmu_db_transactions')).toBe(transactions + 2);
+    // The page write went to the journal, after the mapping's Prisma commit folded it.
+    expect(sample(text, 'vsmmu_journal_bytes')).toBe(t.fastPath.stats().journalBytes);
+    expect(sample(text, 'vsmmu_journal_bytes')).toBeGreaterThan(4096);
+    expect(sample(text, 'vsmmu_journal_folds')).toBe(t.fastPath.stats().folds);
+  });
+
   it('operations: with API_TOKENS set, /metrics needs a viewer token', async () => {
     const s = await startApp({ env: { API_TOKENS: 'scrape-token:viewer' } });
     try {

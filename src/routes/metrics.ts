@@ -9,7 +9,13 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { Iommufd } from '../domain/service.js';
 import { OBJECT_TYPES, type ObjectRec } from '../domain/types.js';
 
-export function installMetrics(app: FastifyInstance, service: Iommufd): Registry {
+/** What storage reports: database transactions and the fast-path journal (app.ts wires them). */
+export interface StorageStats {
+  transactions(): number;
+  journal(): { folds: number; journalBytes: number };
+}
+
+export function installMetrics(app: FastifyInstance, service: Iommufd, storage?: StorageStats): Registry {
   const register = new Registry();
   collectDefaultMetrics({ register, prefix: 'vsmmu_' });
 
@@ -99,6 +105,21 @@ export function installMetrics(app: FastifyInstance, service: Iommufd): Registry
   smmuGauge('vsmmu_smmu_iotlb_misses', 'IOTLB misses since start', (s) => s.iotlb.misses);
   smmuGauge('vsmmu_smmu_iotlb_evictions', 'IOTLB evictions since start', (s) => s.iotlb.evictions);
   smmuGauge('vsmmu_smmu_atc_entries', 'ATC entries', (s) => s.atc.entries);
+
+  if (storage) {
+    const storageGauge = (name: string, help: string, read: () => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [register],
+        collect() {
+          this.set(read());
+        },
+      });
+    storageGauge('vsmmu_db_transactions', 'Database transactions (group commits) since start', () => storage.transactions());
+    storageGauge('vsmmu_journal_bytes', 'Bytes in the fast-path journal not yet folded into SQLite', () => storage.journal().journalBytes);
+    storageGauge('vsmmu_journal_folds', 'Folds of the fast-path journal into SQLite since start', () => storage.journal().folds);
+  }
 
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
     reply.header('content-type', register.contentType);
