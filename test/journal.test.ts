@@ -4,11 +4,11 @@
  * dropped, and that the journal is folded into SQLite before any other write, at its size limit,
  * at close, and at the next start.
  */
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import fs, { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { journalFile } from '../src/storage/fast-path.js';
 import { Journal, decodeRecords, encodeRecord, type JournalEntry } from '../src/storage/journal.js';
@@ -38,16 +38,16 @@ const ENTRIES: JournalEntry[] = [
 
 describe('journal record format', () => {
   it('journal: every kind of entry reads back as written (bigints, page bytes, deletes)', () => {
-    const rec = Buffer.from(encodeRecord(ENTRIES, 5));
-    const { records, validBytes, epoch } = decodeRecords(rec);
-    expect(epoch).toBe(5);
+    const rec = Buffer.from(encodeRecord(ENTRIES, 5n));
+    const { records, validBytes, salt } = decodeRecords(rec);
+    expect(salt).toBe(5n);
     expect(validBytes).toBe(rec.length);
     expect(records).toEqual([ENTRIES]);
   });
 
   it('journal: a record cut short anywhere ends the journal; the records before it are kept', () => {
-    const first = Buffer.from(encodeRecord(ENTRIES.slice(0, 1), 1));
-    const second = Buffer.from(encodeRecord(ENTRIES, 1));
+    const first = Buffer.from(encodeRecord(ENTRIES.slice(0, 1), 1n));
+    const second = Buffer.from(encodeRecord(ENTRIES, 1n));
     for (let cut = 0; cut < second.length; cut += cut < 64 ? 1 : 97) {
       const { records, validBytes } = decodeRecords(Buffer.concat([first, second.subarray(0, cut)]));
       expect(records).toEqual([ENTRIES.slice(0, 1)]);
@@ -55,14 +55,14 @@ describe('journal record format', () => {
     }
   });
 
-  it('journal: a record whose CRC fails, or of another epoch, ends the journal', () => {
-    const a = Buffer.from(encodeRecord(ENTRIES.slice(0, 1), 3));
-    const b = Buffer.from(encodeRecord(ENTRIES.slice(5), 3));
-    const c = Buffer.from(encodeRecord(ENTRIES.slice(3), 3));
+  it('journal: a record whose CRC fails, or with another salt (another epoch), ends the journal', () => {
+    const a = Buffer.from(encodeRecord(ENTRIES.slice(0, 1), 3n));
+    const b = Buffer.from(encodeRecord(ENTRIES.slice(5), 3n));
+    const c = Buffer.from(encodeRecord(ENTRIES.slice(3), 3n));
     const flipped = Buffer.from(b);
     flipped[flipped.length - 1] ^= 1;
     expect(decodeRecords(Buffer.concat([a, flipped, c])).records).toEqual([ENTRIES.slice(0, 1)]);
-    const older = Buffer.from(encodeRecord(ENTRIES.slice(5), 2));
+    const older = Buffer.from(encodeRecord(ENTRIES.slice(5), 2n));
     expect(decodeRecords(Buffer.concat([a, older, c])).records).toEqual([ENTRIES.slice(0, 1)]);
     expect(decodeRecords(Buffer.concat([a, b, c])).records).toHaveLength(3);
   });
@@ -92,9 +92,43 @@ describe('journal record format', () => {
     fourth.close();
   });
 
+  it('journal: guest bytes inside an older record never pass for a record of the new epoch (its salt is random and secret)', () => {
+    const file = path.join(tempDir(), 'j');
+    const j = new Journal(file);
+    j.readAll();
+    const oldSalt = decodeRecords(readFileSync(file)).salt as bigint;
+    const next: JournalEntry[] = [{ t: 'm', key: 'x', value: 'innocent'.repeat(20) }];
+    const opening = encodeRecord([], 1n).length;
+    const nextLength = encodeRecord(next, 1n).length;
+    // A guest page, journaled in this epoch, holding records forged for the next epoch with every
+    // salt the guest could know or guess, placed where the next epoch's second record would start.
+    const probe = encodeRecord([{ t: 'p', page: '0x0000000040000000', data: new Uint8Array(4096) }], oldSalt);
+    const pageStart = opening + 16 + probe.readUInt32LE(16);
+    const forgedAt = opening + nextLength - pageStart;
+    for (const guess of [oldSalt, oldSalt + 1n, 1n, 2n, 0n]) {
+      const guestPage = new Uint8Array(4096);
+      guestPage.set(encodeRecord([{ t: 'o', id: 1234, cols: { vmid: 666 } }], guess), forgedAt);
+      j.append([{ t: 'p', page: '0x0000000040000000', data: guestPage }]);
+      j.reset(); // folded: a new epoch opens at 0
+      j.append(next);
+      const crashed = new Journal(file);
+      expect(crashed.readAll()).toEqual([next]);
+      crashed.close();
+      j.reset();
+    }
+    const salts = new Set<bigint>();
+    for (let i = 0; i < 8; i++) {
+      j.reset();
+      salts.add(decodeRecords(readFileSync(file)).salt as bigint);
+    }
+    expect(salts.size).toBe(8);
+    expect(salts.has(oldSalt)).toBe(false);
+    j.close();
+  });
+
   it('journal: a file that does not open with a whole record is no journal and is emptied', () => {
     const file = path.join(tempDir(), 'j');
-    writeFileSync(file, Buffer.concat([Buffer.from([1, 2, 3]), Buffer.from(encodeRecord(ENTRIES, 1))]));
+    writeFileSync(file, Buffer.concat([Buffer.from([1, 2, 3]), Buffer.from(encodeRecord(ENTRIES, 1n))]));
     const j = new Journal(file);
     expect(j.readAll()).toEqual([]);
     j.append(ENTRIES.slice(5));
@@ -181,8 +215,8 @@ describe('fast path journal in the service', () => {
     const before = await observed(t, g, q, eq);
     const copy = crashCopy(dir);
     const jf = path.join(copy, journalFile('vsmmu.db'));
-    const epoch = decodeRecords(readFileSync(jf)).epoch as number;
-    const torn = Buffer.from(encodeRecord([{ t: 'o', id: q.id, cols: { qProd: 9 } }, { t: 'p', page: '0x0000000000000000', data: page(1) }], epoch));
+    const salt = decodeRecords(readFileSync(jf)).salt as bigint;
+    const torn = Buffer.from(encodeRecord([{ t: 'o', id: q.id, cols: { qProd: 9 } }, { t: 'p', page: '0x0000000000000000', data: page(1) }], salt));
     const valid = decodeRecords(readFileSync(jf)).validBytes;
     const file = readFileSync(jf);
     writeFileSync(jf, Buffer.concat([file.subarray(0, valid), torn.subarray(0, torn.length - 100)]));
@@ -247,6 +281,40 @@ describe('fast path journal in the service', () => {
     await guestWrites(t2, g, q, 1);
     expect(t2.fastPath.stats()).toEqual({ folds: 1, journalBytes: 0 });
     expect(sqliteProd(copy, q.id)).toBe(4);
+  });
+
+  it('journal: a journal write that fails part-way fails its request, closes the epoch, and is not replayed after a crash', async () => {
+    const { t, g, q, eq, dir } = await setup();
+    await guestWrites(t, g, q, 0);
+    const before = await observed(t, g, q, eq);
+    const folds = t.fastPath.stats().folds;
+    const real = fs.writeSync;
+    let failed = 0;
+    const spy = vi.spyOn(fs, 'writeSync').mockImplementation(((fd: number, buf: Buffer, off: number, len: number, pos: number) => {
+      if (failed === 0 && len > 4096) {
+        failed++;
+        real(fd, buf, off, 64, pos); // the kernel took 64 bytes, then the device failed
+        throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
+      }
+      return real(fd, buf, off, len, pos);
+    }) as typeof fs.writeSync);
+    try {
+      const res = await t.req('POST', `/v1/hw-queues/${q.id}/commands`, { entries: [['0x46', '0x0']] });
+      expect(res.status).toBe(500);
+      expect(res.body.errno).toBe('EINTERNAL');
+    } finally {
+      spy.mockRestore();
+    }
+    expect(failed).toBe(1);
+    // What was acknowledged was folded and a new epoch opened over the torn bytes.
+    expect(t.fastPath.stats()).toEqual({ folds: folds + 1, journalBytes: 0 });
+    expect(await observed(t, g, q, eq)).toEqual(before);
+    const copy = crashCopy(dir);
+    const t2 = await startApp({ dir: copy });
+    apps.push(t2);
+    expect(await observed(t2, g, q, eq)).toEqual(before);
+    // The service goes on taking writes.
+    must(await t.req('POST', `/v1/hw-queues/${q.id}/commands`, { entries: [['0x46', '0x0']] }), 200);
   });
 
   it('journal: JOURNAL_FOLD_BYTES must be a number of bytes up to 1 GiB', () => {

@@ -92,6 +92,8 @@ export class FastPath {
   /** Built once: better-sqlite3's transaction wrapper is costly to create per commit. */
   private readonly writeAll: (entries: Iterable<JournalEntry>) => void;
   private folds = 0;
+  /** A journal write failed part-way; its epoch must be closed before the next record. */
+  private torn = false;
 
   /**
    * Opens the second connection and the journal; whole records a previous run left in the
@@ -162,8 +164,21 @@ export class FastPath {
       this.writeAll(entries);
       return;
     }
-    if (this.journal.bytes >= this.foldBytes) this.fold();
-    this.journal.append(entries);
+    if (this.journal.bytes >= this.foldBytes || this.torn) this.fold(true);
+    try {
+      this.journal.append(entries);
+    } catch (err) {
+      // Part of the record may be on disk, and its missing tail could match older bytes there:
+      // fold what was acknowledged and open a new epoch, so the record can never be read. Until
+      // that succeeds no commit is taken (the next one retries it first).
+      this.torn = true;
+      try {
+        this.fold(true);
+      } catch {
+        // reported through `err`; retried by the next commit
+      }
+      throw err;
+    }
     this.pending.add(entries);
   }
 
@@ -172,14 +187,15 @@ export class FastPath {
    * then empties the journal. Runs before any write that is not the fast path's, before the
    * database is read, when the journal reaches its size limit, and at close.
    */
-  fold(): void {
+  fold(reset = false): void {
     if (!this.journal) return;
     if (!this.pending.empty) {
       this.writeAll(this.pendingEntries());
       this.folds++;
     }
     this.pending.clear();
-    if (this.journal.bytes > 0) this.journal.reset();
+    if (reset || this.torn || this.journal.bytes > 0) this.journal.reset();
+    this.torn = false;
   }
 
   /** Folds so far, and the bytes waiting in the journal (for tests and metrics). */
