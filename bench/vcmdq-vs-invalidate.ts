@@ -87,13 +87,20 @@ export async function runVcmdqBench(): Promise<{ vcmdq: number; invalidate: numb
     const ratios: number[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       // Alternate which path goes first, so neither always runs on a warmer machine.
-      const first = r % 2 === 0;
-      const a = first ? await throughput(port, vcmdqUrl, vcmdqBody, REQUESTS_PER_ROUND) : 0;
-      const b2 = await throughput(port, invUrl, invBody, REQUESTS_PER_ROUND);
-      const a2 = first ? a : await throughput(port, vcmdqUrl, vcmdqBody, REQUESTS_PER_ROUND);
-      v.push(a2);
-      inv.push(b2);
-      ratios.push(a2 / b2);
+      const runV = () => throughput(port, vcmdqUrl, vcmdqBody, REQUESTS_PER_ROUND);
+      const runInv = () => throughput(port, invUrl, invBody, REQUESTS_PER_ROUND);
+      let vr: number;
+      let ir: number;
+      if (r % 2 === 0) {
+        vr = await runV();
+        ir = await runInv();
+      } else {
+        ir = await runInv();
+        vr = await runV();
+      }
+      v.push(vr);
+      inv.push(ir);
+      ratios.push(vr / ir);
     }
     return { vcmdq: median(v), invalidate: median(inv), ratio: median(ratios), ratios };
   } finally {

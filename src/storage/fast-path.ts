@@ -164,7 +164,7 @@ export class FastPath {
       this.writeAll(entries);
       return;
     }
-    if (this.journal.bytes >= this.foldBytes || this.torn) this.fold(true);
+    if (this.journal.bytes >= this.foldBytes || this.torn) this.fold();
     try {
       this.journal.append(entries);
     } catch (err) {
@@ -173,7 +173,7 @@ export class FastPath {
       // that succeeds no commit is taken (the next one retries it first).
       this.torn = true;
       try {
-        this.fold(true);
+        this.fold();
       } catch {
         // reported through `err`; retried by the next commit
       }
@@ -187,14 +187,14 @@ export class FastPath {
    * then empties the journal. Runs before any write that is not the fast path's, before the
    * database is read, when the journal reaches its size limit, and at close.
    */
-  fold(reset = false): void {
+  fold(): void {
     if (!this.journal) return;
     if (!this.pending.empty) {
       this.writeAll(this.pendingEntries());
       this.folds++;
     }
     this.pending.clear();
-    if (reset || this.torn || this.journal.bytes > 0) this.journal.reset();
+    if (this.torn || this.journal.bytes > 0) this.journal.reset();
     this.torn = false;
   }
 

@@ -172,9 +172,9 @@ export class Journal {
   }
 
   /**
-   * Writes one record after the last; returns once the kernel has it. A failed write leaves
-   * nothing readable: the record's bytes are not counted, and the next write goes to the same
-   * place.
+   * Writes one record after the last; returns once the kernel has it. A failed write is not
+   * counted, but part of it may be in the file: the caller opens a new epoch (`reset`, after
+   * folding) before the next append, so it is never read (fast-path.ts does).
    */
   append(entries: readonly JournalEntry[]): void {
     const rec = encodeRecord(entries, this.salt, this.scratch);
