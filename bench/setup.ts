@@ -16,8 +16,7 @@ export interface BenchApp extends App {
 
 export async function benchApp(): Promise<BenchApp> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vsmmu-bench-'));
-  // JOURNAL_FOLD_BYTES passes through, so JOURNAL_FOLD_BYTES=0 measures without the fast-path journal.
-  const built = await buildApp(loadConfig({ DATABASE_URL: `file:${path.join(dir, 'b.db')}`, LOG_LEVEL: 'silent', JOURNAL_FOLD_BYTES: process.env.JOURNAL_FOLD_BYTES }));
+  const built = await buildApp(loadConfig({ DATABASE_URL: `file:${path.join(dir, 'b.db')}`, LOG_LEVEL: 'silent' }));
   return {
     ...built,
     async call(method, url, payload) {

@@ -3,8 +3,7 @@
  * (POST /v1/hw-queues/{id}/commands, octet-stream) against the invalidate path with the same
  * commands (POST /v1/viommus/{id}/invalidate, octet-stream), measured in the same run on the same
  * app and vIOMMU. Prints the throughput ratio (target ≥ 0.8). Bounded: fixed rounds, loopback only.
- * BENCH_CONCURRENCY (default 4) sets the keep-alive connections; JOURNAL_FOLD_BYTES=0 measures
- * without the fast-path journal.
+ * BENCH_CONCURRENCY (default 4) sets the keep-alive connections.
  */
 import http from 'node:http';
 import { benchApp, benchVm } from './setup.js';

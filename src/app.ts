@@ -10,7 +10,6 @@ import type { Config } from './config.js';
 import { Iommufd } from './domain/service.js';
 import { openDatabase, type OpenedDatabase } from './storage/database.js';
 import { PrismaRepository } from './storage/prisma-repository.js';
-import { FastPath } from './storage/fast-path.js';
 import { restApi } from './routes/rest.js';
 import { installAuth } from './routes/auth.js';
 import { graphqlApi } from './routes/graphql/index.js';
@@ -23,7 +22,6 @@ export interface App {
   service: Iommufd;
   database: OpenedDatabase;
   repository: PrismaRepository;
-  fastPath: FastPath;
   topologyLoaded: boolean;
 }
 
@@ -31,8 +29,7 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 export async function buildApp(config: Config): Promise<App> {
   const database = await openDatabase(config.databaseUrl);
-  const fastPath = new FastPath(database.file, { journal: config.journalFoldBytes > 0, foldBytes: config.journalFoldBytes });
-  const repository = new PrismaRepository(database.db, fastPath);
+  const repository = new PrismaRepository(database);
   const { service, topologyLoaded } = await Iommufd.open(repository, config.topology, {
     maxInvalidationEntries: config.maxInvalidationEntries,
     guestMemoryLimit: config.guestMemoryLimit,
@@ -53,7 +50,7 @@ export async function buildApp(config: Config): Promise<App> {
     reply.header('x-request-id', request.id);
   });
   installAuth(app, config.apiTokens);
-  installMetrics(app, service, { transactions: () => repository.commits(), journal: () => fastPath.stats() });
+  installMetrics(app, service, { transactions: () => repository.commits() });
   // Outside the REST scope (GraphQL, operations) errors take the same shape.
   app.setErrorHandler((error, request, reply) => {
     const body = toProblem(error, request);
@@ -78,9 +75,8 @@ export async function buildApp(config: Config): Promise<App> {
   app.addHook('onClose', async () => {
     service.store.closing = true;
     await service.store.drain();
-    fastPath.close();
     await database.close();
   });
 
-  return { app, service, database, repository, fastPath, topologyLoaded };
+  return { app, service, database, repository, topologyLoaded };
 }

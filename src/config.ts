@@ -36,12 +36,6 @@ const envSchema = z.object({
     .transform(Number)
     .pipe(z.int().min(4096))
     .default(268435456),
-  JOURNAL_FOLD_BYTES: z
-    .string()
-    .regex(/^[0-9]{1,10}$/, 'must be a number of bytes')
-    .transform(Number)
-    .pipe(z.int().min(0).max(1073741824))
-    .default(4194304),
   API_TOKENS: z.string().optional(),
   BODY_LIMIT: z
     .string()
@@ -59,8 +53,6 @@ export interface Config {
   bodyLimit: number;
   maxInvalidationEntries: number;
   guestMemoryLimit: number;
-  /** Fast-path journal size that triggers a fold into SQLite; 0: no journal. */
-  journalFoldBytes: number;
   /** null: no API_TOKENS, the service is open. */
   apiTokens: Map<string, Role> | null;
   topology: Topology;
@@ -118,7 +110,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyLimit: e.BODY_LIMIT,
     maxInvalidationEntries: e.MAX_INVALIDATION_ENTRIES,
     guestMemoryLimit: e.GUEST_MEMORY_LIMIT,
-    journalFoldBytes: e.JOURNAL_FOLD_BYTES,
     topology,
     topologySource,
   };

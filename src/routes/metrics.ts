@@ -9,10 +9,9 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { Iommufd } from '../domain/service.js';
 import { OBJECT_TYPES, type ObjectRec } from '../domain/types.js';
 
-/** What storage reports: database transactions and the fast-path journal (app.ts wires them). */
+/** What storage reports: database transactions (app.ts wires it). */
 export interface StorageStats {
   transactions(): number;
-  journal(): { folds: number; journalBytes: number };
 }
 
 export function installMetrics(app: FastifyInstance, service: Iommufd, storage?: StorageStats): Registry {
@@ -117,8 +116,6 @@ export function installMetrics(app: FastifyInstance, service: Iommufd, storage?:
         },
       });
     storageGauge('vsmmu_db_transactions', 'Database transactions (group commits) since start', () => storage.transactions());
-    storageGauge('vsmmu_journal_bytes', 'Bytes in the fast-path journal not yet folded into SQLite', () => storage.journal().journalBytes);
-    storageGauge('vsmmu_journal_folds', 'Folds of the fast-path journal into SQLite since start', () => storage.journal().folds);
   }
 
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {

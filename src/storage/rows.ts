@@ -1,27 +1,72 @@
 /**
- * Record → row conversions shared by both writers of the database: Prisma (prisma-repository.ts)
- * and the raw better-sqlite3 fast path (fast-path.ts). 64-bit values are stored as "0x" + 16 hex
- * digits, so they sort and compare as text.
+ * The column map of every table: record (src/domain/types.ts) ↔ row (prisma/schema.prisma). The
+ * one definition that both writers on the one connection use — Prisma for structural writes and
+ * loads (prisma-repository.ts), prepared statements for in-place updates (in-place.ts) — so a
+ * column added to a table is converted in one place. 64-bit values are stored as "0x" + 16 hex
+ * digits, so they sort and compare as text; SMMU registers as their signed 32-bit image (Prisma's
+ * Int is signed) and read back unsigned.
  */
-import type { EventRec, ObjectRec } from '../domain/types.js';
+import type { ContextRec, DeviceRec, EventRec, MappingRec, ObjectRec, PageRec, SmmuRec, TableName, TableRecords } from '../domain/types.js';
 
 export const hex64 = (v: bigint): string => '0x' + v.toString(16).padStart(16, '0');
 export const fromHex = (s: string): bigint => BigInt(s);
 
 const hexOrNull = (v: bigint | null): string | null => (v === null ? null : hex64(v));
+const fromHexOrNull = (v: string | null): bigint | null => (v === null ? null : fromHex(v));
 const bigintOrNull = (v: number | null): bigint | null => (v === null ? null : BigInt(v));
+const numberOrNull = (v: bigint | number | null): number | null => (v === null ? null : Number(v));
+const signed32 = (v: number): number => v | 0;
+const unsigned32 = (v: number): number => v >>> 0;
 
-/** The object columns whose stored form differs from the record's value. */
-const CONVERTED: { [K in keyof ObjectRec]?: (v: never) => string | bigint | null } = {
-  vste0: hexOrNull,
-  vste1: hexOrNull,
-  virtId: bigintOrNull,
-  nextOrd: bigintOrNull,
-  queueIova: hexOrNull,
-  queueBase: hexOrNull,
+export interface ColumnMap<R, Row> {
+  /** The SQL table (Prisma model name). */
+  table: string;
+  toRow(rec: R): Row;
+  fromRow(row: Row): R;
+}
+
+function smmuToRow(r: SmmuRec) {
+  return {
+    id: r.id,
+    name: r.name,
+    idr0: signed32(r.idr[0]),
+    idr1: signed32(r.idr[1]),
+    idr2: signed32(r.idr[2]),
+    idr3: signed32(r.idr[3]),
+    idr4: signed32(r.idr[4]),
+    idr5: signed32(r.idr[5]),
+    iidr: signed32(r.iidr),
+    aidr: signed32(r.aidr),
+    iotlbSize: r.iotlbSize,
+    cmdqvVersion: r.cmdqv?.version ?? null,
+    cmdqvVintfs: r.cmdqv?.vintfs ?? null,
+    cmdqvVcmdqsPerVintf: r.cmdqv?.vcmdqsPerVintf ?? null,
+    cmdqvSidsPerVintf: r.cmdqv?.sidsPerVintf ?? null,
+    createdAt: r.createdAt,
+  };
+}
+
+const smmus: ColumnMap<SmmuRec, ReturnType<typeof smmuToRow>> = {
+  table: 'Smmu',
+  toRow: smmuToRow,
+  fromRow: (r) => ({
+    id: r.id,
+    name: r.name,
+    idr: [unsigned32(r.idr0), unsigned32(r.idr1), unsigned32(r.idr2), unsigned32(r.idr3), unsigned32(r.idr4), unsigned32(r.idr5)],
+    iidr: unsigned32(r.iidr),
+    aidr: unsigned32(r.aidr),
+    iotlbSize: r.iotlbSize,
+    cmdqv:
+      r.cmdqvVintfs === null
+        ? null
+        : { version: r.cmdqvVersion ?? 1, vintfs: r.cmdqvVintfs, vcmdqsPerVintf: r.cmdqvVcmdqsPerVintf ?? 0, sidsPerVintf: r.cmdqvSidsPerVintf ?? 0 },
+    createdAt: r.createdAt,
+  }),
 };
 
-export function objectToRow(r: ObjectRec) {
+const same = <R>(table: string): ColumnMap<R, R> => ({ table, toRow: (r) => r, fromRow: (r) => r });
+
+function objectToRow(r: ObjectRec) {
   return {
     ...r,
     vste0: hexOrNull(r.vste0),
@@ -32,19 +77,83 @@ export function objectToRow(r: ObjectRec) {
     queueBase: hexOrNull(r.queueBase),
   };
 }
+type ObjectRow = Omit<ReturnType<typeof objectToRow>, 'type' | 'viommuType' | 'eventqType' | 'queueType'> & {
+  type: string;
+  viommuType: string | null;
+  eventqType: string | null;
+  queueType: string | null;
+};
 
-/** One column of `objectToRow(r)` as SQLite takes it (booleans as 0/1), without building the row. */
-export function objectColumn(r: ObjectRec, col: keyof ObjectRec): string | number | bigint | null {
-  const convert = CONVERTED[col];
-  const v = convert ? convert(r[col] as never) : r[col];
+const objects: ColumnMap<ObjectRec, ObjectRow> = {
+  table: 'IommufdObject',
+  toRow: objectToRow,
+  fromRow: (r) => ({
+    ...r,
+    type: r.type as ObjectRec['type'],
+    viommuType: r.viommuType as ObjectRec['viommuType'],
+    eventqType: r.eventqType as ObjectRec['eventqType'],
+    queueType: r.queueType as ObjectRec['queueType'],
+    vste0: fromHexOrNull(r.vste0),
+    vste1: fromHexOrNull(r.vste1),
+    virtId: numberOrNull(r.virtId),
+    nextOrd: numberOrNull(r.nextOrd),
+    queueIova: fromHexOrNull(r.queueIova),
+    queueBase: fromHexOrNull(r.queueBase),
+  }),
+};
+
+const mappings = {
+  table: 'IoasMapping',
+  toRow: (r: MappingRec) => ({ ...r, iova: hex64(r.iova), length: hex64(r.length), hostAddress: hex64(r.hostAddress) }),
+  fromRow: (r: { ioasId: number; iova: string; length: string; hostAddress: string; readable: boolean; writable: boolean }): MappingRec => ({
+    ...r,
+    iova: fromHex(r.iova),
+    length: fromHex(r.length),
+    hostAddress: fromHex(r.hostAddress),
+  }),
+};
+
+const pages = {
+  table: 'GuestPage',
+  toRow: (r: PageRec) => ({ page: hex64(r.page), data: r.data }),
+  fromRow: (r: { page: string; data: Uint8Array }): PageRec => ({ page: fromHex(r.page), data: new Uint8Array(r.data) }),
+};
+
+const events = {
+  table: 'EventRecord',
+  toRow: (r: EventRec) => ({ eventqId: r.eventqId, ord: BigInt(r.ord), sequence: r.sequence, flags: r.flags, payload: r.payload.map(hex64).join(',') }),
+  fromRow: (r: { eventqId: number; ord: bigint; sequence: number; flags: number; payload: string }): EventRec => ({
+    eventqId: r.eventqId,
+    ord: Number(r.ord),
+    sequence: r.sequence,
+    flags: r.flags,
+    payload: r.payload === '' ? [] : r.payload.split(',').map(fromHex),
+  }),
+};
+
+/** One column map per table of TableRecords. */
+export const COLUMN_MAPS = {
+  meta: same<TableRecords['meta']>('Meta'),
+  smmus,
+  contexts: same<ContextRec>('Context'),
+  devices: same<DeviceRec>('Device'),
+  objects,
+  mappings,
+  pages,
+  events,
+} satisfies { [T in TableName]: { table: string; toRow(r: TableRecords[T]): unknown } };
+
+export type RowOf<T extends TableName> = ReturnType<(typeof COLUMN_MAPS)[T]['toRow']>;
+
+export function toRow<T extends TableName>(table: T, rec: TableRecords[T]): RowOf<T> {
+  return (COLUMN_MAPS[table].toRow as (r: TableRecords[T]) => RowOf<T>)(rec);
+}
+
+/** A row value as a prepared statement binds it (booleans as 0/1, bytes as a Buffer). */
+export function sqlValue(v: unknown): string | number | bigint | Buffer | null {
+  if (v === null || v === undefined) return null;
   if (typeof v === 'boolean') return v ? 1 : 0;
-  return v as string | number | bigint | null;
-}
-
-export function pageKey(page: bigint): string {
-  return hex64(page);
-}
-
-export function eventToRow(r: EventRec) {
-  return { eventqId: r.eventqId, ord: BigInt(r.ord), sequence: r.sequence, flags: r.flags, payload: r.payload.map(hex64).join(',') };
+  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  if (v instanceof Date) throw new Error('dates are written by Prisma only');
+  return v as string | number | bigint;
 }
