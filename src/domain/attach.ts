@@ -6,7 +6,7 @@
 import { fail } from './errors.js';
 import type { WriteTx } from './graph.js';
 import { newPagingHwpt } from './hwpt.js';
-import { findObject, lookupBoundDevice, releaseAutoHwpt } from './objects.js';
+import { findObject, lookupBoundDevice, releaseAutoHwpt } from './object-table.js';
 import type { DeviceRec, ObjectRec } from './types.js';
 import { decodeVste } from './vste.js';
 

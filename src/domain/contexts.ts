@@ -3,7 +3,7 @@ import { detachDevice } from './attach.js';
 import { fail } from './errors.js';
 import type { WriteTx } from './graph.js';
 import { allocId } from './ids.js';
-import { destroyAllObjects, lookupBoundDevice } from './objects.js';
+import { destroyAllObjects, lookupBoundDevice } from './object-table.js';
 import type { ContextRec, DeviceRec } from './types.js';
 
 export function createContext(tx: WriteTx, name: string): ContextRec {

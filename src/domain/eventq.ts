@@ -8,9 +8,10 @@
 import { fail } from './errors.js';
 import type { WriteTx } from './graph.js';
 import { allocId } from './ids.js';
-import { lookupObject } from './objects.js';
+import { lookupObject } from './object-table.js';
 import type { Reader } from './reader.js';
-import { newObject, type EventRec, type EventqType, type ObjectRec } from './types.js';
+import type { VeventqRec } from './objects/index.js';
+import type { EventRec, EventqType } from './types.js';
 
 export const INT_MAX = 0x7fffffff;
 export const IOMMU_VEVENTQ_FLAG_LOST_EVENTS = 1;
@@ -26,25 +27,24 @@ export interface AllocEventqInput {
 }
 
 /** [E] iommufd_veventq_alloc: type DEFAULT → EOPNOTSUPP, depth 0 → EINVAL, vIOMMU → ENOENT, same type → EEXIST. */
-export function allocEventq(tx: WriteTx, input: AllocEventqInput): ObjectRec {
+export function allocEventq(tx: WriteTx, input: AllocEventqInput): VeventqRec {
   if (input.type === 'default') fail('EOPNOTSUPP', 'vEVENTQ type default is reserved');
   if (input.depth === 0) fail('EINVAL', 'veventq depth must be at least 1');
   const viommu = lookupObject(tx, null, input.viommuId, ['viommu'], 'viommuId');
   const clash = [...tx.values('objects')].find((o) => o.type === 'veventq' && o.viommuId === viommu.id && o.eventqType === input.type);
   if (clash) fail('EEXIST', `vIOMMU ${viommu.id} already has ${input.type} vEVENTQ ${clash.id}`);
-  return tx.put(
-    'objects',
-    newObject({
-      id: allocId(tx),
-      contextId: viommu.contextId,
-      type: 'veventq',
-      viommuId: viommu.id,
-      eventqType: input.type,
-      depth: input.depth,
-      nextSequence: 0,
-      nextOrd: 1,
-    }),
-  );
+  const eventq: VeventqRec = {
+    id: allocId(tx),
+    contextId: viommu.contextId,
+    type: 'veventq',
+    viommuId: viommu.id,
+    eventqType: input.type,
+    depth: input.depth,
+    nextSequence: 0,
+    nextOrd: 1,
+    createdAt: new Date(),
+  };
+  return tx.put('objects', eventq);
 }
 
 export function pendingEvents(r: Reader, eventqId: number): EventRec[] {
@@ -52,19 +52,19 @@ export function pendingEvents(r: Reader, eventqId: number): EventRec[] {
 }
 
 /** The vIOMMU's vEVENTQ of `type`, if any (iommufd_viommu_find_veventq). */
-export function eventqOf(r: Reader, viommuId: number, type: EventqType): ObjectRec | undefined {
-  for (const o of r.values('objects') as Iterable<ObjectRec>) if (o.type === 'veventq' && o.viommuId === viommuId && o.eventqType === type) return o;
+export function eventqOf(r: Reader, viommuId: number, type: EventqType): VeventqRec | undefined {
+  for (const o of r.values('objects')) if (o.type === 'veventq' && o.viommuId === viommuId && o.eventqType === type) return o;
   return undefined;
 }
 
 /** iommufd_viommu_report_event on `eventq`; returns the item queued (a record or the marker). */
-export function queueEvent(tx: WriteTx, eventq: ObjectRec, payload: bigint[]): EventRec {
+export function queueEvent(tx: WriteTx, eventq: VeventqRec, payload: bigint[]): EventRec {
   const pending = pendingEvents(tx, eventq.id);
   const real = pending.filter((e) => e.flags === 0).length;
-  const sequence = eventq.nextSequence ?? 0;
-  const ord = eventq.nextOrd ?? 1;
+  const sequence = eventq.nextSequence;
+  const ord = eventq.nextOrd;
   let item: EventRec;
-  if (real >= (eventq.depth ?? 1)) {
+  if (real >= eventq.depth) {
     // The single marker is removed from the tail before it is queued again (at most one, always last).
     const marker = pending.find((e) => e.flags === IOMMU_VEVENTQ_FLAG_LOST_EVENTS);
     if (marker) tx.delete('events', `${marker.eventqId}:${marker.ord}`);
@@ -75,6 +75,12 @@ export function queueEvent(tx: WriteTx, eventq: ObjectRec, payload: bigint[]): E
   tx.put('events', item);
   tx.put('objects', { ...eventq, nextSequence: (sequence + 1) & INT_MAX, nextOrd: ord + 1 });
   return item;
+}
+
+/** The type of the vEVENTQ `id` (the layout of its records); arm_smmuv3 once it is gone. */
+export function eventqTypeOf(r: Reader, id: number): EventqType {
+  const q = r.get('objects', id);
+  return q?.type === 'veventq' ? q.eventqType : 'arm_smmuv3';
 }
 
 /** read(2): removes and returns up to `max` items in order. */

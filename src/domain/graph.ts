@@ -137,7 +137,7 @@ export class WriteTx implements TxBase {
   }
 
   /** Stages a create or an update (records are replaced whole, never mutated in place). */
-  put<T extends TableName>(table: T, rec: TableRecords[T]): TableRecords[T] {
+  put<T extends TableName, R extends TableRecords[T]>(table: T, rec: R): R {
     (this.staged[table] as Map<string, TableRecords[T] | null>).set(recordKey(table, rec), rec);
     return rec;
   }

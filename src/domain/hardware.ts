@@ -6,7 +6,7 @@
  */
 import { buildAbortSte, buildNestedSte, buildS2Ste, SmmuModel, type SteWords } from '../hw/index.js';
 import type { ObjectGraph } from './graph.js';
-import type { DeviceRec, ObjectRec, SmmuRec } from './types.js';
+import type { DeviceRec, SmmuRec } from './types.js';
 import { decodeVste } from './vste.js';
 
 /** The S2 "table base" of an IOAS: the model resolves stage 2 through the IOAS mappings. */
@@ -59,17 +59,18 @@ export class Hardware {
     const hwpt = device.attachedTo === null ? undefined : this.graph.get('objects', device.attachedTo);
     if (!hwpt || device.contextId === null) return buildAbortSte();
     if (hwpt.type === 'hwpt_paging') {
-      return buildS2Ste({ vmid: hwpt.vmid ?? 0, s2ttb: s2HandleOfIoas(hwpt.ioasId as number), ats: false });
+      return buildS2Ste({ vmid: hwpt.vmid, s2ttb: s2HandleOfIoas(hwpt.ioasId), ats: false });
     }
     if (hwpt.type !== 'hwpt_nested') return buildAbortSte();
-    const viommu = this.graph.get('objects', hwpt.viommuId as number) as ObjectRec;
-    const parent = this.graph.get('objects', viommu.hwptId as number) as ObjectRec;
-    const vste: [bigint, bigint] = [hwpt.vste0 ?? 0n, hwpt.vste1 ?? 0n];
+    const viommu = this.graph.get('objects', hwpt.viommuId);
+    const parent = viommu?.type === 'viommu' ? this.graph.get('objects', viommu.hwptId) : undefined;
+    if (viommu?.type !== 'viommu' || parent?.type !== 'hwpt_paging') throw new Error(`nested HWPT ${hwpt.id}: no vIOMMU with a nest parent`);
+    const vste: [bigint, bigint] = [hwpt.vste0, hwpt.vste1];
     const config = decodeVste(vste[0], vste[1]).config;
     if (config === 'invalid' || config === 'abort') return buildAbortSte();
     // arm_smmu_make_nested_domain_ste: the parent's S2 STE, with the vIOMMU's VMID.
     const ats = hwpt.enableAts && device.ats;
-    const s2 = buildS2Ste({ vmid: viommu.vmid as number, s2ttb: s2HandleOfIoas(parent.ioasId as number), ats: config === 's1_translate' && ats });
+    const s2 = buildS2Ste({ vmid: viommu.vmid, s2ttb: s2HandleOfIoas(parent.ioasId), ats: config === 's1_translate' && ats });
     if (config === 'bypass') return s2;
     return buildNestedSte(vste, s2, { ats });
   }

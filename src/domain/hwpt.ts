@@ -3,8 +3,9 @@ import { getIdrField } from '../hw/idr.js';
 import { fail } from './errors.js';
 import type { WriteTx } from './graph.js';
 import { allocId } from './ids.js';
-import { findObject, lookupBoundDevice } from './objects.js';
-import { newObject, type DeviceRec, type ObjectRec, type SmmuRec } from './types.js';
+import { findObject, lookupBoundDevice } from './object-table.js';
+import type { HwptNestedRec, HwptPagingRec } from './objects/index.js';
+import type { DeviceRec, SmmuRec } from './types.js';
 import { allocVmid } from './vmid.js';
 import { validateVste } from './vste.js';
 
@@ -25,25 +26,23 @@ export interface AllocHwptInput {
  * allocating device's SMMU at once (arm_smmu_domain_alloc_paging_flags), and an S2 domain owns a
  * VMID from then on (arm_smmu_domain_finalise_s2); every paging HWPT is modelled as stage 2.
  */
-export function newPagingHwpt(tx: WriteTx, device: DeviceRec, ioasId: number, opts: { nestParent: boolean; dirtyTracking: boolean; auto: boolean }): ObjectRec {
+export function newPagingHwpt(tx: WriteTx, device: DeviceRec, ioasId: number, opts: { nestParent: boolean; dirtyTracking: boolean; auto: boolean }): HwptPagingRec {
   const smmu = tx.get('smmus', device.smmuId) as SmmuRec;
   const vmid = allocVmid(tx, smmu);
-  return tx.put(
-    'objects',
-    newObject({
-      id: allocId(tx),
-      contextId: device.contextId as number,
-      type: 'hwpt_paging',
-      ioasId,
-      deviceId: device.id,
-      smmuId: smmu.id,
-      vmid,
-      ...opts,
-    }),
-  );
+  return tx.put('objects', {
+    id: allocId(tx),
+    contextId: device.contextId as number,
+    type: 'hwpt_paging',
+    ioasId,
+    deviceId: device.id,
+    smmuId: smmu.id,
+    vmid,
+    ...opts,
+    createdAt: new Date(),
+  } satisfies HwptPagingRec);
 }
 
-export function allocHwpt(tx: WriteTx, input: AllocHwptInput): ObjectRec {
+export function allocHwpt(tx: WriteTx, input: AllocHwptInput): HwptPagingRec | HwptNestedRec {
   const dataType: HwptDataType = input.data?.type ?? 'none';
   const hasData = input.data?.ste !== undefined;
   // 2. data_type NONE with data, or a data_type without data → EINVAL (L338-L340).
@@ -82,20 +81,18 @@ export function allocHwpt(tx: WriteTx, input: AllocHwptInput): ObjectRec {
       if (dataType !== 'arm_smmuv3') fail('EINVAL', `data type ${dataType} is not arm_smmuv3`);
       const [ste0, ste1] = input.data!.ste!;
       const vste = validateVste(ste0, ste1);
-      return tx.put(
-        'objects',
-        newObject({
-          id: allocId(tx),
-          contextId,
-          type: 'hwpt_nested',
-          viommuId: pt.id,
-          deviceId: device.id,
-          smmuId: pt.smmuId,
-          vste0: vste.ste[0],
-          vste1: vste.ste[1],
-          enableAts: vste.enableAts,
-        }),
-      );
+      return tx.put('objects', {
+        id: allocId(tx),
+        contextId,
+        type: 'hwpt_nested',
+        viommuId: pt.id,
+        deviceId: device.id,
+        smmuId: pt.smmuId,
+        vste0: vste.ste[0],
+        vste1: vste.ste[1],
+        enableAts: vste.enableAts,
+        createdAt: new Date(),
+      } satisfies HwptNestedRec);
     }
     default:
       // L394-L397: any other type (nested on nested, a vDEVICE, ...) is EINVAL.

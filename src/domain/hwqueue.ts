@@ -33,9 +33,10 @@ import type { Hardware } from './hardware.js';
 import { allocId } from './ids.js';
 import { U64_MAX } from './ioas.js';
 import { hostSegments, readHost, writeHost } from './memory.js';
-import { lookupObject } from './objects.js';
+import { lookupObject } from './object-table.js';
 import type { Reader } from './reader.js';
-import { newObject, type DeviceRec, type ObjectRec, type SmmuRec } from './types.js';
+import { log2SizeOf, type HwQueueRec, type ViommuRec } from './objects/index.js';
+import type { DeviceRec, SmmuRec } from './types.js';
 
 export const HW_QUEUE_ALLOC_TYPES = ['default', 'tegra241_cmdqv'] as const;
 export type HwQueueAllocType = (typeof HW_QUEUE_ALLOC_TYPES)[number];
@@ -49,25 +50,21 @@ export interface AllocHwQueueInput {
   length: bigint;
 }
 
-function queuesOf(r: Reader, viommuId: number): ObjectRec[] {
-  return ([...r.values('objects')] as ObjectRec[]).filter((o) => o.type === 'hw_queue' && o.viommuId === viommuId);
+function queuesOf(r: Reader, viommuId: number): HwQueueRec[] {
+  const queues: HwQueueRec[] = [];
+  for (const o of r.values('objects')) if (o.type === 'hw_queue' && o.viommuId === viommuId) queues.push(o);
+  return queues;
 }
 
 /** The IOAS of the vIOMMU's nest parent: where the queue memory lives. */
-function parentIoasOf(r: Reader, viommu: ObjectRec): number {
-  const parent = r.get('objects', viommu.hwptId as number) as ObjectRec;
-  return parent.ioasId as number;
-}
-
-/** The page-aligned span a queue pins (iommufd_hw_queue_alloc_phys). */
-export function pinnedSpan(q: ObjectRec): { start: bigint; end: bigint } {
-  const start = (q.queueIova as bigint) & ~(PAGE - 1n);
-  const end = ((q.queueIova as bigint) + BigInt(q.queueLength as number) + PAGE - 1n) & ~(PAGE - 1n);
-  return { start, end };
+function parentIoasOf(r: Reader, viommu: ViommuRec): number {
+  const parent = r.get('objects', viommu.hwptId);
+  if (parent?.type !== 'hwpt_paging') throw new Error(`vIOMMU ${viommu.id}: nest parent ${viommu.hwptId} is not a paging HWPT`);
+  return parent.ioasId;
 }
 
 /** IOMMU_HW_QUEUE_ALLOC: the core's checks ([V] L356-L430), then tegra241_vintf_alloc_lvcmdq_user. */
-export function allocHwQueue(tx: WriteTx, input: AllocHwQueueInput): ObjectRec {
+export function allocHwQueue(tx: WriteTx, input: AllocHwQueueInput): HwQueueRec {
   // 1. type DEFAULT → EOPNOTSUPP; 2. length 0 → EINVAL; 3. u64 overflow → EOVERFLOW.
   if (input.type === 'default') fail('EOPNOTSUPP', 'HW queue type default is reserved');
   if (input.length === 0n) fail('EINVAL', 'length must not be 0');
@@ -75,7 +72,7 @@ export function allocHwQueue(tx: WriteTx, input: AllocHwQueueInput): ObjectRec {
   // 4. vIOMMU → ENOENT; 5. a vIOMMU type without HW queues → EOPNOTSUPP.
   const viommu = lookupObject(tx, null, input.viommuId, ['viommu'], 'viommuId');
   if (viommu.viommuType !== 'tegra241_cmdqv') fail('EOPNOTSUPP', `vIOMMU ${viommu.id} is ${viommu.viommuType}: only tegra241_cmdqv has HW queues`);
-  const smmu = tx.get('smmus', viommu.smmuId as number) as SmmuRec;
+  const smmu = tx.get('smmus', viommu.smmuId) as SmmuRec;
   const cmdqv = smmu.cmdqv as NonNullable<SmmuRec['cmdqv']>;
   // 6. Pin the page-aligned span in the parent IOAS: mapped (ENOENT) and contiguous (EFAULT).
   const ioasId = parentIoasOf(tx, viommu);
@@ -98,9 +95,7 @@ export function allocHwQueue(tx: WriteTx, input: AllocHwQueueInput): ObjectRec {
   const len = input.length;
   if ((len & (len - 1n)) !== 0n || len < 32n || len > maxLength) fail('EINVAL', `length must be a power of two from 32 to ${maxLength} bytes`);
   if (basePa % len !== 0n || basePa >= 1n << 48n) fail('EINVAL', `the queue base 0x${basePa.toString(16)} is not aligned to its length (or beyond VCMDQ_ADDR)`);
-  return tx.put(
-    'objects',
-    newObject({
+  return tx.put('objects', {
       id: allocId(tx),
       contextId: viommu.contextId,
       type: 'hw_queue',
@@ -118,20 +113,18 @@ export function allocHwQueue(tx: WriteTx, input: AllocHwQueueInput): ObjectRec {
       qEnabled: false,
       qGerror: 0,
       qGerrorn: 0,
-    }),
-  );
+      createdAt: new Date(),
+    } satisfies HwQueueRec);
 }
 
-export const log2SizeOf = (q: ObjectRec): number => Math.log2(q.queueLength as number) - 4;
-
-function stateOf(q: ObjectRec): QueueState {
+function stateOf(q: HwQueueRec): QueueState {
   return {
     log2Size: log2SizeOf(q),
-    prod: q.qProd ?? 0,
-    cons: q.qCons ?? 0,
+    prod: q.qProd,
+    cons: q.qCons,
     enabled: q.qEnabled,
-    gerror: q.qGerror ?? 0,
-    gerrorn: q.qGerrorn ?? 0,
+    gerror: q.qGerror,
+    gerrorn: q.qGerrorn,
     atcInvSyncPending: false,
   };
 }
@@ -148,10 +141,10 @@ export interface QueueRunResult {
  * guest-owned (HYP_OWN=0) filter rejects everything but the four commands with CERROR_ILL and
  * rewrites VMID and SID on the fly (in the model's copy; the guest's memory is left as written).
  */
-function run(tx: WriteTx, hw: Hardware, q: ObjectRec, state: QueueState, limitBytes: number, written: { slot: number; bytes: Uint8Array }[]): QueueRunResult {
-  const viommu = tx.get('objects', q.viommuId as number) as ObjectRec;
-  const base = q.queueBase as bigint;
-  const ring = readHost(tx, base, q.queueLength as number);
+function run(tx: WriteTx, hw: Hardware, q: HwQueueRec, state: QueueState, limitBytes: number, written: { slot: number; bytes: Uint8Array }[]): QueueRunResult {
+  const viommu = tx.get('objects', q.viommuId) as ViommuRec;
+  const base = q.queueBase;
+  const ring = readHost(tx, base, q.queueLength);
   // `written` holds runs of consecutive slots: each lands in the ring and, exactly as the guest
   // wrote it, in guest memory (one host write per run).
   for (const w of written) {
@@ -165,12 +158,12 @@ function run(tx: WriteTx, hw: Hardware, q: ObjectRec, state: QueueState, limitBy
     slots = new Map();
     for (const o of tx.values('objects')) {
       if (o.type === 'vdevice' && o.viommuId === viommu.id && o.sidSlot !== null) {
-        slots.set(o.virtId as number, (tx.get('devices', o.deviceId as number) as DeviceRec).streamId);
+        slots.set(o.virtId, (tx.get('devices', o.deviceId) as DeviceRec).streamId);
       }
     }
     return slots;
   };
-  const vmid = viommu.vmid as number;
+  const vmid = viommu.vmid;
   const filter = (view: DataView, off: number, opcode: number): number => {
     switch (opcode) {
       case CMDQ_OP_TLBI_NH_ASID:
@@ -190,7 +183,7 @@ function run(tx: WriteTx, hw: Hardware, q: ObjectRec, state: QueueState, limitBy
     }
   };
   const wasStopped = queueStopped(state);
-  const result = hw.model(q.smmuId as number).consume(state, ringMemory(ring), filter);
+  const result = hw.model(q.smmuId).consume(state, ringMemory(ring), filter);
   tx.put('objects', { ...q, qProd: state.prod, qCons: state.cons, qEnabled: state.enabled, qGerror: state.gerror, qGerrorn: state.gerrorn });
   if (result.error && !wasStopped) reportError(tx, viommu);
   return {
@@ -210,9 +203,8 @@ function stoppedError(state: QueueState): QueueRunResult['error'] {
 export function lvcmdqErrMap(r: Reader, viommuId: number): [bigint, bigint] {
   const map: [bigint, bigint] = [0n, 0n];
   for (const q of queuesOf(r, viommuId)) {
-    const s = r.get('objects', q.id) as ObjectRec;
-    if (((s.qGerror ?? 0) ^ (s.qGerrorn ?? 0)) & 1) {
-      const i = s.queueIndex as number;
+    if ((q.qGerror ^ q.qGerrorn) & 1) {
+      const i = q.queueIndex;
       map[i >> 6] |= 1n << BigInt(i & 63);
     }
   }
@@ -220,7 +212,7 @@ export function lvcmdqErrMap(r: Reader, viommuId: number): [bigint, bigint] {
 }
 
 /** The CMDQV interrupt forwards the VINTF's error map to the vIOMMU's tegra241_cmdqv vEVENTQ. */
-function reportError(tx: WriteTx, viommu: ObjectRec): void {
+function reportError(tx: WriteTx, viommu: ViommuRec): void {
   const q = eventqOf(tx, viommu.id, 'tegra241_cmdqv');
   if (q) queueEvent(tx, q, lvcmdqErrMap(tx, viommu.id));
 }

@@ -25,6 +25,7 @@ import {
 import { fail, IommufdError } from './errors.js';
 import type { Hardware } from './hardware.js';
 import type { Reader } from './reader.js';
+import type { ViommuRec } from './objects/index.js';
 import type { DeviceRec, ObjectRec } from './types.js';
 
 /** CMDQ_BATCH_ENTRIES − 1 on 64-bit: the kernel's batch, leaving room for its CMD_SYNC. */
@@ -62,7 +63,7 @@ export interface InvalidateOptions {
  * invalidates; an ARM nested HWPT has no cache_invalidate_user (EOPNOTSUPP); anything else,
  * a paging HWPT or an IOAS included, is EINVAL; a missing id is ENOENT.
  */
-export function invalidationTarget(r: Reader, id: number, only?: 'viommu'): ObjectRec {
+export function invalidationTarget(r: Reader, id: number, only?: 'viommu'): ViommuRec {
   const o = r.get('objects', id) as ObjectRec | undefined;
   if (!o || (only === 'viommu' && o.type !== 'viommu')) fail('ENOENT', `${only === 'viommu' ? 'vIOMMU' : 'object'} ${id} does not exist`, { entriesProcessed: 0 });
   if (o.type === 'viommu') return o;
@@ -78,7 +79,7 @@ export function invalidationTarget(r: Reader, id: number, only?: 'viommu'): Obje
 export function invalidateViommu(
   r: Reader,
   hw: Hardware,
-  viommu: ObjectRec,
+  viommu: ViommuRec,
   buf: Uint8Array,
   count: number,
   stats: ViommuStats,
@@ -96,10 +97,10 @@ export function invalidateViommu(
   }
 }
 
-function convertAndIssue(r: Reader, hw: Hardware, viommu: ObjectRec, buf: Uint8Array, count: number, stats: ViommuStats): number {
-  const model = hw.model(viommu.smmuId as number);
+function convertAndIssue(r: Reader, hw: Hardware, viommu: ViommuRec, buf: Uint8Array, count: number, stats: ViommuStats): number {
+  const model = hw.model(viommu.smmuId);
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const vmid = viommu.vmid as number;
+  const vmid = viommu.vmid;
   const byOpcode = stats.invalidations.byOpcode;
   let vsidTable: Map<number, number> | null = null;
   let batchStart = 0;
@@ -174,8 +175,8 @@ function vsidToStreamId(r: Reader, viommuId: number): Map<number, number> {
   const table = new Map<number, number>();
   for (const o of r.values('objects') as Iterable<ObjectRec>) {
     if (o.type === 'vdevice' && o.viommuId === viommuId) {
-      const device = r.get('devices', o.deviceId as number) as DeviceRec;
-      table.set(o.virtId as number, device.streamId);
+      const device = r.get('devices', o.deviceId) as DeviceRec;
+      table.set(o.virtId, device.streamId);
     }
   }
   return table;

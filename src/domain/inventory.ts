@@ -51,7 +51,7 @@ export function deleteSmmu(tx: WriteTx, id: number): void {
   if (devices.length > 0) fail('EBUSY', `SMMU ${id} still has devices ${devices.join(', ')}`, { blockedBy: devices.sort((a, b) => a - b) });
   // Objects finalised on this SMMU (paging HWPTs owning its VMIDs, vIOMMUs, vDEVICEs, ...) outlive
   // an unbind of their device; removing the SMMU under them would orphan them silently.
-  const objects = [...tx.values('objects')].filter((o) => o.smmuId === smmu.id).map((o) => o.id);
+  const objects = [...tx.values('objects')].filter((o) => 'smmuId' in o && o.smmuId === smmu.id).map((o) => o.id);
   if (objects.length > 0) fail('EBUSY', `SMMU ${id} is still used by objects ${objects.join(', ')}`, { blockedBy: objects.sort((a, b) => a - b) });
   tx.delete('smmus', id);
 }

@@ -4,11 +4,10 @@ import type { WriteTx } from './graph.js';
 import type { Reader } from './reader.js';
 import { allocId } from './ids.js';
 import { lookupContext } from './contexts.js';
-import { lookupObject } from './objects.js';
 import { freeHostRange } from './memory.js';
-import { pinnedSpan } from './hwqueue.js';
-import type { MappingRec, ObjectRec } from './types.js';
-import { newObject } from './types.js';
+import { lookupObject, pinnersOf } from './object-table.js';
+import type { IoasRec } from './objects/index.js';
+import type { MappingRec } from './types.js';
 
 export const PAGE_SIZE = 0x1000n;
 export const U64_MAX = (1n << 64n) - 1n;
@@ -16,9 +15,9 @@ export const U64_MAX = (1n << 64n) - 1n;
 export const HOST_MEMORY_BASE = 0x1_0000_0000n;
 const NEXT_HOST_ADDRESS = 'nextHostAddress';
 
-export function createIoas(tx: WriteTx, contextId: number): ObjectRec {
+export function createIoas(tx: WriteTx, contextId: number): IoasRec {
   const context = lookupContext(tx, contextId);
-  return tx.put('objects', newObject({ id: allocId(tx), contextId: context.id, type: 'ioas' }));
+  return tx.put('objects', { id: allocId(tx), contextId: context.id, type: 'ioas', createdAt: new Date() } satisfies IoasRec);
 }
 
 export function mappingsOf(r: Reader, ioasId: number): MappingRec[] {
@@ -78,11 +77,7 @@ export function unmapIoas(tx: WriteTx, ioasId: number, range: { iova: bigint; le
       fail('ENOENT', `the mapping at 0x${m.iova.toString(16)} crosses the edge of the range to unmap`);
     }
     // A HW queue's internal access pins its pages: IOAS_UNMAP is EBUSY (scenario 78).
-    const pinnedBy = [...tx.values('objects')].filter((o) => {
-      if (o.type !== 'hw_queue' || o.ioasId !== ioas.id) return false;
-      const span = pinnedSpan(o);
-      return span.start < m.iova + m.length && m.iova < span.end;
-    });
+    const pinnedBy = pinnersOf(tx, ioas.id, m.iova, m.iova + m.length);
     if (pinnedBy.length > 0) {
       fail('EBUSY', `the mapping at 0x${m.iova.toString(16)} is pinned by HW queue ${pinnedBy.map((o) => o.id).join(', ')}`, {
         blockedBy: pinnedBy.map((o) => o.id),

@@ -6,7 +6,6 @@
  */
 import { fail } from './errors.js';
 import type { ObjectGraph, WriteTx } from './graph.js';
-import { lookupObject } from './objects.js';
 import type { Reader } from './reader.js';
 import type { MappingRec } from './types.js';
 
@@ -37,7 +36,6 @@ function segments(r: Reader, ioasId: number, iova: bigint, length: number): Segm
 
 /** Reads guest memory through the IOAS (unwritten pages read as zero). */
 export function readGuest(r: Reader, ioasId: number, iova: bigint, length: number): Uint8Array {
-  lookupObject(r, null, ioasId, ['ioas'], 'IOAS');
   const out = new Uint8Array(length);
   for (const seg of segments(r, ioasId, iova, length)) {
     let done = 0;
@@ -56,7 +54,6 @@ export function readGuest(r: Reader, ioasId: number, iova: bigint, length: numbe
 
 /** Writes guest memory through the IOAS; all or nothing (ENOENT, ENOMEM before anything). */
 export function writeGuest(tx: WriteTx, ioasId: number, iova: bigint, data: Uint8Array, limitBytes: number): void {
-  lookupObject(tx, null, ioasId, ['ioas'], 'IOAS');
   const segs = segments(tx, ioasId, iova, data.length);
   let allocated = tx.count('pages');
   const fresh = new Map<bigint, Uint8Array>();

@@ -8,7 +8,7 @@ import { attachDevice, detachDevice } from './attach.js';
 import { allocHwpt, type AllocHwptInput } from './hwpt.js';
 import { createIoas, mapIoas, mappingsOf, unmapIoas, type MapInput } from './ioas.js';
 import { createDevice, createSmmu, deleteDevice, deleteSmmu, hwInfo, loadTopology, type CreateDeviceInput, type CreateSmmuInput, type HwInfoType } from './inventory.js';
-import { destroyObject, lookupObject } from './objects.js';
+import { changesStes, destroyObject, lookupObject } from './object-table.js';
 import type { Repository } from './repository.js';
 import { Store } from './store.js';
 import type { Topology } from './topology.js';
@@ -20,7 +20,7 @@ import { acknowledgeQueue, allocHwQueue, pushCommands, setQueueEnabled, type All
 import type { StagedChange } from './graph.js';
 import { HostMemory, readGuest, writeGuest } from './memory.js';
 import { translateDevice, type TranslateInput } from './translate.js';
-import { allocEventq, eventqOf, PAYLOAD_WORDS, pendingEvents, queueEvent, readEvents, type AllocEventqInput } from './eventq.js';
+import { allocEventq, eventqOf, eventqTypeOf, PAYLOAD_WORDS, pendingEvents, queueEvent, readEvents, type AllocEventqInput } from './eventq.js';
 import type { EventRec, EventqType } from './types.js';
 import { DEFAULT_MAX_INVALIDATION_ENTRIES, invalidateViommu, invalidationTarget, newViommuStats, type InvalidationInput, type ViommuStats } from './invalidate.js';
 
@@ -53,11 +53,11 @@ export interface ServiceOptions {
 
 export const DEFAULT_SERVICE_OPTIONS: ServiceOptions = { maxInvalidationEntries: DEFAULT_MAX_INVALIDATION_ENTRIES, guestMemoryLimit: 256 * 1024 * 1024 };
 
-const STE_OBJECT_TYPES: ReadonlySet<string> = new Set(['hwpt_paging', 'hwpt_nested', 'viommu']);
-function changesStes(c: StagedChange): boolean {
+/** Whether a committed change can change a device's STE (each type's descriptor says). */
+function stesChange(c: StagedChange): boolean {
   if (c.table === 'smmus' || c.table === 'devices') return true;
   if (c.table !== 'objects') return false;
-  return c.record === null || STE_OBJECT_TYPES.has((c.record as ObjectRec).type);
+  return c.record === null || changesStes(c.record as ObjectRec);
 }
 
 export class Iommufd {
@@ -77,7 +77,7 @@ export class Iommufd {
     // STEs follow SMMUs, devices and the HWPTs/vIOMMUs they attach to; queue registers, guest
     // pages and events never change one, so those commits skip the derivation.
     store.onCommit((changes) => {
-      if (changes.some(changesStes)) this.hardware.sync();
+      if (changes.some(stesChange)) this.hardware.sync();
     });
   }
 
@@ -151,7 +151,7 @@ export class Iommufd {
     const match = (o: ObjectRec) =>
       (q.contextId === undefined || o.contextId === q.contextId) &&
       (q.types === undefined || q.types.includes(o.type)) &&
-      (q.viommuId === undefined || o.viommuId === q.viommuId);
+      (q.viommuId === undefined || ('viommuId' in o && o.viommuId === q.viommuId));
     return paginate([...this.graph.values('objects')].filter(match), q, (o) => objectView(this.graph, o));
   }
   /** IOMMU_DESTROY of any id: objects by the generic path; a bound device is held by its binding. */
@@ -201,10 +201,12 @@ export class Iommufd {
 
   // ---- guest memory ----
   readMemory(ioasId: number, iova: bigint, length: number): Uint8Array {
+    lookupObject(this.graph, null, ioasId, ['ioas'], 'IOAS');
     return readGuest(this.graph, ioasId, iova, length);
   }
   writeMemory(ioasId: number, iova: bigint, data: Uint8Array) {
     return this.store.write((tx) => {
+      lookupObject(tx, null, ioasId, ['ioas'], 'IOAS');
       writeGuest(tx, ioasId, iova, data, this.options.guestMemoryLimit);
       return { iova: addr64(iova), length: data.length };
     });
@@ -215,7 +217,7 @@ export class Iommufd {
     return this.store.write((tx) => objectView(tx, allocEventq(tx, input)));
   }
   readEventq(id: number, max: number) {
-    return this.store.write((tx) => ({ records: readEvents(tx, id, max).map((e) => eventView(e, tx.get('objects', id)?.eventqType ?? 'arm_smmuv3')) }));
+    return this.store.write((tx) => ({ records: readEvents(tx, id, max).map((e) => eventView(e, eventqTypeOf(tx, id))) }));
   }
   /** Pending records of a vEVENTQ after delivery position `afterOrd` (SSE replay). */
   pendingAfter(id: number, afterOrd: number) {
@@ -240,8 +242,7 @@ export class Iommufd {
         if (c.table === 'events' && c.created && c.record) {
           const e = c.record as EventRec;
           if (e.eventqId !== eventqId) continue;
-          const q = this.graph.get('objects', eventqId);
-          listener(e.ord, eventView(e, q?.eventqType ?? 'arm_smmuv3'));
+          listener(e.ord, eventView(e, eventqTypeOf(this.graph, eventqId)));
         }
       }
     });

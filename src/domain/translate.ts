@@ -33,7 +33,7 @@ export function vmasterOf(r: Reader, device: DeviceRec): { viommuId: number; vir
   const hwpt = r.get('objects', device.attachedTo) as ObjectRec | undefined;
   if (!hwpt || hwpt.type !== 'hwpt_nested') return null;
   for (const o of r.values('objects') as Iterable<ObjectRec>) {
-    if (o.type === 'vdevice' && o.viommuId === hwpt.viommuId && o.deviceId === device.id) return { viommuId: o.viommuId as number, virtId: Number(o.virtId) };
+    if (o.type === 'vdevice' && o.viommuId === hwpt.viommuId && o.deviceId === device.id) return { viommuId: o.viommuId, virtId: o.virtId };
   }
   return null;
 }

@@ -1,11 +1,9 @@
 /** Records of the in-memory object graph; each mirrors one row of prisma/schema.prisma. */
 import type { IdrRegisters } from '../hw/idr.js';
+import type { ObjectRec } from './objects/index.js';
 
-export const OBJECT_TYPES = ['ioas', 'hwpt_paging', 'hwpt_nested', 'viommu', 'vdevice', 'hw_queue', 'veventq'] as const;
-export type ObjectType = (typeof OBJECT_TYPES)[number];
-
-export const VIOMMU_TYPES = ['arm_smmuv3', 'tegra241_cmdqv'] as const;
-export type ViommuType = (typeof VIOMMU_TYPES)[number];
+export { EVENTQ_TYPES, OBJECT_TYPES, VIOMMU_TYPES } from './objects/index.js';
+export type { EventqType, ObjectRec, ObjectType, RecOf, ViommuType } from './objects/index.js';
 
 export interface CmdqvParams {
   version: number;
@@ -43,47 +41,6 @@ export interface ContextRec {
   createdAt: Date;
 }
 
-/** One row of the object table; which columns a type uses is declared in objects.ts. */
-export interface ObjectRec {
-  id: number;
-  contextId: number;
-  type: ObjectType;
-  ioasId: number | null;
-  hwptId: number | null;
-  viommuId: number | null;
-  deviceId: number | null;
-  smmuId: number | null;
-  nestParent: boolean;
-  dirtyTracking: boolean;
-  auto: boolean;
-  vste0: bigint | null;
-  vste1: bigint | null;
-  enableAts: boolean;
-  viommuType: ViommuType | null;
-  vmid: number | null;
-  vintf: number | null;
-  virtId: number | null;
-  sidSlot: number | null;
-  eventqType: EventqType | null;
-  depth: number | null;
-  nextSequence: number | null;
-  nextOrd: number | null;
-  queueType: 'tegra241_cmdqv' | null;
-  queueIndex: number | null;
-  queueIova: bigint | null;
-  queueLength: number | null;
-  queueBase: bigint | null;
-  prevQueueId: number | null;
-  qProd: number | null;
-  qCons: number | null;
-  qEnabled: boolean;
-  qGerror: number | null;
-  qGerrorn: number | null;
-  createdAt: Date;
-}
-
-export const EVENTQ_TYPES = ['arm_smmuv3', 'tegra241_cmdqv'] as const;
-export type EventqType = (typeof EVENTQ_TYPES)[number];
 
 /** One 4 KiB page of simulated host memory. */
 export interface PageRec {
@@ -141,42 +98,4 @@ export function recordKey<T extends TableName>(table: T, rec: TableRecords[T]): 
     default:
       return String((rec as { id: number }).id);
   }
-}
-
-export function newObject(partial: Pick<ObjectRec, 'id' | 'contextId' | 'type'> & Partial<ObjectRec>): ObjectRec {
-  return {
-    ioasId: null,
-    hwptId: null,
-    viommuId: null,
-    deviceId: null,
-    smmuId: null,
-    nestParent: false,
-    dirtyTracking: false,
-    auto: false,
-    vste0: null,
-    vste1: null,
-    enableAts: false,
-    viommuType: null,
-    vmid: null,
-    vintf: null,
-    virtId: null,
-    sidSlot: null,
-    eventqType: null,
-    depth: null,
-    nextSequence: null,
-    nextOrd: null,
-    queueType: null,
-    queueIndex: null,
-    queueIova: null,
-    queueLength: null,
-    queueBase: null,
-    prevQueueId: null,
-    qProd: null,
-    qCons: null,
-    qEnabled: false,
-    qGerror: null,
-    qGerrorn: null,
-    createdAt: new Date(),
-    ...partial,
-  };
 }

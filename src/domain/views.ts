@@ -3,16 +3,13 @@
  * the two can never disagree on a field.
  */
 import { decodeFeatures, type SmmuFeatures } from '../hw/idr.js';
-import type { Reader } from './reader.js';
-import type { ContextRec, DeviceRec, MappingRec, ObjectRec, SmmuRec } from './types.js';
-import { decodeVste } from './vste.js';
+import type { ContextRec, DeviceRec, MappingRec, SmmuRec } from './types.js';
 import { decodeEvent, type TranslateResult } from '../hw/index.js';
 import type { EventRec, EventqType } from './types.js';
 
-/** 64-bit words (STE, commands): "0x" + 16 lowercase hex digits. */
-export const word64 = (v: bigint): string => '0x' + v.toString(16).padStart(16, '0');
-/** Addresses and lengths: "0x" + lowercase hex digits. */
-export const addr64 = (v: bigint): string => '0x' + v.toString(16);
+import { addr64, word64 } from './format.js';
+
+export { addr64, word64 };
 
 export interface SmmuView {
   id: number;
@@ -65,108 +62,8 @@ export function mappingView(m: MappingRec) {
 }
 export type MappingView = ReturnType<typeof mappingView>;
 
-export function vsteView(o: ObjectRec) {
-  const ste0 = o.vste0 ?? 0n;
-  const ste1 = o.vste1 ?? 0n;
-  const d = decodeVste(ste0, ste1);
-  return {
-    ste: [word64(ste0), word64(ste1)],
-    valid: d.valid,
-    config: d.config,
-    s1ContextPtr: addr64(d.s1ContextPtr),
-    s1Fmt: d.s1Fmt,
-    s1CdMax: d.s1CdMax,
-    s1Dss: d.s1Dss,
-    eats: d.eats,
-  };
-}
-export type VsteView = ReturnType<typeof vsteView>;
-
-/** GET /v1/objects/{id}: `{ id, type, contextId, ... }` with the type's own fields. */
-export function objectView(r: Reader, o: ObjectRec): Record<string, unknown> {
-  const base = { id: o.id, type: o.type, contextId: o.contextId, createdAt: o.createdAt.toISOString() };
-  switch (o.type) {
-    case 'ioas':
-      return base;
-    case 'hwpt_paging':
-      return {
-        ...base,
-        ioasId: o.ioasId,
-        nestParent: o.nestParent,
-        dirtyTracking: o.dirtyTracking,
-        auto: o.auto,
-        smmuId: o.smmuId,
-        vmid: o.vmid,
-        deviceId: o.deviceId,
-        devices: attachedDevices(r, o.id),
-      };
-    case 'hwpt_nested':
-      return {
-        ...base,
-        nestParent: false,
-        viommuId: o.viommuId,
-        smmuId: o.smmuId,
-        deviceId: o.deviceId,
-        enableAts: o.enableAts,
-        vste: vsteView(o),
-        devices: attachedDevices(r, o.id),
-      };
-    case 'viommu':
-      return {
-        ...base,
-        viommuType: o.viommuType,
-        smmuId: o.smmuId,
-        hwptId: o.hwptId,
-        deviceId: o.deviceId,
-        vmid: o.vmid,
-        ...(o.viommuType === 'tegra241_cmdqv' ? { vintf: o.vintf } : {}),
-      };
-    case 'vdevice': {
-      const device = r.get('devices', o.deviceId as number) as DeviceRec | undefined;
-      return {
-        ...base,
-        viommuId: o.viommuId,
-        deviceId: o.deviceId,
-        virtId: o.virtId,
-        physicalStreamId: device?.streamId ?? null,
-        ...(o.sidSlot !== null ? { sidSlot: o.sidSlot } : {}),
-      };
-    }
-    case 'hw_queue': {
-      const log2Size = Math.log2(o.queueLength as number) - 4;
-      const err = ((o.qCons ?? 0) >>> 24) & 0x7f;
-      const stopped = (((o.qGerror ?? 0) ^ (o.qGerrorn ?? 0)) & 1) === 1;
-      return {
-        ...base,
-        viommuId: o.viommuId,
-        queueType: o.queueType,
-        index: o.queueIndex,
-        nestingParentIova: addr64(o.queueIova as bigint),
-        length: addr64(BigInt(o.queueLength as number)),
-        // The guest's VCMDQ page: BASE (ADDR [47:5] | LOG2SIZE), PROD, CONS (ERR [30:24]),
-        // CONFIG.EN, STATUS.ENABLED, GERROR, GERRORN.
-        base: addr64((o.queueBase as bigint) | BigInt(log2Size)),
-        log2Size,
-        prod: o.qProd,
-        cons: o.qCons,
-        consIndex: (o.qCons ?? 0) & ((1 << log2Size) - 1),
-        enabled: o.qEnabled,
-        status: { enabled: o.qEnabled },
-        gerror: o.qGerror,
-        gerrorn: o.qGerrorn,
-        stopped,
-        error: err === 0 ? null : (['CERROR_NONE', 'CERROR_ILL', 'CERROR_ABT', 'CERROR_ATC_INV_SYNC'][err] ?? `CERROR_${err}`),
-      };
-    }
-    case 'veventq': {
-      let pending = 0;
-      for (const e of r.values('events') as Iterable<EventRec>) if (e.eventqId === o.id) pending++;
-      return { ...base, viommuId: o.viommuId, eventqType: o.eventqType, depth: o.depth, pending, nextSequence: o.nextSequence };
-    }
-    default:
-      return { ...base, viommuId: o.viommuId };
-  }
-}
+export { objectView } from './object-table.js';
+export { vsteView, type VsteView } from './objects/index.js';
 
 /** One vEVENTQ item as read(2) returns it: header { flags, sequence } + payload, decoded. */
 export function eventView(e: EventRec, type: EventqType) {
@@ -180,12 +77,6 @@ export function eventView(e: EventRec, type: EventqType) {
   return { sequence: e.sequence, flags: e.flags, lostEvents, record: e.payload.map(word64), decoded };
 }
 export type EventView = ReturnType<typeof eventView>;
-
-function attachedDevices(r: Reader, hwptId: number): number[] {
-  const ids: number[] = [];
-  for (const d of r.values('devices') as Iterable<DeviceRec>) if (d.attachedTo === hwptId) ids.push(d.id);
-  return ids.sort((a, b) => a - b);
-}
 
 /** POST /v1/devices/{id}/translate: the DMA's outcome as api.md shapes it. */
 export function translationView(

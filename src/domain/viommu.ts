@@ -3,8 +3,9 @@ import { decodeFeatures } from '../hw/idr.js';
 import { fail } from './errors.js';
 import type { WriteTx } from './graph.js';
 import { allocId } from './ids.js';
-import { lookupBoundDevice, lookupObject } from './objects.js';
-import { newObject, type ObjectRec, type SmmuRec } from './types.js';
+import { lookupBoundDevice, lookupObject } from './object-table.js';
+import type { VdeviceRec, ViommuRec } from './objects/index.js';
+import type { SmmuRec } from './types.js';
 import { allocSidSlot, allocVintf, allocVmid } from './vmid.js';
 
 export const VIOMMU_ALLOC_TYPES = ['default', 'arm_smmuv3', 'tegra241_cmdqv'] as const;
@@ -16,7 +17,7 @@ export interface AllocViommuInput {
   type: ViommuAllocType;
 }
 
-export function allocViommu(tx: WriteTx, input: AllocViommuInput): ObjectRec {
+export function allocViommu(tx: WriteTx, input: AllocViommuInput): ViommuRec {
   // 1. type DEFAULT is reserved → EOPNOTSUPP (L32-L33).
   if (input.type === 'default') fail('EOPNOTSUPP', 'vIOMMU type default is reserved');
   // 2. dev_id → ENOENT.
@@ -34,10 +35,8 @@ export function allocViommu(tx: WriteTx, input: AllocViommuInput): ObjectRec {
   // nest parent finalised on another SMMU is accepted (one S2 shared by vIOMMUs on several SMMUs).
   const vmid = allocVmid(tx, smmu);
   const vintf = input.type === 'tegra241_cmdqv' ? allocVintf(tx, smmu) : null;
-  return tx.put(
-    'objects',
-    newObject({ id: allocId(tx), contextId, type: 'viommu', viommuType: input.type, hwptId: parent.id, deviceId: device.id, smmuId: smmu.id, vmid, vintf }),
-  );
+  const viommu: ViommuRec = { id: allocId(tx), contextId, type: 'viommu', viommuType: input.type, hwptId: parent.id, deviceId: device.id, smmuId: smmu.id, vmid, vintf, createdAt: new Date() };
+  return tx.put('objects', viommu);
 }
 
 export interface AllocVdeviceInput {
@@ -46,24 +45,32 @@ export interface AllocVdeviceInput {
   virtId: number;
 }
 
-export function allocVdevice(tx: WriteTx, input: AllocVdeviceInput): ObjectRec {
+export function allocVdevice(tx: WriteTx, input: AllocVdeviceInput): VdeviceRec {
   // 2. viommu_id, then dev_id → ENOENT (L157-L165).
   const viommu = lookupObject(tx, null, input.viommuId, ['viommu'], 'viommuId');
   const device = lookupBoundDevice(tx, viommu.contextId, input.deviceId);
   // 3. another physical IOMMU → EINVAL (L167-L170).
   if (device.smmuId !== viommu.smmuId) fail('EINVAL', `device ${device.id} is behind SMMU ${device.smmuId}, vIOMMU ${viommu.id} wraps SMMU ${viommu.smmuId}`);
-  const vdevices = [...tx.values('objects')].filter((o) => o.type === 'vdevice');
+  const vdevices = [...tx.values('objects')].filter((o): o is VdeviceRec => o.type === 'vdevice');
   // 5. one vDEVICE per device, on any vIOMMU (idev->vdev) → EEXIST (L178-L181).
   const own = vdevices.find((o) => o.deviceId === device.id);
-  if (own) fail('EEXIST', `device ${device.id} already has vDEVICE ${own.id} (vSID 0x${(own.virtId ?? 0).toString(16)})`);
+  if (own) fail('EEXIST', `device ${device.id} already has vDEVICE ${own.id} (vSID 0x${own.virtId.toString(16)})`);
   // 6. the vSID is taken on this vIOMMU → EEXIST (L221-L225).
   const clash = vdevices.find((o) => o.viommuId === viommu.id && o.virtId === input.virtId);
   if (clash) fail('EEXIST', `vSID 0x${input.virtId.toString(16)} is used by vDEVICE ${clash.id} on vIOMMU ${viommu.id}`);
   // 7. Tegra241: one SID_MATCH/SID_REPLACE slot of the VINTF (tegra241_vintf_init_vsid).
-  const smmu = tx.get('smmus', viommu.smmuId as number) as SmmuRec;
+  const smmu = tx.get('smmus', viommu.smmuId) as SmmuRec;
   const sidSlot = viommu.viommuType === 'tegra241_cmdqv' ? allocSidSlot(tx, smmu, viommu.id) : null;
-  return tx.put(
-    'objects',
-    newObject({ id: allocId(tx), contextId: viommu.contextId, type: 'vdevice', viommuId: viommu.id, deviceId: device.id, smmuId: viommu.smmuId, virtId: input.virtId, sidSlot }),
-  );
+  const vdevice: VdeviceRec = {
+    id: allocId(tx),
+    contextId: viommu.contextId,
+    type: 'vdevice',
+    viommuId: viommu.id,
+    deviceId: device.id,
+    smmuId: viommu.smmuId,
+    virtId: input.virtId,
+    sidSlot,
+    createdAt: new Date(),
+  };
+  return tx.put('objects', vdevice);
 }

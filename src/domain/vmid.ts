@@ -11,7 +11,7 @@ import type { SmmuRec } from './types.js';
 /** Lowest free VMID on `smmu`; VMID 0 is reserved for bypass STEs (arm_smmu_domain_finalise_s2). */
 export function allocVmid(tx: WriteTx, smmu: SmmuRec): number {
   const used = new Set<number>();
-  for (const o of tx.values('objects')) if (o.smmuId === smmu.id && o.vmid !== null) used.add(o.vmid);
+  for (const o of tx.values('objects')) if ((o.type === 'viommu' || o.type === 'hwpt_paging') && o.smmuId === smmu.id) used.add(o.vmid);
   const max = (1 << decodeFeatures(smmu.idr).vmidBits) - 1;
   for (let vmid = 1; vmid <= max; vmid++) if (!used.has(vmid)) return vmid;
   return fail('ENOSPC', `SMMU ${smmu.id} has no free VMID (${max} in use)`);

@@ -6,7 +6,9 @@
  * digits, so they sort and compare as text; SMMU registers as their signed 32-bit image (Prisma's
  * Int is signed) and read back unsigned.
  */
-import type { ContextRec, DeviceRec, EventRec, MappingRec, ObjectRec, PageRec, SmmuRec, TableName, TableRecords } from '../domain/types.js';
+import { OBJECT_COLUMNS, OBJECTS, type ColumnKind } from '../domain/objects/index.js';
+import type { ContextRec, DeviceRec, EventRec, MappingRec, ObjectRec, ObjectType, PageRec, SmmuRec, TableName, TableRecords } from '../domain/types.js';
+import type { IommufdObject } from '../generated/prisma/client.js';
 
 export const hex64 = (v: bigint): string => '0x' + v.toString(16).padStart(16, '0');
 export const fromHex = (s: string): bigint => BigInt(s);
@@ -66,40 +68,34 @@ const smmus: ColumnMap<SmmuRec, ReturnType<typeof smmuToRow>> = {
 
 const same = <R>(table: string): ColumnMap<R, R> => ({ table, toRow: (r) => r, fromRow: (r) => r });
 
-function objectToRow(r: ObjectRec) {
-  return {
-    ...r,
-    vste0: hexOrNull(r.vste0),
-    vste1: hexOrNull(r.vste1),
-    virtId: bigintOrNull(r.virtId),
-    nextOrd: bigintOrNull(r.nextOrd),
-    queueIova: hexOrNull(r.queueIova),
-    queueBase: hexOrNull(r.queueBase),
-  };
-}
-type ObjectRow = Omit<ReturnType<typeof objectToRow>, 'type' | 'viommuType' | 'eventqType' | 'queueType'> & {
-  type: string;
-  viommuType: string | null;
-  eventqType: string | null;
-  queueType: string | null;
+/** Record value ↔ stored value, per column kind (objects/descriptor.ts ColumnKind). */
+const COLUMN_KINDS: { [K in ColumnKind]: { toRow(v: unknown): unknown; fromRow(v: unknown): unknown; unused: unknown } } = {
+  int: { toRow: (v) => v, fromRow: (v) => v, unused: null },
+  text: { toRow: (v) => v, fromRow: (v) => v, unused: null },
+  bool: { toRow: (v) => v, fromRow: (v) => v, unused: false },
+  hex64: { toRow: (v) => hexOrNull(v as bigint | null), fromRow: (v) => fromHexOrNull(v as string | null), unused: null },
+  bigint: { toRow: (v) => bigintOrNull(v as number | null), fromRow: (v) => numberOrNull(v as bigint | number | null), unused: null },
 };
 
-const objects: ColumnMap<ObjectRec, ObjectRow> = {
+/** The one object table: every type's columns (objects/index.ts OBJECT_COLUMNS); a type leaves the others unused. */
+const objects: ColumnMap<ObjectRec, IommufdObject> = {
   table: 'IommufdObject',
-  toRow: objectToRow,
-  fromRow: (r) => ({
-    ...r,
-    type: r.type as ObjectRec['type'],
-    viommuType: r.viommuType as ObjectRec['viommuType'],
-    eventqType: r.eventqType as ObjectRec['eventqType'],
-    queueType: r.queueType as ObjectRec['queueType'],
-    vste0: fromHexOrNull(r.vste0),
-    vste1: fromHexOrNull(r.vste1),
-    virtId: numberOrNull(r.virtId),
-    nextOrd: numberOrNull(r.nextOrd),
-    queueIova: fromHexOrNull(r.queueIova),
-    queueBase: fromHexOrNull(r.queueBase),
-  }),
+  toRow(r) {
+    const row: Record<string, unknown> = { id: r.id, contextId: r.contextId, type: r.type, createdAt: r.createdAt };
+    for (const [col, kind] of OBJECT_COLUMNS) row[col] = COLUMN_KINDS[kind].unused;
+    const rec = r as unknown as Record<string, unknown>;
+    for (const col of Object.keys(OBJECTS[r.type].columns)) row[col] = COLUMN_KINDS[OBJECT_COLUMNS.get(col) as ColumnKind].toRow(rec[col]);
+    return row as unknown as IommufdObject;
+  },
+  fromRow(row) {
+    const type = row.type as ObjectType;
+    const descriptor = OBJECTS[type];
+    if (!descriptor) throw new Error(`object ${row.id} has an unknown type ${row.type}`);
+    const rec: Record<string, unknown> = { id: row.id, contextId: row.contextId, type, createdAt: row.createdAt };
+    const stored = row as unknown as Record<string, unknown>;
+    for (const col of Object.keys(descriptor.columns)) rec[col] = COLUMN_KINDS[OBJECT_COLUMNS.get(col) as ColumnKind].fromRow(stored[col]);
+    return rec as unknown as ObjectRec;
+  },
 };
 
 const mappings = {

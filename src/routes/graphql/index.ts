@@ -9,9 +9,11 @@ import { GraphQLError } from 'graphql';
 import type { z } from 'zod';
 import { IommufdError } from '../../domain/errors.js';
 import type { Iommufd } from '../../domain/service.js';
-import type { EventRec, ObjectRec } from '../../domain/types.js';
+import { OBJECTS } from '../../domain/objects/index.js';
+import type { EventRec, ObjectRec, ObjectType } from '../../domain/types.js';
 import { contextView, deviceView, eventView, mappingView, objectView, smmuView } from '../../domain/views.js';
 import { mappingsOf } from '../../domain/ioas.js';
+import { eventqTypeOf } from '../../domain/eventq.js';
 import { createDeviceBody, createSmmuBody, hwInfoQuery } from '../../schema/inventory.js';
 import { allocHwptBody, allocVdeviceBody, allocViommuBody, attachBody, bindDeviceBody, createContextBody, createIoasBody, mapBody } from '../../schema/objects.js';
 import { hex64, objectId, u32 } from '../../schema/common.js';
@@ -127,6 +129,11 @@ export const graphqlApi: FastifyPluginAsync<{ service: Iommufd; repository: Pris
       nestedHwpts: rel((o) => objectsWhere((h) => h.type === 'hwpt_nested' && h.viommuId === o.id)),
       stats: rel((o) => viommuStats(o.id)),
       eventqs: rel((o) => objectsWhere((q) => q.type === 'veventq' && q.viommuId === o.id)),
+      hwQueues: rel((o) => objectsWhere((q) => q.type === 'hw_queue' && q.viommuId === o.id)),
+    },
+    HwQueue: {
+      context: rel((o) => contextView(g.get('contexts', o.contextId as number)!)),
+      viommu: rel((o) => obj(o.viommuId as number)),
     },
     Eventq: {
       context: rel((o) => contextView(g.get('contexts', o.contextId as number)!)),
@@ -153,8 +160,8 @@ export const graphqlApi: FastifyPluginAsync<{ service: Iommufd; repository: Pris
 
   const resolvers: IResolvers = {
     IommufdObject: {
-      resolveType: (o: { type: string }) =>
-        ({ ioas: 'Ioas', hwpt_paging: 'Hwpt', hwpt_nested: 'Hwpt', viommu: 'Viommu', vdevice: 'Vdevice', veventq: 'Eventq' })[o.type] ?? null,
+      // Each type's descriptor names its GraphQL type (src/domain/objects/).
+      resolveType: (o: { type: string }) => OBJECTS[o.type as ObjectType]?.graphqlType ?? null,
     },
     Subscription: {
       vevents: {
@@ -197,6 +204,7 @@ export const graphqlApi: FastifyPluginAsync<{ service: Iommufd; repository: Pris
       viommus: guard((a: Args) => objectsWhere((o) => o.type === 'viommu' && (a.contextId == null || o.contextId === a.contextId))),
       vdevice: guard((a: Args) => service.getObject(id(a.id), ['vdevice'], 'vDEVICE')),
       eventq: guard((a: Args) => service.getObject(id(a.id), ['veventq'], 'vEVENTQ')),
+      hwQueue: guard((a: Args) => service.getObject(id(a.id), ['hw_queue'], 'HW queue')),
     },
     Mutation: {
       createSmmu: guard((a: Args) => service.createSmmu(parse(createSmmuBody, strip(a)))),
@@ -277,8 +285,7 @@ export const graphqlApi: FastifyPluginAsync<{ service: Iommufd; repository: Pris
     for (const c of changes) {
       if (c.table === 'events' && c.created && c.record) {
         const e = c.record as EventRec;
-        const q = g.get('objects', e.eventqId);
-        const view = eventView(e, q?.eventqType ?? 'arm_smmuv3');
+        const view = eventView(e, eventqTypeOf(g, e.eventqId));
         void app.graphql.pubsub.publish({ topic: `vevents:${e.eventqId}`, payload: { vevents: { eventqId: e.eventqId, ...view } } });
       } else if (c.table === 'objects') {
         const o = (c.record ?? undefined) as ObjectRec | undefined;

@@ -195,7 +195,32 @@ export const typeDefs = /* GraphQL */ `
     vdevices: [Vdevice!]!
     nestedHwpts: [Hwpt!]!
     eventqs: [Eventq!]!
+    hwQueues: [HwQueue!]!
     stats: ViommuStats!
+  }
+
+  "A Tegra241 VCMDQ the guest owns (IOMMU_HW_QUEUE_ALLOC), with its guest-visible registers."
+  type HwQueue implements IommufdObject {
+    id: Int!
+    type: String!
+    contextId: Int!
+    context: Context!
+    viommuId: Int!
+    viommu: Viommu!
+    queueType: String!
+    index: Int!
+    nestingParentIova: String!
+    length: String!
+    base: String!
+    log2Size: Int!
+    prod: Float!
+    cons: Float!
+    consIndex: Int!
+    enabled: Boolean!
+    gerror: Float!
+    gerrorn: Float!
+    stopped: Boolean!
+    error: String
   }
 
   type Vdevice implements IommufdObject {
@@ -271,6 +296,7 @@ export const typeDefs = /* GraphQL */ `
     viommu(id: Int!): Viommu!
     viommus(contextId: Int): [Viommu!]!
     vdevice(id: Int!): Vdevice!
+    hwQueue(id: Int!): HwQueue!
   }
 
   input CmdqvInput {

@@ -1,55 +1,17 @@
 /**
- * The object table, as the kernel's iommufd_object_ops table does it: each type declares what
- * it holds a users reference on, and one generic path does lookup by id and type (wrong type or
- * another context's id → ENOENT), destroy with EBUSY + blockedBy, and leaf-first teardown.
+ * The object table, as the kernel's iommufd_object_ops table does it: each type's descriptor
+ * (objects/) declares what it holds a users reference on and what it owns, and one generic path
+ * does lookup by id and type (wrong type or another context's id → ENOENT), destroy with EBUSY +
+ * blockedBy, and leaf-first teardown.
  */
 import { fail } from './errors.js';
 import { freeHostRange } from './memory.js';
 import type { WriteTx } from './graph.js';
-
-import type { DeviceRec, ObjectRec, ObjectType } from './types.js';
-
+import { descriptorOf, describeTypes, OBJECTS, type ObjectRec, type ObjectType, type RecOf, type ViewContext } from './objects/index.js';
 import type { Reader } from './reader.js';
+import type { DeviceRec, EventRec } from './types.js';
 
-interface ObjectTypeOps {
-  /** Ids this object holds a users reference on (kernel: refcount_inc at allocation). */
-  refs(o: ObjectRec): number[];
-  /** Staged side effects of destroying it, besides deleting its row. */
-  destroy?(tx: WriteTx, o: ObjectRec): void;
-}
-
-const present = (...ids: Array<number | null>): number[] => ids.filter((id): id is number => id !== null);
-
-export const OBJECT_OPS: Record<ObjectType, ObjectTypeOps> = {
-  ioas: {
-    refs: () => [],
-    destroy(tx, o) {
-      for (const m of [...tx.values('mappings')]) {
-        if (m.ioasId === o.id) {
-          tx.delete('mappings', `${m.ioasId}:${m.iova}`);
-          freeHostRange(tx, m.hostAddress, m.length);
-        }
-      }
-    },
-  },
-  // [H] L138: a paging HWPT holds its IOAS.
-  hwpt_paging: { refs: (o) => present(o.ioasId) },
-  // [H] L297: a vIOMMU-based nested HWPT holds the vIOMMU.
-  hwpt_nested: { refs: (o) => present(o.viommuId, o.viommuId === null ? o.hwptId : null) },
-  // [V] L82: a vIOMMU holds its nest-parent HWPT.
-  viommu: { refs: (o) => present(o.hwptId) },
-  // [V] L206: a vDEVICE holds its vIOMMU (the device only through wait_cnt, never users).
-  vdevice: { refs: (o) => present(o.viommuId) },
-  // [V] L414 + the internal access pinning the queue memory in the parent IOAS + the previous index.
-  hw_queue: { refs: (o) => present(o.viommuId, o.ioasId, o.prevQueueId) },
-  // [E] iommufd_veventq_alloc: holds the vIOMMU; its queued records go with it.
-  veventq: {
-    refs: (o) => present(o.viommuId),
-    destroy(tx, o) {
-      for (const e of [...tx.values('events')]) if (e.eventqId === o.id) tx.delete('events', `${e.eventqId}:${e.ord}`);
-    },
-  },
-};
+export { describeTypes };
 
 export interface Blocker {
   id: number;
@@ -60,7 +22,7 @@ export interface Blocker {
 export function usersOf(r: Reader, target: ObjectRec): Blocker[] {
   const users: Blocker[] = [];
   for (const o of r.values('objects') as Iterable<ObjectRec>) {
-    if (o.contextId === target.contextId && o.id !== target.id && OBJECT_OPS[o.type].refs(o).includes(target.id)) {
+    if (o.contextId === target.contextId && o.id !== target.id && descriptorOf(o).refs(o).includes(target.id)) {
       users.push({ id: o.id, type: o.type });
     }
   }
@@ -70,30 +32,16 @@ export function usersOf(r: Reader, target: ObjectRec): Blocker[] {
   return users.sort((a, b) => a.id - b.id);
 }
 
-const TYPE_NAMES: Record<ObjectType, string> = {
-  ioas: 'IOAS',
-  hwpt_paging: 'paging HWPT',
-  hwpt_nested: 'nested HWPT',
-  viommu: 'vIOMMU',
-  vdevice: 'vDEVICE',
-  hw_queue: 'HW queue',
-  veventq: 'vEVENTQ',
-};
-
-export function describeTypes(types: readonly ObjectType[]): string {
-  return types.map((t) => TYPE_NAMES[t]).join(' or ');
-}
-
 /**
  * iommufd_get_object(): the object `id` of one of `types` in `contextId`. A missing id, a wrong
  * type and another context's id are all ENOENT (unless the caller maps it, as HWPT_ALLOC does).
  */
-export function lookupObject(r: Reader, contextId: number | null, id: number, types: readonly ObjectType[], what = 'object'): ObjectRec {
+export function lookupObject<T extends ObjectType>(r: Reader, contextId: number | null, id: number, types: readonly T[], what = 'object'): RecOf<T> {
   const o = r.get('objects', id) as ObjectRec | undefined;
-  if (!o || (contextId !== null && o.contextId !== contextId) || !types.includes(o.type)) {
+  if (!o || (contextId !== null && o.contextId !== contextId) || !(types as readonly ObjectType[]).includes(o.type)) {
     fail('ENOENT', `${what} ${id} is not a ${describeTypes(types)}${contextId !== null ? ` of context ${contextId}` : ''}`);
   }
-  return o;
+  return o as RecOf<T>;
 }
 
 export function findObject(r: Reader, contextId: number, id: number): ObjectRec | undefined {
@@ -110,9 +58,19 @@ export function lookupBoundDevice(r: Reader, contextId: number | null, deviceId:
   return d;
 }
 
-/** Removes the object's row and runs its type's destroy side effects (no checks). */
+/** Removes the object's row and the rows its type owns (no checks). */
 function removeObject(tx: WriteTx, o: ObjectRec): void {
-  OBJECT_OPS[o.type].destroy?.(tx, o);
+  for (const table of descriptorOf(o).owns ?? []) {
+    if (table === 'mappings') {
+      for (const m of [...tx.values('mappings')]) {
+        if (m.ioasId !== o.id) continue;
+        tx.delete('mappings', `${m.ioasId}:${m.iova}`);
+        freeHostRange(tx, m.hostAddress, m.length);
+      }
+    } else {
+      for (const e of [...tx.values('events')]) if (e.eventqId === o.id) tx.delete('events', `${e.eventqId}:${e.ord}`);
+    }
+  }
   tx.delete('objects', o.id);
 }
 
@@ -120,7 +78,7 @@ function removeObject(tx: WriteTx, o: ObjectRec): void {
 export function destroyObject(tx: WriteTx, o: ObjectRec): void {
   const users = usersOf(tx, o);
   if (users.length > 0) {
-    fail('EBUSY', `${TYPE_NAMES[o.type]} ${o.id} is in use by ${users.map((u) => `${u.type} ${u.id}`).join(', ')}`, {
+    fail('EBUSY', `${OBJECTS[o.type].name} ${o.id} is in use by ${users.map((u) => `${u.type} ${u.id}`).join(', ')}`, {
       blockedBy: users.map((u) => u.id),
     });
   }
@@ -131,7 +89,7 @@ export function destroyObject(tx: WriteTx, o: ObjectRec): void {
 export function releaseAutoHwpt(tx: WriteTx, hwptId: number | null): void {
   if (hwptId === null) return;
   const hwpt = tx.get('objects', hwptId);
-  if (hwpt && hwpt.auto && usersOf(tx, hwpt).length === 0) removeObject(tx, hwpt);
+  if (hwpt && hwpt.type === 'hwpt_paging' && hwpt.auto && usersOf(tx, hwpt).length === 0) removeObject(tx, hwpt);
 }
 
 /**
@@ -150,4 +108,43 @@ export function destroyAllObjects(tx: WriteTx, contextId: number): number[] {
       destroyed.push(o.id);
     }
   }
+}
+
+/** The objects pinning a range of `ioasId` that overlaps [start, end). */
+export function pinnersOf(r: Reader, ioasId: number, start: bigint, end: bigint): ObjectRec[] {
+  const pinners: ObjectRec[] = [];
+  for (const o of r.values('objects') as Iterable<ObjectRec>) {
+    const span = descriptorOf(o).pins?.(o);
+    if (span && span.ioasId === ioasId && span.start < end && start < span.end) pinners.push(o);
+  }
+  return pinners;
+}
+
+/** What views may ask of the graph (objects/descriptor.ts ViewContext). */
+export function viewContext(r: Reader): ViewContext {
+  return {
+    attachedDevices(hwptId) {
+      const ids: number[] = [];
+      for (const d of r.values('devices') as Iterable<DeviceRec>) if (d.attachedTo === hwptId) ids.push(d.id);
+      return ids.sort((a, b) => a - b);
+    },
+    pendingEvents(eventqId) {
+      let pending = 0;
+      for (const e of r.values('events') as Iterable<EventRec>) if (e.eventqId === eventqId) pending++;
+      return pending;
+    },
+    streamIdOf(deviceId) {
+      return (r.get('devices', deviceId) as DeviceRec | undefined)?.streamId ?? null;
+    },
+  };
+}
+
+/** GET /v1/objects/{id}: `{ id, type, contextId, ... }` with the type's own fields. */
+export function objectView(r: Reader, o: ObjectRec): Record<string, unknown> {
+  return descriptorOf(o).view(o, viewContext(r));
+}
+
+/** Whether a committed change to this object can change a device's STE. */
+export function changesStes(o: ObjectRec): boolean {
+  return OBJECTS[o.type].changesStes;
 }

@@ -1,0 +1,66 @@
+/**
+ * What every object type declares about itself, as the kernel's `iommufd_object_ops` does,
+ * widened: its record shape (a member of the ObjectRec union, objects/index.ts), what it holds a
+ * users reference on, what it pins, whether it changes STEs, what it owns in other tables, its
+ * REST view, its GraphQL type and its storage columns. Everything that would otherwise be a
+ * hand-kept list elsewhere (GraphQL resolveType, views, column maps, the STE trigger, names in
+ * messages) is derived from the registry of these descriptors (objects/index.ts).
+ */
+
+/** The columns every object has (one id space, one context). */
+export interface ObjectBase {
+  id: number;
+  contextId: number;
+  createdAt: Date;
+}
+
+/**
+ * How a column of the one object table (prisma/schema.prisma `IommufdObject`) stores a record
+ * field: `int`, `bool`, `text`; `hex64` a bigint as "0x" + 16 hex digits; `bigint` a number in a
+ * SQLite 64-bit integer. A column two types share must have one kind (checked at start).
+ */
+export type ColumnKind = 'int' | 'bool' | 'text' | 'hex64' | 'bigint';
+
+/** What a view may ask of the graph beyond the record itself (answered by object-table.ts). */
+export interface ViewContext {
+  /** Ids of the devices attached to `hwptId`, ascending. */
+  attachedDevices(hwptId: number): number[];
+  /** Items queued on the vEVENTQ. */
+  pendingEvents(eventqId: number): number;
+  /** The device's physical StreamID, or null when it is gone. */
+  streamIdOf(deviceId: number): number | null;
+}
+
+/** A range of guest IOVA in an IOAS that an object pins (IOAS_UNMAP of it is EBUSY). */
+export interface PinnedSpan {
+  ioasId: number;
+  start: bigint;
+  /** Exclusive. */
+  end: bigint;
+}
+
+export interface ObjectDescriptor<R extends ObjectBase & { type: string }> {
+  type: R['type'];
+  /** The name messages use ("vIOMMU 7 is in use by ..."). */
+  name: string;
+  /** The GraphQL type implementing IommufdObject (src/routes/graphql/schema.ts). */
+  graphqlType: string;
+  /** Storage: the type's own columns of the object table, beyond id, contextId, type, createdAt. */
+  columns: { readonly [K in Exclude<keyof R, keyof ObjectBase | 'type'>]-?: ColumnKind };
+  /** Ids this object holds a users reference on (kernel: refcount_inc at allocation). */
+  refs(o: R): number[];
+  /** The IOAS range it pins, if any (iommufd_access pinning, e.g. a HW queue's memory). */
+  pins?(o: R): PinnedSpan | null;
+  /** Whether creating, changing or destroying it can change a device's STE (hardware.ts re-derives). */
+  changesStes: boolean;
+  /** Rows of other tables that go with it on destroy. */
+  owns?: ReadonlyArray<'mappings' | 'events'>;
+  /** Its REST view (GET /v1/objects/{id}), also served by GraphQL. */
+  view(o: R, ctx: ViewContext): Record<string, unknown>;
+}
+
+/** The ids among `ids` that are set. */
+export const present = (...ids: Array<number | null>): number[] => ids.filter((id): id is number => id !== null);
+
+/** The fields every view starts with. */
+export const baseView = (o: ObjectBase & { type: string }) => ({ id: o.id, type: o.type, contextId: o.contextId, createdAt: o.createdAt.toISOString() });
