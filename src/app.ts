@@ -1,21 +1,22 @@
 /**
  * The app factory: opens the database (migrations applied, WAL checked), loads the object graph,
- * and registers the REST API, GraphQL and the operations endpoints. server.ts only listens.
+ * and registers the plugins — problem+json errors, auth, the iommufd service, metrics, OpenAPI —
+ * then the REST API, GraphQL and the operations endpoints. server.ts only listens.
  */
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
-import swagger from '@fastify/swagger';
-import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 import type { Config } from './config.js';
 import { Iommufd } from './domain/service.js';
 import { openDatabase, type OpenedDatabase } from './storage/database.js';
 import { PrismaRepository } from './storage/prisma-repository.js';
-import { restApi } from './routes/rest.js';
-import { installAuth } from './routes/auth.js';
 import { graphqlApi } from './routes/graphql/index.js';
 import { operationsRoutes } from './routes/operations.js';
-import { installMetrics } from './routes/metrics.js';
-import { problemFor, sendProblem, toProblem } from './routes/problem.js';
+import { authPlugin } from './routes/plugins/auth.js';
+import { iommufdPlugin } from './routes/plugins/iommufd.js';
+import { metricsPlugin } from './routes/plugins/metrics.js';
+import { openapiPlugin } from './routes/plugins/openapi.js';
+import { problemPlugin } from './routes/plugins/problem.js';
+import { restApi } from './routes/rest/index.js';
 
 export interface App {
   app: FastifyInstance;
@@ -49,29 +50,17 @@ export async function buildApp(config: Config): Promise<App> {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
-  installAuth(app, config.apiTokens);
-  installMetrics(app, service, { transactions: () => repository.commits() });
-  // Outside the REST scope (GraphQL, operations) errors take the same shape.
-  app.setErrorHandler((error, request, reply) => {
-    const body = toProblem(error, request);
-    if (body.status >= 500) request.log.error({ err: error }, 'request failed');
-    return sendProblem(reply, body);
-  });
-  app.setNotFoundHandler((request, reply) => sendProblem(reply, problemFor('ENOENT', `no route ${request.method} ${request.url}`, String(request.id))));
+  await app.register(problemPlugin);
+  await app.register(authPlugin, { tokens: config.apiTokens });
+  await app.register(iommufdPlugin, { service });
+  await app.register(metricsPlugin, { storage: { transactions: () => repository.commits() } });
+  await app.register(openapiPlugin);
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: { title: 'vsmmu-control', version: '1', description: 'The iommufd vIOMMU object graph over HTTP (api.md)' },
-    },
-    // Only the REST routes carry zod schemas; GraphQL and the operations routes stay out of it.
-    transform: (args) => (args.url.startsWith('/v1') ? jsonSchemaTransform(args) : { schema: { ...args.schema, hide: true }, url: args.url }),
-  });
-  await app.register(restApi, { prefix: '/v1', service });
-  await app.register(graphqlApi, { service, repository });
-  await app.register(operationsRoutes, { service, database });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await app.register(restApi, { prefix: '/v1' });
+  await app.register(graphqlApi);
+  await app.register(operationsRoutes, { database });
 
+  // Writes queued before the close still commit; the database closes after them.
   app.addHook('onClose', async () => {
     service.store.closing = true;
     await service.store.drain();

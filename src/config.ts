@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { BUILTIN_TOPOLOGY, type Topology } from './domain/topology.js';
 import { topologyFile } from './schema/inventory.js';
-import { parseTokens, type Role } from './routes/auth.js';
+import { parseTokens, type Role } from './routes/plugins/auth.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 

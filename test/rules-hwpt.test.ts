@@ -343,7 +343,7 @@ describe('§2.3 IOMMU_HWPT_ALLOC (POST /v1/hwpts): check order and errno', () =>
     });
   });
 
-  it('§2.3 HWPT_ALLOC on a vIOMMU: a device behind another SMMU is EINVAL, checked before flags and data (L383-L386)', async () => {
+  it('§2.3 HWPT_ALLOC on a vIOMMU: a device behind another SMMU is EINVAL, checked before flags and data (iommufd_hwpt_alloc)', async () => {
     const t = await app();
     const g = await buildViommu(t);
     const far = await bindToo(t, g, 'nic1');

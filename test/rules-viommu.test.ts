@@ -352,7 +352,7 @@ describe('VDEVICE_ALLOC (§2.6, §6.6, §6.11 T4)', () => {
     const v1 = must(await viommu(t, dev.nic1, parent), 201).id;
     await rejected(t, 'EINVAL', 400, () => vdevice(t!, v0, dev.nic1, 0x10));
     must(await vdevice(t, v0, dev.nic0, 0x10), 201);
-    // nic0 has a vDEVICE, but the SMMU mismatch is checked first (L167-L170 before L178-L181).
+    // nic0 has a vDEVICE, but the SMMU mismatch is checked first (iommufd_vdevice_alloc_ioctl: the SMMU before idev->vdev).
     await rejected(t, 'EINVAL', 400, () => vdevice(t!, v1, dev.nic0, 0x20));
   });
 

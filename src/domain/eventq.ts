@@ -26,7 +26,7 @@ export interface AllocEventqInput {
   depth: number;
 }
 
-/** [E] iommufd_veventq_alloc: type DEFAULT → EOPNOTSUPP, depth 0 → EINVAL, vIOMMU → ENOENT, same type → EEXIST. */
+/** iommufd_veventq_alloc: type DEFAULT → EOPNOTSUPP, depth 0 → EINVAL, vIOMMU → ENOENT, same type → EEXIST. */
 export function allocEventq(tx: WriteTx, input: AllocEventqInput): VeventqRec {
   if (input.type === 'default') fail('EOPNOTSUPP', 'vEVENTQ type default is reserved');
   if (input.depth === 0) fail('EINVAL', 'veventq depth must be at least 1');

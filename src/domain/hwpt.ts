@@ -1,4 +1,4 @@
-/** IOMMU_HWPT_ALLOC ([H] iommufd_hwpt_alloc, [A] arm_vsmmu_alloc_domain_nested). */
+/** IOMMU_HWPT_ALLOC (iommufd_hwpt_alloc, arm_vsmmu_alloc_domain_nested). */
 import { getIdrField } from '../hw/idr.js';
 import { fail } from './errors.js';
 import type { WriteTx } from './graph.js';
@@ -45,14 +45,14 @@ export function newPagingHwpt(tx: WriteTx, device: DeviceRec, ioasId: number, op
 export function allocHwpt(tx: WriteTx, input: AllocHwptInput): HwptPagingRec | HwptNestedRec {
   const dataType: HwptDataType = input.data?.type ?? 'none';
   const hasData = input.data?.ste !== undefined;
-  // 2. data_type NONE with data, or a data_type without data → EINVAL (L338-L340).
+  // 2. data_type NONE with data, or a data_type without data → EINVAL.
   if ((dataType === 'none' && hasData) || (dataType !== 'none' && !hasData)) {
     fail('EINVAL', dataType === 'none' ? 'data.ste given without a data type' : `data type ${dataType} needs data.ste`);
   }
-  // 3. dev_id → ENOENT (L342-L344).
+  // 3. dev_id → ENOENT.
   const device = lookupBoundDevice(tx, null, input.deviceId);
   const contextId = device.contextId as number;
-  // 4. pt_id not found → EINVAL, not ENOENT (L346-L350).
+  // 4. pt_id not found → EINVAL, not ENOENT (iommufd_hwpt_alloc turns a failed pt_id lookup into -EINVAL).
   const pt = findObject(tx, contextId, input.ptId) ?? fail('EINVAL', `ptId ${input.ptId} is not an object of context ${contextId}`);
   const flags = new Set(input.flags);
   switch (pt.type) {
@@ -66,14 +66,14 @@ export function allocHwpt(tx: WriteTx, input: AllocHwptInput): HwptPagingRec | H
       return newPagingHwpt(tx, device, pt.id, { nestParent: flags.has('nest_parent'), dirtyTracking: flags.has('dirty_tracking'), auto: false });
     }
     case 'hwpt_paging': {
-      // iommufd_hwpt_nested_alloc: flags, then data, then the driver op (L219-L234). The ARM
+      // iommufd_hwpt_nested_alloc: flags, then data, then the driver op. The ARM
       // driver has no domain_alloc_nested: its nested HWPTs are allocated on a vIOMMU.
       if (flags.size > 0) fail('EOPNOTSUPP', `flags ${[...flags].join(', ')} are not supported for a nested HWPT`);
       if (!hasData) fail('EOPNOTSUPP', 'a nested HWPT needs driver data');
       return fail('EOPNOTSUPP', 'the ARM SMMUv3 driver allocates nested HWPTs on a vIOMMU, not on a paging HWPT');
     }
     case 'viommu': {
-      // L383-L386: the device must sit behind the vIOMMU's physical SMMU.
+      // iommufd_hwpt_alloc: the device must sit behind the vIOMMU's physical SMMU.
       if (device.smmuId !== pt.smmuId) fail('EINVAL', `device ${device.id} is behind SMMU ${device.smmuId}, vIOMMU ${pt.id} wraps SMMU ${pt.smmuId}`);
       // iommufd_viommu_alloc_hwpt_nested; arm_vsmmu_alloc_domain_nested rejects every flag (PASID included).
       if (flags.size > 0) fail('EOPNOTSUPP', `flags ${[...flags].join(', ')} are not supported for a nested HWPT`);
@@ -95,7 +95,7 @@ export function allocHwpt(tx: WriteTx, input: AllocHwptInput): HwptPagingRec | H
       } satisfies HwptNestedRec);
     }
     default:
-      // L394-L397: any other type (nested on nested, a vDEVICE, ...) is EINVAL.
+      // iommufd_hwpt_alloc: any other type (nested on nested, a vDEVICE, ...) is EINVAL.
       return fail('EINVAL', `ptId ${pt.id} is a ${pt.type}, not an IOAS, paging HWPT or vIOMMU`);
   }
 }

@@ -63,7 +63,7 @@ function parentIoasOf(r: Reader, viommu: ViommuRec): number {
   return parent.ioasId;
 }
 
-/** IOMMU_HW_QUEUE_ALLOC: the core's checks ([V] L356-L430), then tegra241_vintf_alloc_lvcmdq_user. */
+/** IOMMU_HW_QUEUE_ALLOC: the core's checks (iommufd_hw_queue_alloc_ioctl), then tegra241_vintf_alloc_lvcmdq_user. */
 export function allocHwQueue(tx: WriteTx, input: AllocHwQueueInput): HwQueueRec {
   // 1. type DEFAULT → EOPNOTSUPP; 2. length 0 → EINVAL; 3. u64 overflow → EOVERFLOW.
   if (input.type === 'default') fail('EOPNOTSUPP', 'HW queue type default is reserved');

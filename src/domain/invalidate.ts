@@ -130,7 +130,7 @@ function convertAndIssue(r: Reader, hw: Hardware, viommu: ViommuRec, buf: Uint8A
     const opcode = cmdOpcode(view, off);
     switch (opcode) {
       case CMDQ_OP_TLBI_NSNH_ALL:
-        // Rewritten as TLBI_NH_ALL of the vIOMMU's VMID; every other bit cleared (L321-L326).
+        // Rewritten as TLBI_NH_ALL of the vIOMMU's VMID; every other bit cleared (arm_vsmmu_convert_user_cmd).
         view.setBigUint64(off, 0n, true);
         view.setBigUint64(off + 8, 0n, true);
         view.setUint8(off, CMDQ_OP_TLBI_NH_ALL);
@@ -156,7 +156,7 @@ function convertAndIssue(r: Reader, hw: Hardware, viommu: ViommuRec, buf: Uint8A
         break;
       }
       default:
-        // Everything else, CMD_SYNC and CFGI_STE/CFGI_ALL included, is EIO (L345-L346).
+        // Everything else, CMD_SYNC and CFGI_STE/CFGI_ALL included, is EIO (arm_vsmmu_convert_user_cmd's default case).
         issue(i);
         fail('EIO', `entry ${i}: opcode 0x${opcode.toString(16).padStart(2, '0')} (${commandName(opcode) ?? 'unknown'}) may not be issued by a guest`, {
           entriesProcessed: i,

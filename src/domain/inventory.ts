@@ -115,7 +115,7 @@ export interface HwInfo {
   capabilities: string[];
 }
 
-/** IOMMU_GET_HW_INFO ([DEV] iommufd_get_hw_info, [A] arm_smmu_hw_info, [T] tegra241_cmdqv_hw_info). */
+/** IOMMU_GET_HW_INFO (iommufd_get_hw_info, arm_smmu_hw_info, tegra241_cmdqv_hw_info). */
 export function hwInfo(r: Reader, deviceId: number, type: HwInfoType): HwInfo {
   // Rule 3: dev_id must be a bound device (a device is an object of its context only while bound).
   const device = r.get('devices', deviceId);

@@ -1,4 +1,7 @@
-/** IOMMU_VIOMMU_ALLOC ([V] L17-L111, [A] §3.1) and IOMMU_VDEVICE_ALLOC ([V] L143-L250, [T] §4.2). */
+/**
+ * IOMMU_VIOMMU_ALLOC (iommufd_viommu_alloc_ioctl, arm_vsmmu_init) and IOMMU_VDEVICE_ALLOC
+ * (iommufd_vdevice_alloc_ioctl, tegra241_vintf_init_vsid), in the kernel's check order.
+ */
 import { decodeFeatures } from '../hw/idr.js';
 import { fail } from './errors.js';
 import type { WriteTx } from './graph.js';
@@ -18,7 +21,7 @@ export interface AllocViommuInput {
 }
 
 export function allocViommu(tx: WriteTx, input: AllocViommuInput): ViommuRec {
-  // 1. type DEFAULT is reserved → EOPNOTSUPP (L32-L33).
+  // 1. type DEFAULT is reserved → EOPNOTSUPP.
   if (input.type === 'default') fail('EOPNOTSUPP', 'vIOMMU type default is reserved');
   // 2. dev_id → ENOENT.
   const device = lookupBoundDevice(tx, null, input.deviceId);
@@ -46,16 +49,16 @@ export interface AllocVdeviceInput {
 }
 
 export function allocVdevice(tx: WriteTx, input: AllocVdeviceInput): VdeviceRec {
-  // 2. viommu_id, then dev_id → ENOENT (L157-L165).
+  // 2. viommu_id, then dev_id → ENOENT (iommufd_get_viommu, iommufd_get_device).
   const viommu = lookupObject(tx, null, input.viommuId, ['viommu'], 'viommuId');
   const device = lookupBoundDevice(tx, viommu.contextId, input.deviceId);
-  // 3. another physical IOMMU → EINVAL (L167-L170).
+  // 3. another physical IOMMU → EINVAL.
   if (device.smmuId !== viommu.smmuId) fail('EINVAL', `device ${device.id} is behind SMMU ${device.smmuId}, vIOMMU ${viommu.id} wraps SMMU ${viommu.smmuId}`);
   const vdevices = [...tx.values('objects')].filter((o): o is VdeviceRec => o.type === 'vdevice');
-  // 5. one vDEVICE per device, on any vIOMMU (idev->vdev) → EEXIST (L178-L181).
+  // 5. one vDEVICE per device, on any vIOMMU (idev->vdev) → EEXIST.
   const own = vdevices.find((o) => o.deviceId === device.id);
   if (own) fail('EEXIST', `device ${device.id} already has vDEVICE ${own.id} (vSID 0x${own.virtId.toString(16)})`);
-  // 6. the vSID is taken on this vIOMMU → EEXIST (L221-L225).
+  // 6. the vSID is taken on this vIOMMU → EEXIST (xa_cmpxchg on viommu->vdevs).
   const clash = vdevices.find((o) => o.viommuId === viommu.id && o.virtId === input.virtId);
   if (clash) fail('EEXIST', `vSID 0x${input.virtId.toString(16)} is used by vDEVICE ${clash.id} on vIOMMU ${viommu.id}`);
   // 7. Tegra241: one SID_MATCH/SID_REPLACE slot of the VINTF (tegra241_vintf_init_vsid).

@@ -37,7 +37,7 @@ export interface ValidatedVste {
   enableAts: boolean;
 }
 
-/** arm_smmu_validate_vste ([A] L205-L238): violations are EIO. */
+/** arm_smmu_validate_vste: violations are EIO. */
 export function validateVste(ste0: bigint, ste1: bigint): ValidatedVste {
   if (STE0_V(ste0) === 0) return { ste: [0n, 0n], config: 'invalid', enableAts: false };
   if ((ste0 & ~STRTAB_STE_0_NESTING_ALLOWED) !== 0n || (ste1 & ~STRTAB_STE_1_NESTING_ALLOWED) !== 0n) {

@@ -8,7 +8,6 @@ import mercurius, { type IResolvers, type MercuriusLoaders } from 'mercurius';
 import { GraphQLError } from 'graphql';
 import type { z } from 'zod';
 import { IommufdError } from '../../domain/errors.js';
-import type { Iommufd } from '../../domain/service.js';
 import { OBJECTS } from '../../domain/objects/index.js';
 import type { EventRec, ObjectRec, ObjectType } from '../../domain/types.js';
 import { contextView, deviceView, eventView, mappingView, objectView, smmuView } from '../../domain/views.js';
@@ -17,9 +16,9 @@ import { eventqTypeOf } from '../../domain/eventq.js';
 import { createDeviceBody, createSmmuBody, hwInfoQuery } from '../../schema/inventory.js';
 import { allocHwptBody, allocVdeviceBody, allocViommuBody, attachBody, bindDeviceBody, createContextBody, createIoasBody, mapBody } from '../../schema/objects.js';
 import { hex64, objectId, u32 } from '../../schema/common.js';
-import type { PrismaRepository } from '../../storage/prisma-repository.js';
 import { typeDefs } from './schema.js';
-import { graphqlRoleCheck, type Role } from '../auth.js';
+import { graphqlRoleCheck, type Role } from '../plugins/auth.js';
+import { toProblem } from '../plugins/problem.js';
 import { addr64 } from '../../domain/views.js';
 
 /** Loader batches run so far: the N+1 test reads it. */
@@ -27,12 +26,10 @@ export const loaderStats = { batches: 0 };
 
 type Ctx = { reply: { request: { id: string } } };
 
+/** A resolver's error as GraphQL carries it: the REST problem's errno, status and extensions (plugins/problem.ts). */
 function toGraphqlError(err: unknown, ctx: Ctx): Error {
-  const requestId = String(ctx.reply?.request?.id ?? '');
-  if (err instanceof IommufdError) {
-    return new mercurius.ErrorWithProps(err.message, { errno: err.errno, status: err.status, requestId, ...err.extensions });
-  }
-  return new mercurius.ErrorWithProps('internal error; the request id finds it in the service log', { errno: 'EINTERNAL', status: 500, requestId });
+  const { detail, errno, status, requestId, type: _type, title: _title, ...extensions } = toProblem(err, { id: ctx.reply?.request?.id ?? '', headers: {} });
+  return new mercurius.ErrorWithProps(detail, { errno, status, requestId, ...extensions });
 }
 
 /** Parses resolver arguments with the REST schema: the same rules, the same EINVAL. */
@@ -47,7 +44,12 @@ function parse<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
 
 const strip = <T extends Record<string, unknown>>(args: T): T => Object.fromEntries(Object.entries(args).filter(([, v]) => v !== null && v !== undefined)) as T;
 
-export const graphqlApi: FastifyPluginAsync<{ service: Iommufd; repository: PrismaRepository }> = async (app, { service }) => {
+export const graphqlApi: FastifyPluginAsync = async (app) => {
+  const service = app.iommufd;
+  // Every GraphQL route needs a viewer; mutations are checked per operation (preExecution below).
+  app.addHook('onRoute', (route) => {
+    route.config = { ...route.config, role: 'viewer' };
+  });
   const g = service.graph;
   // Destroyed rows carry no record: remember each object's context and type to announce it.
   const lastContext = new Map<number, number>();
@@ -254,8 +256,16 @@ export const graphqlApi: FastifyPluginAsync<{ service: Iommufd; repository: Pris
     // errno: they are invalid arguments, EINVAL, like a REST validation failure.
     errorFormatter: (execution, context) => {
       const ctx = context as unknown as Ctx;
+      // A request refused before execution (no token: EUNAUTHENTICATED, 401; a role too low: EPERM,
+      // 403) keeps the status and errno REST gives it.
+      let refused: number | undefined;
       const sources = (execution.errors ?? []).map((e) => {
         const orig = e.originalError;
+        if (e.path === undefined && orig instanceof IommufdError) {
+          refused = orig.status;
+          const located = toGraphqlError(orig, ctx);
+          return new GraphQLError(located.message, { nodes: e.nodes, source: e.source, positions: e.positions, originalError: located });
+        }
         // Only errors located at a field (`path`) come from resolvers; ErrorWithProps carries extensions.
         if (e.path === undefined || !orig || orig instanceof GraphQLError || 'extensions' in orig) return e;
         app.log.error({ err: orig }, 'graphql resolver failed');
@@ -266,7 +276,7 @@ export const graphqlApi: FastifyPluginAsync<{ service: Iommufd; repository: Pris
       const errors = (formatted.response.errors ?? []).map((e) =>
         e.extensions?.errno === undefined ? { ...e, extensions: { ...e.extensions, errno: 'EINVAL', status: 400 } } : e,
       );
-      return { ...formatted, response: { ...formatted.response, errors } };
+      return { ...formatted, statusCode: refused ?? formatted.statusCode, response: { ...formatted.response, errors } };
     },
   });
 

@@ -1,10 +1,10 @@
 /** Contexts (one per VM) and device bind / unbind. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { Iommufd } from '../domain/service.js';
-import { idParams, listQuery } from '../schema/common.js';
-import { bindDeviceBody, contextDeviceParams, createContextBody } from '../schema/objects.js';
+import { idParams, listQuery } from '../../schema/common.js';
+import { bindDeviceBody, contextDeviceParams, createContextBody } from '../../schema/objects.js';
 
-export const contextRoutes: FastifyPluginAsyncZod<{ service: Iommufd }> = async (app, { service }) => {
+export const contextRoutes: FastifyPluginAsyncZod = async (app) => {
+  const service = app.iommufd;
   app.post('/contexts', { schema: { tags: ['contexts'], body: createContextBody } }, async (req, reply) =>
     reply.code(201).send(await service.createContext(req.body.name)),
   );

@@ -2,10 +2,15 @@
  * Bearer tokens with roles (api.md "Operations"): viewer reads (REST GETs, GraphQL queries and
  * subscriptions), operator also writes inside contexts, admin also changes the inventory and
  * injects faults. With API_TOKENS unset the service is open (every caller is admin).
+ *
+ * Each route declares the role it needs in its options, `config: { role }` (`roleConfig` below):
+ * `null` for the open routes, `'admin'` for the inventory and fault injection. A route that
+ * declares nothing needs `viewer` to read (GET, HEAD) and `operator` to write.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
 import { Kind, type DocumentNode, type OperationDefinitionNode } from 'graphql';
-import { IommufdError } from '../domain/errors.js';
+import { IommufdError } from '../../domain/errors.js';
 
 export const ROLES = ['viewer', 'operator', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -15,30 +20,36 @@ declare module 'fastify' {
   interface FastifyRequest {
     role: Role;
   }
+  interface FastifyContextConfig {
+    /** The role this route needs; null: open to anyone. Unset: viewer to read, operator to write. */
+    role?: Role | null;
+  }
 }
 
-/** Paths anyone may read: liveness, readiness and the API description. */
-const OPEN = new Set(['/healthz', '/readyz', '/openapi.json']);
 const ADMIN_MUTATIONS = new Set(['createSmmu', 'deleteSmmu', 'createDevice', 'deleteDevice']);
 
-/** The role a REST request needs. */
-export function requiredRole(method: string, path: string): Role | null {
-  if (OPEN.has(path)) return null;
-  if (method === 'GET' || method === 'HEAD') return 'viewer';
-  if (path === '/graphql') return 'viewer'; // refined per operation in the preExecution hook
-  if (/^\/v1\/smmus(\/|$)/.test(path)) return 'admin';
-  if (method === 'POST' && path === '/v1/devices') return 'admin';
-  if (method === 'DELETE' && /^\/v1\/devices\/[^/]+$/.test(path)) return 'admin';
-  if (/^\/v1\/viommus\/[^/]+\/events$/.test(path)) return 'admin';
-  return 'operator';
+/** Route options declaring the role a route needs (spread into the route's options). */
+export const roleConfig = (role: Role | null) => ({ config: { role } });
+
+/** The role a request needs: what its route declares, else by method. */
+export function requiredRole(request: Pick<FastifyRequest, 'method' | 'routeOptions'>): Role | null {
+  const declared = request.routeOptions.config?.role;
+  if (declared !== undefined) return declared;
+  return request.method === 'GET' || request.method === 'HEAD' ? 'viewer' : 'operator';
 }
 
-export function installAuth(app: FastifyInstance, tokens: ReadonlyMap<string, Role> | null): void {
-  app.decorateRequest('role', 'admin' as Role);
-  if (tokens === null) return;
+export const authPlugin = fp<{ tokens: ReadonlyMap<string, Role> | null }>(
+  async (app, { tokens }) => {
+    app.decorateRequest('role', 'admin' as Role);
+    if (tokens !== null) installTokenCheck(app, tokens);
+  },
+  { name: 'auth' },
+);
+
+function installTokenCheck(app: FastifyInstance, tokens: ReadonlyMap<string, Role>): void {
   app.addHook('onRequest', async (request: FastifyRequest) => {
     const path = request.url.split('?')[0];
-    const needed = requiredRole(request.method, path);
+    const needed = requiredRole(request);
     if (needed === null) return;
     const header = request.headers.authorization;
     const token = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7).trim() : undefined;

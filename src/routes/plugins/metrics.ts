@@ -5,16 +5,24 @@
  * models and the vEVENTQs are read at scrape time from memory, without a database round trip.
  */
 import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Iommufd } from '../domain/service.js';
-import { OBJECT_TYPES, type ObjectRec } from '../domain/types.js';
+import type { Iommufd } from '../../domain/service.js';
+import { OBJECT_TYPES, type ObjectRec } from '../../domain/types.js';
 
 /** What storage reports: database transactions (app.ts wires it). */
 export interface StorageStats {
   transactions(): number;
 }
 
-export function installMetrics(app: FastifyInstance, service: Iommufd, storage?: StorageStats): Registry {
+export const metricsPlugin = fp<{ storage?: StorageStats }>(
+  async (app, { storage }) => {
+    installMetrics(app, app.iommufd, storage);
+  },
+  { name: 'metrics', dependencies: ['iommufd'] },
+);
+
+function installMetrics(app: FastifyInstance, service: Iommufd, storage?: StorageStats): Registry {
   const register = new Registry();
   collectDefaultMetrics({ register, prefix: 'vsmmu_' });
 

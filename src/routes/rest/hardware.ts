@@ -4,12 +4,11 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { IommufdError } from '../domain/errors.js';
-import type { Iommufd } from '../domain/service.js';
-import { idParams } from '../schema/common.js';
-import { ackHwQueueBody, allocHwQueueBody, invalidateBody, patchHwQueueBody, queueCommandsBody, smmuStateQuery, translateBody } from '../schema/hardware.js';
-import { scopedListQueryShape } from '../schema/common.js';
-import { sendProblem, toProblem } from './problem.js';
+import { IommufdError } from '../../domain/errors.js';
+import { idParams } from '../../schema/common.js';
+import { ackHwQueueBody, allocHwQueueBody, invalidateBody, patchHwQueueBody, queueCommandsBody, smmuStateQuery, translateBody } from '../../schema/hardware.js';
+import { scopedListQueryShape } from '../../schema/common.js';
+import { sendProblem, toProblem } from '../plugins/problem.js';
 
 const ENTRY_BYTES = 16;
 
@@ -52,7 +51,8 @@ function invalidationErrorHandler(error: FastifyError, request: FastifyRequest, 
   return sendProblem(reply, { ...body, entriesProcessed: body.entriesProcessed ?? 0 });
 }
 
-export const hardwareRoutes: FastifyPluginAsyncZod<{ service: Iommufd }> = async (app, { service }) => {
+export const hardwareRoutes: FastifyPluginAsyncZod = async (app) => {
+  const service = app.iommufd;
   app.post('/viommus/:id/invalidate', { schema: { tags: ['hardware'], params: idParams }, errorHandler: invalidationErrorHandler }, async (req) =>
     service.invalidate(req.params.id, () => invalidationEntries(req), 'viommu'),
   );

@@ -1,11 +1,14 @@
 /**
  * The one error shape: RFC 9457 application/problem+json with the kernel's errno name.
  * Domain errors keep their errno and extensions; validation failures become EINVAL with
- * `errors: [{ path, message }]`; anything unexpected is a 500 whose details stay in the log.
+ * `errors: [{ path, message }]`; anything unexpected is a 500 whose details stay in the log,
+ * under the request id. `toProblem` is the one mapping from an error to its errno: the plugin's
+ * error handler uses it for every HTTP route, and GraphQL (routes/graphql) for resolver errors.
  */
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { ERRNO_STATUS, IommufdError, type Errno } from '../domain/errors.js';
+import { ERRNO_STATUS, IommufdError, type Errno } from '../../domain/errors.js';
 
 export const PROBLEM_TYPE_BASE = 'https://vsmmu-control.dev/problems/';
 
@@ -50,7 +53,7 @@ export function problemFor(errno: Errno, detail: string, requestId: string, exte
 }
 
 /** Maps any error thrown while serving a request to a problem body. */
-export function toProblem(error: unknown, request: FastifyRequest): ProblemBody {
+export function toProblem(error: unknown, request: Pick<FastifyRequest, 'id' | 'headers'>): ProblemBody {
   const requestId = String(request.id);
   if (error instanceof IommufdError) return problemFor(error.errno, error.message, requestId, error.extensions);
   if (hasZodFastifySchemaValidationErrors(error)) {
@@ -90,3 +93,18 @@ export function toProblem(error: unknown, request: FastifyRequest): ProblemBody 
 export function sendProblem(reply: FastifyReply, body: ProblemBody): FastifyReply {
   return reply.code(body.status).type('application/problem+json').send(body);
 }
+
+/** Serves every error as problem+json (REST, operations, GraphQL's HTTP layer, unknown routes). */
+export function handleError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const body = toProblem(error, request);
+  if (body.status >= 500) request.log.error({ err: error }, 'request failed');
+  return sendProblem(reply, body);
+}
+
+export const problemPlugin = fp(
+  async (app: FastifyInstance) => {
+    app.setErrorHandler(handleError);
+    app.setNotFoundHandler((request, reply) => sendProblem(reply, problemFor('ENOENT', `no route ${request.method} ${request.url}`, String(request.id))));
+  },
+  { name: 'problem' },
+);

@@ -1,11 +1,12 @@
 /** Guest memory through an IOAS, vEVENTQs (read, SSE stream) and admin event injection. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { IommufdError } from '../domain/errors.js';
-import type { Iommufd } from '../domain/service.js';
-import { idParams, scopedListQueryShape } from '../schema/common.js';
-import { allocEventqBody, injectEventBody, lastEventIdHeader, memoryQuery, readEventqBody } from '../schema/events.js';
+import { IommufdError } from '../../domain/errors.js';
+import { idParams, scopedListQueryShape } from '../../schema/common.js';
+import { allocEventqBody, injectEventBody, lastEventIdHeader, memoryQuery, readEventqBody } from '../../schema/events.js';
+import { roleConfig } from '../plugins/auth.js';
 
-export const eventRoutes: FastifyPluginAsyncZod<{ service: Iommufd }> = async (app, { service }) => {
+export const eventRoutes: FastifyPluginAsyncZod = async (app) => {
+  const service = app.iommufd;
   // Open SSE streams end when the server closes, so a shutdown never waits on a client.
   const streams = new Set<() => void>();
   app.addHook('onClose', async () => {
@@ -58,7 +59,7 @@ export const eventRoutes: FastifyPluginAsyncZod<{ service: Iommufd }> = async (a
     req.raw.on('close', stop);
   });
 
-  app.post('/viommus/:id/events', { schema: { tags: ['events'], params: idParams, body: injectEventBody } }, async (req, reply) =>
+  app.post('/viommus/:id/events', { schema: { tags: ['events'], params: idParams, body: injectEventBody }, ...roleConfig('admin') }, async (req, reply) =>
     reply.code(201).send(await service.injectEvent(req.params.id, req.body.type, req.body.record)),
   );
 };

@@ -1,7 +1,6 @@
 /** The iommufd objects: generic object access, IOAS, HWPTs, attachment, vIOMMUs, vDEVICEs. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { Iommufd } from '../domain/service.js';
-import { destroyIdParams, idParams } from '../schema/common.js';
+import { destroyIdParams, idParams } from '../../schema/common.js';
 import {
   allocHwptBody,
   allocVdeviceBody,
@@ -12,10 +11,11 @@ import {
   objectListQuery,
   scopedListQuery,
   unmapQuery,
-} from '../schema/objects.js';
-import { addr64 } from '../domain/views.js';
+} from '../../schema/objects.js';
+import { addr64 } from '../../domain/views.js';
 
-export const objectRoutes: FastifyPluginAsyncZod<{ service: Iommufd }> = async (app, { service }) => {
+export const objectRoutes: FastifyPluginAsyncZod = async (app) => {
+  const service = app.iommufd;
   app.get('/objects', { schema: { tags: ['objects'], querystring: objectListQuery } }, async (req) =>
     service.listObjects({ ...req.query, types: req.query.type ? [req.query.type] : undefined }),
   );
