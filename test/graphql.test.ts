@@ -117,8 +117,8 @@ describe('graphql', () => {
   it('graphql: a field resolver that fails unexpectedly is EINTERNAL with its details hidden; GraphQL validation is EINVAL', async () => {
     const g = await buildViommu(t, { device: 'accel0' });
     // Fault injection: the stats read throws something that is not an iommufd error.
-    const original = t.service.viommuStatsView.bind(t.service);
-    t.service.viommuStatsView = () => {
+    const original = t.service.viommuStats.bind(t.service);
+    t.service.viommuStats = () => {
       throw new Error('secret detail');
     };
     try {
@@ -127,7 +127,7 @@ describe('graphql', () => {
       expect(typeof res.errors[0].extensions.requestId).toBe('string');
       expect(JSON.stringify(res)).not.toContain('secret detail');
     } finally {
-      t.service.viommuStatsView = original;
+      t.service.viommuStats = original;
     }
     const invalid = await t.gql(`{ viommu(id: "x") { id } }`);
     expect(invalid.errors[0].extensions).toMatchObject({ errno: 'EINVAL', status: 400 });

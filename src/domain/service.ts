@@ -1,6 +1,7 @@
 /**
  * The domain's front door: every write goes through the Store (serialised, committed, then
  * applied), every read is answered from the in-memory graph. REST and GraphQL call only this.
+ * It answers with records; the API's JSON shapes are built by the callers (src/routes/views.ts).
  */
 import { bindDevice, createContext, deleteContext, lookupContext, unbindDevice } from './contexts.js';
 import { fail } from './errors.js';
@@ -13,8 +14,8 @@ import type { Repository } from './repository.js';
 import { Store } from './store.js';
 import type { Topology } from './topology.js';
 import { OBJECT_TYPES, type ContextRec, type DeviceRec, type ObjectRec, type ObjectType, type SmmuRec } from './types.js';
+import type { HwQueueRec } from './objects/index.js';
 import { allocVdevice, allocViommu, type AllocVdeviceInput, type AllocViommuInput } from './viommu.js';
-import { addr64, contextView, deviceView, eventView, mappingView, objectView, smmuView, translationView, word64 } from './views.js';
 import { Hardware } from './hardware.js';
 import { acknowledgeQueue, allocHwQueue, pushCommands, setQueueEnabled, type AllocHwQueueInput } from './hwqueue.js';
 import type { StagedChange } from './graph.js';
@@ -35,13 +36,13 @@ export interface ListQuery {
 }
 
 /** api.md "Lists": stable order by id; the cursor is the last id returned. */
-export function paginate<T extends { id: number }, V>(records: Iterable<T>, q: ListQuery, view: (r: T) => V): Page<V> {
+export function paginate<T extends { id: number }>(records: Iterable<T>, q: ListQuery): Page<T> {
   const limit = q.limit ?? 100;
   const after = q.cursor ? Number(q.cursor) : 0;
   if (!Number.isSafeInteger(after) || after < 0) fail('EINVAL', 'cursor is not one this service returned');
   const sorted = [...records].filter((r) => r.id > after).sort((a, b) => a.id - b.id);
   const items = sorted.slice(0, limit);
-  return { items: items.map(view), nextCursor: sorted.length > limit ? String(items[items.length - 1].id) : null };
+  return { items, nextCursor: sorted.length > limit ? String(items[items.length - 1].id) : null };
 }
 
 export interface ServiceOptions {
@@ -65,7 +66,7 @@ export class Iommufd {
   /** Host memory as the model reads it (page-table walks, CD fetches, stage 2 via IOAS mappings). */
   readonly hostMemory: HostMemory;
   /** Per-vIOMMU invalidation counters (in memory; they start at zero like hardware counters). */
-  private readonly viommuStats = new Map<number, ViommuStats>();
+  private readonly statsByViommu = new Map<number, ViommuStats>();
 
   constructor(
     readonly store: Store,
@@ -95,29 +96,29 @@ export class Iommufd {
 
   // ---- host inventory ----
   createSmmu(input: CreateSmmuInput) {
-    return this.store.write((tx) => smmuView(createSmmu(tx, input)));
+    return this.store.write((tx) => createSmmu(tx, input));
   }
   deleteSmmu(id: number) {
     return this.store.write((tx) => deleteSmmu(tx, id));
   }
   getSmmu(id: number) {
-    return smmuView(this.graph.get('smmus', id) ?? fail('ENOENT', `SMMU ${id} does not exist`));
+    return this.graph.get('smmus', id) ?? fail('ENOENT', `SMMU ${id} does not exist`);
   }
   listSmmus(q: ListQuery) {
-    return paginate(this.graph.values('smmus'), q, smmuView);
+    return paginate(this.graph.values('smmus'), q);
   }
   createDevice(input: CreateDeviceInput) {
-    return this.store.write((tx) => deviceView(createDevice(tx, input)));
+    return this.store.write((tx) => createDevice(tx, input));
   }
   deleteDevice(id: number) {
     return this.store.write((tx) => deleteDevice(tx, id));
   }
   getDevice(id: number) {
-    return deviceView(this.graph.get('devices', id) ?? fail('ENOENT', `device ${id} does not exist`));
+    return this.graph.get('devices', id) ?? fail('ENOENT', `device ${id} does not exist`);
   }
   listDevices(q: ListQuery & { smmuId?: number; contextId?: number }) {
     const match = (d: DeviceRec) => (q.smmuId === undefined || d.smmuId === q.smmuId) && (q.contextId === undefined || d.contextId === q.contextId);
-    return paginate([...this.graph.values('devices')].filter(match), q, deviceView);
+    return paginate([...this.graph.values('devices')].filter(match), q);
   }
   hwInfo(deviceId: number, type: HwInfoType) {
     return hwInfo(this.graph, deviceId, type);
@@ -125,34 +126,34 @@ export class Iommufd {
 
   // ---- contexts ----
   createContext(name: string) {
-    return this.store.write((tx) => contextView(createContext(tx, name)));
+    return this.store.write((tx) => createContext(tx, name));
   }
   deleteContext(id: number) {
     return this.store.write((tx) => deleteContext(tx, id));
   }
   getContext(id: number) {
-    return contextView(lookupContext(this.graph, id));
+    return lookupContext(this.graph, id);
   }
   listContexts(q: ListQuery) {
-    return paginate(this.graph.values('contexts'), q, contextView);
+    return paginate(this.graph.values('contexts'), q);
   }
   bindDevice(contextId: number, deviceId: number) {
-    return this.store.write((tx) => deviceView(bindDevice(tx, contextId, deviceId)));
+    return this.store.write((tx) => bindDevice(tx, contextId, deviceId));
   }
   unbindDevice(contextId: number, deviceId: number) {
     return this.store.write((tx) => unbindDevice(tx, contextId, deviceId));
   }
 
   // ---- objects ----
-  getObject(id: number, types: readonly ObjectType[] = OBJECT_TYPES, what = 'object') {
-    return objectView(this.graph, lookupObject(this.graph, null, id, types, what));
+  getObject<T extends ObjectType>(id: number, types: readonly T[] = OBJECT_TYPES as T[], what = 'object') {
+    return lookupObject(this.graph, null, id, types, what);
   }
   listObjects(q: ListQuery & { contextId?: number; types?: readonly ObjectType[]; viommuId?: number }) {
     const match = (o: ObjectRec) =>
       (q.contextId === undefined || o.contextId === q.contextId) &&
       (q.types === undefined || q.types.includes(o.type)) &&
       (q.viommuId === undefined || ('viommuId' in o && o.viommuId === q.viommuId));
-    return paginate([...this.graph.values('objects')].filter(match), q, (o) => objectView(this.graph, o));
+    return paginate([...this.graph.values('objects')].filter(match), q);
   }
   /** IOMMU_DESTROY of any id: objects by the generic path; a bound device is held by its binding. */
   destroy(id: number) {
@@ -171,32 +172,32 @@ export class Iommufd {
   }
 
   createIoas(contextId: number) {
-    return this.store.write((tx) => objectView(tx, createIoas(tx, contextId)));
+    return this.store.write((tx) => createIoas(tx, contextId));
   }
   mapIoas(ioasId: number, input: MapInput) {
-    return this.store.write((tx) => mappingView(mapIoas(tx, ioasId, input)));
+    return this.store.write((tx) => mapIoas(tx, ioasId, input));
   }
   unmapIoas(ioasId: number, range: { iova: bigint; length: bigint } | null) {
     return this.store.write((tx) => unmapIoas(tx, ioasId, range));
   }
   listMappings(ioasId: number) {
     lookupObject(this.graph, null, ioasId, ['ioas'], 'IOAS');
-    return mappingsOf(this.graph, ioasId).map(mappingView);
+    return mappingsOf(this.graph, ioasId);
   }
   allocHwpt(input: AllocHwptInput) {
-    return this.store.write((tx) => objectView(tx, allocHwpt(tx, input)));
+    return this.store.write((tx) => allocHwpt(tx, input));
   }
   attachDevice(deviceId: number, ptId: number) {
-    return this.store.write((tx) => deviceView(attachDevice(tx, deviceId, ptId)));
+    return this.store.write((tx) => attachDevice(tx, deviceId, ptId));
   }
   detachDevice(deviceId: number) {
-    return this.store.write((tx) => deviceView(detachDevice(tx, deviceId)));
+    return this.store.write((tx) => detachDevice(tx, deviceId));
   }
   allocViommu(input: AllocViommuInput) {
-    return this.store.write((tx) => objectView(tx, allocViommu(tx, input)));
+    return this.store.write((tx) => allocViommu(tx, input));
   }
   allocVdevice(input: AllocVdeviceInput) {
-    return this.store.write((tx) => objectView(tx, allocVdevice(tx, input)));
+    return this.store.write((tx) => allocVdevice(tx, input));
   }
 
   // ---- guest memory ----
@@ -208,23 +209,21 @@ export class Iommufd {
     return this.store.write((tx) => {
       lookupObject(tx, null, ioasId, ['ioas'], 'IOAS');
       writeGuest(tx, ioasId, iova, data, this.options.guestMemoryLimit);
-      return { iova: addr64(iova), length: data.length };
+      return { iova, length: data.length };
     });
   }
 
   // ---- vEVENTQs ----
   allocEventq(input: AllocEventqInput) {
-    return this.store.write((tx) => objectView(tx, allocEventq(tx, input)));
+    return this.store.write((tx) => allocEventq(tx, input));
   }
   readEventq(id: number, max: number) {
-    return this.store.write((tx) => ({ records: readEvents(tx, id, max).map((e) => eventView(e, eventqTypeOf(tx, id))) }));
+    return this.store.write((tx) => ({ type: eventqTypeOf(tx, id), records: readEvents(tx, id, max) }));
   }
   /** Pending records of a vEVENTQ after delivery position `afterOrd` (SSE replay). */
   pendingAfter(id: number, afterOrd: number) {
     const q = lookupObject(this.graph, null, id, ['veventq'], 'vEVENTQ');
-    return pendingEvents(this.graph, id)
-      .filter((e) => e.ord > afterOrd)
-      .map((e) => ({ ord: e.ord, view: eventView(e, q.eventqType ?? 'arm_smmuv3') }));
+    return { type: q.eventqType, records: pendingEvents(this.graph, id).filter((e) => e.ord > afterOrd) };
   }
   /** Admin fault injection: queue a raw record on the vIOMMU's vEVENTQ of that type. */
   injectEvent(viommuId: number, type: EventqType, record: bigint[]) {
@@ -232,17 +231,17 @@ export class Iommufd {
       const viommu = lookupObject(tx, null, viommuId, ['viommu'], 'vIOMMU');
       if (record.length !== PAYLOAD_WORDS[type]) fail('EINVAL', `a ${type} record is ${PAYLOAD_WORDS[type]} 64-bit words`);
       const q = eventqOf(tx, viommu.id, type) ?? fail('EOPNOTSUPP', `vIOMMU ${viommu.id} has no ${type} vEVENTQ: the event would be dropped`);
-      return eventView(queueEvent(tx, q, record), type);
+      return { type, record: queueEvent(tx, q, record) };
     });
   }
   /** Subscribes to every record queued on `eventqId` after now (delivery order). */
-  onEvent(eventqId: number, listener: (ord: number, view: ReturnType<typeof eventView>) => void): () => void {
+  onEvent(eventqId: number, listener: (record: EventRec, type: EventqType) => void): () => void {
     return this.store.onCommit((changes) => {
       for (const c of changes) {
         if (c.table === 'events' && c.created && c.record) {
           const e = c.record as EventRec;
           if (e.eventqId !== eventqId) continue;
-          listener(e.ord, eventView(e, eventqTypeOf(this.graph, eventqId)));
+          listener(e, eventqTypeOf(this.graph, eventqId));
         }
       }
     });
@@ -250,7 +249,7 @@ export class Iommufd {
 
   // ---- Tegra241 CMDQV guest queues ----
   allocHwQueue(input: AllocHwQueueInput) {
-    return this.store.write((tx) => objectView(tx, allocHwQueue(tx, input)));
+    return this.store.write((tx) => allocHwQueue(tx, input));
   }
   pushQueueCommands(id: number, buf: Uint8Array, count: number) {
     if (count === 0) fail('EINVAL', 'no commands');
@@ -258,8 +257,8 @@ export class Iommufd {
   }
   setQueueEnabled(id: number, enabled: boolean) {
     return this.store.write((tx) => {
-      const result = setQueueEnabled(tx, this.hardware, id, enabled, this.options.guestMemoryLimit);
-      return { ...(objectView(tx, tx.get('objects', id) as ObjectRec) as object), run: result };
+      const run = setQueueEnabled(tx, this.hardware, id, enabled, this.options.guestMemoryLimit);
+      return { queue: tx.get('objects', id) as HwQueueRec, run };
     });
   }
   acknowledgeQueue(id: number, replaceWithSync: boolean) {
@@ -273,7 +272,7 @@ export class Iommufd {
    */
   async translate(deviceId: number, input: TranslateInput) {
     const { result, route } = translateDevice(this.graph, this.hardware, this.hostMemory, deviceId, input);
-    if (!route) return translationView(result, null);
+    if (!route) return { result, forwarded: null };
     const forwarded = await this.store.write((tx) => {
       // Dropped when the vIOMMU has no arm_smmuv3 vEVENTQ (iommufd_viommu_report_event finds none).
       const q = eventqOf(tx, route.viommuId, 'arm_smmuv3');
@@ -281,12 +280,8 @@ export class Iommufd {
       const e = queueEvent(tx, q, route.record);
       return { viommuId: route.viommuId, virtId: route.virtId, eventqId: q.id, sequence: e.sequence, lostEvents: e.flags !== 0 };
     });
-    return translationView(result, forwarded);
+    return { result, forwarded };
   }
-  /**
-   * IOMMU_HWPT_INVALIDATE: `buf` holds `count` little-endian 16-byte entries (rewritten in place).
-   * `only: 'viommu'` for /v1/viommus/{id}/invalidate; otherwise the id's type decides.
-   */
   /**
    * IOMMU_HWPT_INVALIDATE. `entries` may be a function: it is called only after the target has
    * been looked up, so a malformed entry array is EINVAL after ENOENT, as in the kernel (the core
@@ -306,16 +301,16 @@ export class Iommufd {
   }
 
   private statsOf(viommuId: number): ViommuStats {
-    let stats = this.viommuStats.get(viommuId);
+    let stats = this.statsByViommu.get(viommuId);
     if (!stats) {
       stats = newViommuStats();
-      this.viommuStats.set(viommuId, stats);
+      this.statsByViommu.set(viommuId, stats);
     }
     return stats;
   }
 
   /** GET /v1/viommus/{id}/stats: its invalidations, its VMID's share of the IOTLB, its devices' ATC. */
-  viommuStatsView(id: number) {
+  viommuStats(id: number) {
     const viommu = lookupObject(this.graph, null, id, ['viommu'], 'vIOMMU');
     const model = this.hardware.model(viommu.smmuId as number);
     const sids = new Set<number>();
@@ -349,7 +344,7 @@ export class Iommufd {
       cmdq: s.cmdq,
       irqs: s.irqs,
       streamTable: { entries: model.streamIds().length },
-      recentCommands: log.commands.map(([w0, w1]) => [word64(w0), word64(w1)]),
+      recentCommands: log.commands,
     };
   }
 

@@ -10,7 +10,7 @@ import type { z } from 'zod';
 import { IommufdError } from '../../domain/errors.js';
 import { OBJECTS } from '../../domain/objects/index.js';
 import type { EventRec, ObjectRec, ObjectType } from '../../domain/types.js';
-import { contextView, deviceView, eventView, mappingView, objectView, smmuView } from '../../domain/views.js';
+import { contextView, deviceView, eventView, mappingView, objectView as viewOf, smmuStateView, smmuView } from '../views.js';
 import { mappingsOf } from '../../domain/ioas.js';
 import { eventqTypeOf } from '../../domain/eventq.js';
 import { createDeviceBody, createSmmuBody, hwInfoQuery } from '../../schema/inventory.js';
@@ -19,7 +19,7 @@ import { hex64, objectId, u32 } from '../../schema/common.js';
 import { typeDefs } from './schema.js';
 import { graphqlRoleCheck, type Role } from '../plugins/auth.js';
 import { toProblem } from '../plugins/problem.js';
-import { addr64 } from '../../domain/views.js';
+import { addr64 } from '../../domain/format.js';
 
 /** Loader batches run so far: the N+1 test reads it. */
 export const loaderStats = { batches: 0 };
@@ -61,10 +61,10 @@ export const graphqlApi: FastifyPluginAsync = async (app) => {
   const obj = (id: number | null | undefined) => {
     if (id === null || id === undefined) return null;
     const o = g.get('objects', id);
-    return o ? objectView(g, o) : null;
+    return o ? viewOf(service, o) : null;
   };
   const objectsWhere = (pred: (o: ObjectRec) => boolean) =>
-    [...g.values('objects')].filter(pred).sort((a, b) => a.id - b.id).map((o) => objectView(g, o));
+    [...g.values('objects')].filter(pred).sort((a, b) => a.id - b.id).map((o) => viewOf(service, o));
   const deviceById = (id: number | null | undefined) => {
     const d = id === null || id === undefined ? undefined : g.get('devices', id);
     return d ? deviceView(d) : null;
@@ -79,7 +79,7 @@ export const graphqlApi: FastifyPluginAsync = async (app) => {
 
   const counts = (byName: Record<string, number>) => Object.entries(byName).map(([opcode, count]) => ({ opcode, count }));
   const smmuState = (id: number) => {
-    const st = service.smmuState(id);
+    const st = smmuStateView(service.smmuState(id));
     return {
       ...st,
       commands: { executed: st.commands.executed, byOpcode: counts(st.commands.byOpcode as Record<string, number>), errors: counts(st.commands.errors) },
@@ -87,7 +87,7 @@ export const graphqlApi: FastifyPluginAsync = async (app) => {
     };
   };
   const viommuStats = (id: number) => {
-    const st = service.viommuStatsView(id);
+    const st = service.viommuStats(id);
     return { ...st, invalidations: { ...st.invalidations, byOpcode: counts(st.invalidations.byOpcode) } };
   };
 
@@ -189,54 +189,54 @@ export const graphqlApi: FastifyPluginAsync = async (app) => {
     },
     Query: {
       smmus: guard(() => service.smmuRecords().sort((a, b) => a.id - b.id).map(smmuView)),
-      smmu: guard((a: Args) => service.getSmmu(id(a.id))),
-      devices: guard((a: Args) => service.listDevices({ limit: 500, smmuId: (a.smmuId as number) ?? undefined, contextId: (a.contextId as number) ?? undefined }).items),
-      device: guard((a: Args) => service.getDevice(id(a.id))),
+      smmu: guard((a: Args) => smmuView(service.getSmmu(id(a.id)))),
+      devices: guard((a: Args) => service.listDevices({ limit: 500, smmuId: (a.smmuId as number) ?? undefined, contextId: (a.contextId as number) ?? undefined }).items.map(deviceView)),
+      device: guard((a: Args) => deviceView(service.getDevice(id(a.id)))),
       hwInfo: guard((a: Args) => {
         const q = parse(hwInfoQuery, strip({ type: a.type }));
         const info = service.hwInfo(id(a.deviceId), q.type ?? 'default');
         return { ...info, data: JSON.stringify(info.data) };
       }),
       contexts: guard(() => service.contextRecords().sort((a, b) => a.id - b.id).map(contextView)),
-      context: guard((a: Args) => service.getContext(id(a.id))),
-      object: guard((a: Args) => service.getObject(id(a.id))),
-      ioas: guard((a: Args) => service.getObject(id(a.id), ['ioas'], 'IOAS')),
-      hwpt: guard((a: Args) => service.getObject(id(a.id), ['hwpt_paging', 'hwpt_nested'], 'HWPT')),
-      viommu: guard((a: Args) => service.getObject(id(a.id), ['viommu'], 'vIOMMU')),
+      context: guard((a: Args) => contextView(service.getContext(id(a.id)))),
+      object: guard((a: Args) => viewOf(service, service.getObject(id(a.id)))),
+      ioas: guard((a: Args) => viewOf(service, service.getObject(id(a.id), ['ioas'], 'IOAS'))),
+      hwpt: guard((a: Args) => viewOf(service, service.getObject(id(a.id), ['hwpt_paging', 'hwpt_nested'], 'HWPT'))),
+      viommu: guard((a: Args) => viewOf(service, service.getObject(id(a.id), ['viommu'], 'vIOMMU'))),
       viommus: guard((a: Args) => objectsWhere((o) => o.type === 'viommu' && (a.contextId == null || o.contextId === a.contextId))),
-      vdevice: guard((a: Args) => service.getObject(id(a.id), ['vdevice'], 'vDEVICE')),
-      eventq: guard((a: Args) => service.getObject(id(a.id), ['veventq'], 'vEVENTQ')),
-      hwQueue: guard((a: Args) => service.getObject(id(a.id), ['hw_queue'], 'HW queue')),
+      vdevice: guard((a: Args) => viewOf(service, service.getObject(id(a.id), ['vdevice'], 'vDEVICE'))),
+      eventq: guard((a: Args) => viewOf(service, service.getObject(id(a.id), ['veventq'], 'vEVENTQ'))),
+      hwQueue: guard((a: Args) => viewOf(service, service.getObject(id(a.id), ['hw_queue'], 'HW queue'))),
     },
     Mutation: {
-      createSmmu: guard((a: Args) => service.createSmmu(parse(createSmmuBody, strip(a)))),
+      createSmmu: guard(async (a: Args) => smmuView(await service.createSmmu(parse(createSmmuBody, strip(a))))),
       deleteSmmu: guard(async (a: Args) => (await service.deleteSmmu(id(a.id)), true)),
-      createDevice: guard((a: Args) => service.createDevice(parse(createDeviceBody, strip(a)))),
+      createDevice: guard(async (a: Args) => deviceView(await service.createDevice(parse(createDeviceBody, strip(a))))),
       deleteDevice: guard(async (a: Args) => (await service.deleteDevice(id(a.id)), true)),
-      createContext: guard((a: Args) => service.createContext(parse(createContextBody, a).name)),
+      createContext: guard(async (a: Args) => contextView(await service.createContext(parse(createContextBody, a).name))),
       deleteContext: guard((a: Args) => service.deleteContext(id(a.id))),
-      bindDevice: guard((a: Args) => service.bindDevice(id(a.contextId), parse(bindDeviceBody, { deviceId: a.deviceId }).deviceId)),
+      bindDevice: guard(async (a: Args) => deviceView(await service.bindDevice(id(a.contextId), parse(bindDeviceBody, { deviceId: a.deviceId }).deviceId))),
       unbindDevice: guard(async (a: Args) => {
         await service.unbindDevice(id(a.contextId), id(a.deviceId));
-        return service.getDevice(id(a.deviceId));
+        return deviceView(service.getDevice(id(a.deviceId)));
       }),
-      createIoas: guard((a: Args) => service.createIoas(parse(createIoasBody, a).contextId)),
-      mapIoas: guard((a: Args) => {
+      createIoas: guard(async (a: Args) => viewOf(service, await service.createIoas(parse(createIoasBody, a).contextId))),
+      mapIoas: guard(async (a: Args) => {
         const m = parse(mapBody, strip({ iova: a.iova, length: a.length, read: a.read, write: a.write }));
-        return service.mapIoas(id(a.ioasId), { iova: m.iova, length: m.length, read: m.read ?? true, write: m.write ?? true });
+        return mappingView(await service.mapIoas(id(a.ioasId), { iova: m.iova, length: m.length, read: m.read ?? true, write: m.write ?? true }));
       }),
       unmapIoas: guard(async (a: Args) => {
         const range = a.iova == null && a.length == null ? null : { iova: parse(hex64, a.iova), length: parse(hex64, a.length) };
         return addr64((await service.unmapIoas(id(a.ioasId), range)).unmapped);
       }),
-      allocHwpt: guard((a: Args) => {
+      allocHwpt: guard(async (a: Args) => {
         const b = parse(allocHwptBody, strip({ deviceId: a.deviceId, ptId: a.ptId, flags: a.flags, data: a.data ? strip(a.data as Args) : undefined }));
-        return service.allocHwpt({ deviceId: b.deviceId, ptId: b.ptId, flags: b.flags ?? [], data: b.data });
+        return viewOf(service, await service.allocHwpt({ deviceId: b.deviceId, ptId: b.ptId, flags: b.flags ?? [], data: b.data }));
       }),
-      attachDevice: guard((a: Args) => service.attachDevice(id(a.deviceId), parse(attachBody, { ptId: a.ptId }).ptId)),
-      detachDevice: guard((a: Args) => service.detachDevice(id(a.deviceId))),
-      allocViommu: guard((a: Args) => service.allocViommu(parse(allocViommuBody, a))),
-      allocVdevice: guard((a: Args) => service.allocVdevice(parse(allocVdeviceBody, a))),
+      attachDevice: guard(async (a: Args) => deviceView(await service.attachDevice(id(a.deviceId), parse(attachBody, { ptId: a.ptId }).ptId))),
+      detachDevice: guard(async (a: Args) => deviceView(await service.detachDevice(id(a.deviceId)))),
+      allocViommu: guard(async (a: Args) => viewOf(service, await service.allocViommu(parse(allocViommuBody, a)))),
+      allocVdevice: guard(async (a: Args) => viewOf(service, await service.allocVdevice(parse(allocVdeviceBody, a)))),
       // IOMMU_DESTROY takes any u32: id 0 names no object (ENOENT), as on REST (iommufd.md §6.1 item 1).
       destroy: guard(async (a: Args) => (await service.destroy(parse(u32, a.id)), true)),
     },

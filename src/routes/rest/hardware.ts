@@ -9,6 +9,7 @@ import { idParams } from '../../schema/common.js';
 import { ackHwQueueBody, allocHwQueueBody, invalidateBody, patchHwQueueBody, queueCommandsBody, smmuStateQuery, translateBody } from '../../schema/hardware.js';
 import { scopedListQueryShape } from '../../schema/common.js';
 import { sendProblem, toProblem } from '../plugins/problem.js';
+import { objectPageView, objectView, smmuStateView, translateView } from '../views.js';
 
 const ENTRY_BYTES = 16;
 
@@ -63,15 +64,17 @@ export const hardwareRoutes: FastifyPluginAsyncZod = async (app) => {
     service.invalidate(req.params.id, () => invalidationEntries(req)),
   );
   app.post('/devices/:id/translate', { schema: { tags: ['hardware'], params: idParams, body: translateBody } }, async (req) =>
-    service.translate(req.params.id, req.body),
+    translateView(await service.translate(req.params.id, req.body)),
   );
   app.post('/hw-queues', { schema: { tags: ['hw-queues'], body: allocHwQueueBody } }, async (req, reply) =>
-    reply.code(201).send(await service.allocHwQueue(req.body)),
+    reply.code(201).send(objectView(service, await service.allocHwQueue(req.body))),
   );
-  app.get('/hw-queues', { schema: { tags: ['hw-queues'], querystring: scopedListQueryShape } }, async (req) => service.listObjects({ ...req.query, types: ['hw_queue'] }));
-  app.get('/hw-queues/:id', { schema: { tags: ['hw-queues'], params: idParams } }, async (req) => service.getObject(req.params.id, ['hw_queue'], 'HW queue'));
-  app.patch('/hw-queues/:id', { schema: { tags: ['hw-queues'], params: idParams, body: patchHwQueueBody } }, async (req) =>
-    service.setQueueEnabled(req.params.id, req.body.enabled),
+  app.get('/hw-queues', { schema: { tags: ['hw-queues'], querystring: scopedListQueryShape } }, async (req) => objectPageView(service, service.listObjects({ ...req.query, types: ['hw_queue'] })));
+  app.get('/hw-queues/:id', { schema: { tags: ['hw-queues'], params: idParams } }, async (req) => objectView(service, service.getObject(req.params.id, ['hw_queue'], 'HW queue')));
+  app.patch('/hw-queues/:id', { schema: { tags: ['hw-queues'], params: idParams, body: patchHwQueueBody } }, async (req) => {
+    const { queue, run } = await service.setQueueEnabled(req.params.id, req.body.enabled);
+    return { ...objectView(service, queue), run };
+  },
   );
   app.post('/hw-queues/:id/commands', { schema: { tags: ['hw-queues'], params: idParams } }, async (req) => {
     const { buf, count } = invalidationEntries(req, queueCommandsBody);
@@ -80,8 +83,8 @@ export const hardwareRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post('/hw-queues/:id/error/ack', { schema: { tags: ['hw-queues'], params: idParams, body: ackHwQueueBody } }, async (req) =>
     service.acknowledgeQueue(req.params.id, req.body?.replaceWithSync ?? false),
   );
-  app.get('/viommus/:id/stats', { schema: { tags: ['hardware'], params: idParams } }, async (req) => service.viommuStatsView(req.params.id));
+  app.get('/viommus/:id/stats', { schema: { tags: ['hardware'], params: idParams } }, async (req) => service.viommuStats(req.params.id));
   app.get('/smmus/:id/state', { schema: { tags: ['hardware'], params: idParams, querystring: smmuStateQuery } }, async (req) =>
-    service.smmuState(req.params.id, req.query.commands ?? 0),
+    smmuStateView(service.smmuState(req.params.id, req.query.commands ?? 0)),
   );
 };

@@ -1,13 +1,15 @@
 /**
- * The JSON shapes of api.md, built from graph records. Both REST and GraphQL serve these, so
- * the two can never disagree on a field.
+ * The JSON shapes of api.md, built from the records the domain answers with. Both REST and
+ * GraphQL serve these, so the two can never disagree on a field. An object's own view is
+ * declared by its type's descriptor (src/domain/objects/) and built by `objectView`.
  */
 import { decodeFeatures, type SmmuFeatures } from '../hw/idr.js';
-import type { ContextRec, DeviceRec, MappingRec, SmmuRec } from './types.js';
 import { decodeEvent, type TranslateResult } from '../hw/index.js';
-import type { EventRec, EventqType } from './types.js';
+import { objectView as describeObject } from '../domain/object-table.js';
+import type { Iommufd, Page } from '../domain/service.js';
+import type { ContextRec, DeviceRec, EventRec, EventqType, MappingRec, ObjectRec, SmmuRec } from '../domain/types.js';
 
-import { addr64, word64 } from './format.js';
+import { addr64, word64 } from '../domain/format.js';
 
 export { addr64, word64 };
 
@@ -62,8 +64,20 @@ export function mappingView(m: MappingRec) {
 }
 export type MappingView = ReturnType<typeof mappingView>;
 
-export { objectView } from './object-table.js';
-export { vsteView, type VsteView } from './objects/index.js';
+/** An object as GET /v1/objects/{id} shows it, against the committed graph. */
+export function objectView(service: Iommufd, o: ObjectRec): Record<string, unknown> {
+  return describeObject(service.graph, o);
+}
+
+/** A list page of objects. */
+export function objectPageView(service: Iommufd, page: Page<ObjectRec>) {
+  return pageView(page, (o) => objectView(service, o));
+}
+
+/** A list page of api.md "Lists". */
+export function pageView<T, V>(page: Page<T>, view: (item: T) => V): { items: V[]; nextCursor: string | null } {
+  return { items: page.items.map(view), nextCursor: page.nextCursor };
+}
 
 /** One vEVENTQ item as read(2) returns it: header { flags, sequence } + payload, decoded. */
 export function eventView(e: EventRec, type: EventqType) {
@@ -103,4 +117,14 @@ export function translationView(
 function decodedEvent(words: bigint[]) {
   const d = decodeEvent(words);
   return { type: d.type, name: d.name, fields: Object.fromEntries(Object.entries(d.fields).map(([k, v]) => [k, typeof v === 'bigint' ? addr64(v) : v])) };
+}
+
+/** GET /v1/smmus/{id}/state: 64-bit command words as api.md writes them. */
+export function smmuStateView(state: ReturnType<Iommufd['smmuState']>) {
+  return { ...state, recentCommands: state.recentCommands.map(([w0, w1]) => [word64(w0), word64(w1)]) };
+}
+
+/** POST /v1/devices/{id}/translate. */
+export function translateView(out: Awaited<ReturnType<Iommufd['translate']>>) {
+  return translationView(out.result, out.forwarded);
 }
