@@ -49,8 +49,6 @@ export const CMDQ_OP_RESUME = 0x44;
 export const CMDQ_OP_STALL_TERM = 0x45;
 export const CMDQ_OP_CMD_SYNC = 0x46;
 
-/** `CMDQ_TLBI_RANGE_NUM_MAX` (L-H L396). */
-export const CMDQ_TLBI_RANGE_NUM_MAX = 31;
 /** `CMDQ_ATC_0_SIZE_ALL`: an ATC_INV of Size 52 covers every address (§1.3). */
 export const ATC_INV_SIZE_ALL = 52;
 /** CMD_SYNC completion signal (§1.3): NONE, IRQ, SEV. */
@@ -61,7 +59,7 @@ export const CMD_RESUME_ACTION = { TERM: 0, RETRY: 1, ABORT: 2 } as const;
 export const CMD_PRI_RESP = { DENY: 0, FAIL: 1, SUCC: 2 } as const;
 
 /**
- * QEMU's generic command extractors (§1.1 table, Q-INT L187-207). The per-command layouts
+ * QEMU's generic command extractors (§1.1 table, QEMU smmuv3-internal.h). The per-command layouts
  * below are the authority on which of these a given opcode uses.
  */
 export const CMD = {
@@ -268,72 +266,4 @@ export function cmdSetSid(view: DataView, offset: number, sid: number): void {
 export function cmdGetAsid(view: DataView, offset: number): number {
   // CMD.ASID is DW0[63:48]: the little-endian 16 bits at byte 6.
   return view.getUint16(offset + 6, true);
-}
-
-// ---------------------------------------------------------------------------------------------
-// How Linux emits invalidations (§2.7), for the service's invalidation path and for vector B.
-
-export interface TlbiRangeParams {
-  /** TLBI_NH_VA, TLBI_EL2_VA or TLBI_S2_IPA. */
-  command: 'TLBI_NH_VA' | 'TLBI_EL2_VA' | 'TLBI_S2_IPA';
-  asid?: number;
-  vmid?: number;
-  iova: bigint;
-  size: bigint;
-  /** log2 of the size of the unmapped granule (leaf level size), e.g. 12 for a 4 KiB page. */
-  granuleLog2: number;
-  /** log2 of the smallest page size of the domain (12, 14 or 16). */
-  pageLog2: number;
-  leaf: boolean;
-  /** IDR3.RIL: range invalidation supported. */
-  ril: boolean;
-}
-
-/** Commands Linux `__arm_smmu_tlb_inv_range` builds for [iova, iova+size) (§2.7). */
-export function buildTlbiRangeCommands(p: TlbiRangeParams): CommandWords[] {
-  const out: CommandWords[] = [];
-  const base: CommandFields = {};
-  if (p.command !== 'TLBI_S2_IPA') base.ASID = p.asid ?? 0;
-  if (p.command !== 'TLBI_EL2_VA') base.VMID = p.vmid ?? 0;
-  base.LEAF = p.leaf ? 1 : 0;
-  const end = p.iova + p.size;
-  let iova = p.iova;
-  if (!p.ril) {
-    const step = 1n << BigInt(p.granuleLog2);
-    for (; iova < end; iova += step) out.push(encodeCommand(p.command, { ...base, ADDR: iova }));
-    return out;
-  }
-  const tg = p.pageLog2;
-  let numPages = p.size >> BigInt(tg);
-  const fields: CommandFields = { ...base, TG: (tg - 10) / 2 };
-  if (p.leaf) fields.TTL = 4 - Math.floor((p.granuleLog2 - 3) / (tg - 3));
-  else if ((numPages & BigInt(CMDQ_TLBI_RANGE_NUM_MAX)) === 1n) numPages++;
-  while (iova < end && numPages > 0n) {
-    let scale = 0n;
-    while (((numPages >> scale) & 1n) === 0n) scale++;
-    const num = (numPages >> scale) & BigInt(CMDQ_TLBI_RANGE_NUM_MAX);
-    out.push(encodeCommand(p.command, { ...fields, SCALE: Number(scale), NUM: Number(num - 1n), ADDR: iova }));
-    numPages -= num << scale;
-    iova += num << (scale + BigInt(tg));
-  }
-  return out;
-}
-
-/**
- * The ATC_INV Linux `arm_smmu_atc_inv_to_cmd` builds (§2.7): 4 KiB pages; size 0 means
- * everything (Size 52); otherwise the smallest aligned power-of-two span covering the range.
- */
-export function buildAtcInvCommand(p: { sid: number; ssid?: number; iova: bigint; size: bigint }): CommandWords {
-  const fields: CommandFields = { SID: p.sid };
-  if (p.ssid !== undefined) {
-    fields.SSV = 1;
-    fields.SSID = p.ssid;
-  }
-  if (p.size === 0n) return encodeCommand('ATC_INV', { ...fields, SIZE: ATC_INV_SIZE_ALL });
-  const pageStart = p.iova >> 12n;
-  const pageEnd = (p.iova + p.size - 1n) >> 12n;
-  let log2Span = 0;
-  for (let x = pageStart ^ pageEnd; x > 0n; x >>= 1n) log2Span++;
-  const start = pageStart & ~((1n << BigInt(log2Span)) - 1n);
-  return encodeCommand('ATC_INV', { ...fields, ADDR: start << 12n, SIZE: log2Span });
 }

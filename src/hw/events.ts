@@ -1,6 +1,7 @@
 /**
  * Event records (smmuv3.md §4.6-§4.7): event IDs, the 32-byte record's field table and an
- * encoder/decoder by field names. Recording events into a queue comes with the walk.
+ * encoder/decoder by field names; the `Fault` every stage of a translation returns (QEMU
+ * `SMMUEventInfo`) and the one helper that turns it into its record (`smmuv3_record_event`).
  */
 import { addrField, bigField, decodeFields, encodeFields, numField, wordGet, type FieldTable } from './fields.js';
 
@@ -56,8 +57,9 @@ export const EVT_ID = {
 } as const;
 export type EventName = keyof typeof EVT_ID;
 
-/** Event Class (§4.5 fault recording; Q-INT L36-40). */
+/** Event Class (§4.5 fault recording; QEMU `SMMUEventInfo.u.*.class`). */
 export const EVT_CLASS = { CD: 0, TT: 1, IN: 2 } as const;
+export type FaultClassName = keyof typeof EVT_CLASS;
 
 const EVENT_NAME_BY_ID: ReadonlyMap<number, EventName> = new Map(
   Object.entries(EVT_ID).map(([name, id]) => [id, name as EventName]),
@@ -87,4 +89,76 @@ export function decodeEvent(words: ArrayLike<bigint>): DecodedEvent {
   const { TYPE: _type, ...fields } = decodeFields(EVT, words);
   const type = wordGet(words, EVT.TYPE);
   return { type, name: EVENT_NAME_BY_ID.get(type) ?? null, fields };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faults (QEMU `SMMUEventInfo`): what config decode and the walks return instead of a result.
+
+/** A fault of one DMA access; 'ABORT' is the silent abort of an abort STE (no record). */
+export interface Fault {
+  readonly kind: 'fault';
+  readonly type: EventName | 'ABORT';
+  readonly stage: 0 | 1 | 2;
+  readonly cls: FaultClassName | null;
+  /** Faulting IPA of a stage-2 fault. */
+  readonly ipa: bigint | null;
+  /** Address whose read failed (F_WALK_EABT, F_STE_FETCH, F_CD_FETCH). */
+  readonly fetchAddr?: bigint;
+  /** Recording already decided where the fault arose (a stage-2 fault of the CD fetch). */
+  readonly record?: boolean;
+}
+
+export function fault(
+  type: EventName | 'ABORT',
+  stage: 0 | 1 | 2 = 0,
+  cls: FaultClassName | null = null,
+  ipa: bigint | null = null,
+  fetchAddr?: bigint,
+): Fault {
+  return fetchAddr === undefined ? { kind: 'fault', type, stage, cls, ipa } : { kind: 'fault', type, stage, cls, ipa, fetchAddr };
+}
+
+export function isFault(x: unknown): x is Fault {
+  return typeof x === 'object' && x !== null && (x as { kind?: unknown }).kind === 'fault';
+}
+
+/** Faults recorded only with CD.R (stage 1) or STE.S2R (stage 2) (`PTW_RECORD_FAULT`, §4.5). */
+export const RECORDABLE_FAULTS: ReadonlySet<string> = new Set<EventName>(['F_TRANSLATION', 'F_ADDR_SIZE', 'F_ACCESS', 'F_PERMISSION']);
+
+/** The access a fault is reported for. */
+export interface FaultingAccess {
+  sid: number;
+  ssid?: number;
+  /** Input address (ADDR of walk faults, `smmuv3_fixup_event`). */
+  iova: bigint;
+  write: boolean;
+}
+
+/** `smmuv3_record_event` (§4.7): the 32-byte record of a recorded fault. */
+export function faultRecord(f: Fault & { type: EventName }, access: FaultingAccess): EventWords {
+  const ssv = access.ssid !== undefined ? { SSV: 1, SSID: access.ssid } : {};
+  const sid = BigInt(access.sid >>> 0);
+  switch (f.type) {
+    case 'C_BAD_STREAMID':
+    case 'C_BAD_STE':
+    case 'C_BAD_CD':
+    case 'C_BAD_SUBSTREAMID':
+    case 'F_CFG_CONFLICT':
+      return encodeEvent(f.type, { SID: sid, ...ssv });
+    case 'F_STE_FETCH':
+      return encodeEvent(f.type, { SID: sid, ...ssv, ADDR2: f.fetchAddr ?? 0n });
+    case 'F_CD_FETCH':
+      // QEMU puts the fetch address in ADDR (word4/5), vector 36.
+      return encodeEvent(f.type, { SID: sid, ...ssv, ADDR: f.fetchAddr ?? 0n });
+    default:
+      return encodeEvent(f.type, {
+        SID: sid,
+        ...ssv,
+        S2: f.stage === 2 ? 1 : 0,
+        CLASS: EVT_CLASS[f.cls ?? 'IN'],
+        RNW: access.write ? 0 : 1,
+        ADDR: access.iova,
+        ADDR2: f.type === 'F_WALK_EABT' ? (f.fetchAddr ?? 0n) : f.stage === 2 ? (f.ipa ?? 0n) : 0n,
+      });
+  }
 }

@@ -9,8 +9,12 @@
  * - `BigField` (`kind: 'big'`): a wider raw value, returned as `bigint` shifted down to bit 0.
  * - `BigField` (`kind: 'addr'`): an address field kept *in place* (low bits zero), as Linux's
  *   `*_MASK` macros and QEMU's `CMD_ADDR` use it, e.g. TLBI VA = DW1[63:12] → `addr & ~0xfff`.
+ * - `RegField`: a `NumField` below bit 32, for 32-bit registers held as plain numbers (QEMU
+ *   `REG32`/`FIELD`): CR0, IDRn, PROD/CONS, STRTAB_BASE_CFG (src/hw/registers.ts, src/hw/idr.ts).
+ * - One 64-bit word held as a bigint (a page-table descriptor, a 64-bit register) is read with
+ *   `dwGet`/`dwSet`, the same fields as a word array.
  *
- * No code outside the field tables shifts or masks structure words by hand.
+ * No code outside the field tables shifts or masks structure or register words by hand.
  */
 
 export interface NumField {
@@ -25,6 +29,10 @@ export interface NumField {
   readonly shift: number;
   /** Bits of the value held in the first half (the rest, if any, sit in the next half). */
   readonly lowBits: number;
+  /** Mask of the field in its 64-bit word, in place. */
+  readonly inPlaceMask: bigint;
+  /** Mask of the bits held in the first 32-bit half, in place there (a register field's GENMASK). */
+  readonly halfMask: number;
 }
 
 export interface BigField {
@@ -53,19 +61,25 @@ function checkRange(dw: number, hi: number, lo: number): void {
 /** A field of at most 32 bits, DW`dw`[hi:lo]. */
 export function numField(dw: number, hi: number, lo: number = hi): NumField {
   checkRange(dw, hi, lo);
-  const width = hi - lo + 1;
-  if (width > 32) throw new RangeError(`numField DW${dw}[${hi}:${lo}] is wider than 32 bits`);
+  if (hi - lo + 1 > 32) throw new RangeError(`numField DW${dw}[${hi}:${lo}] is wider than 32 bits`);
+  return numFieldOf(dw, lo, hi - lo + 1);
+}
+
+/** The NumField of `width` bits from bit `lo` of DW`dw` (width 0: an empty field, always 0). */
+function numFieldOf(dw: number, lo: number, width: number): NumField {
   const half = lo >= 32 ? 1 : 0;
   const shift = lo - 32 * half;
   return Object.freeze({
     kind: 'num',
     dw,
-    hi,
+    hi: lo + width - 1,
     lo,
     width,
     byte: dw * 8 + half * 4,
     shift,
     lowBits: Math.min(width, 32 - shift),
+    inPlaceMask: ((1n << BigInt(width)) - 1n) << BigInt(lo),
+    halfMask: (mask32(Math.min(width, 32 - shift)) << shift) >>> 0,
   });
 }
 
@@ -169,27 +183,26 @@ function depositBig(word: bigint, f: BigField, value: bigint): bigint {
   return ((word & ~f.inPlaceMask) | placed) & U64_MASK;
 }
 
-function inPlaceMaskOf(f: Field): bigint {
-  return f.kind === 'num' ? ((1n << BigInt(f.width)) - 1n) << BigInt(f.lo) : f.inPlaceMask;
-}
-
 /** Reads a field from an array of 64-bit words. */
 export function wordGet<F extends Field>(words: ArrayLike<bigint>, f: F): FieldValue<F> {
-  const word = words[f.dw] ?? 0n;
-  if (f.kind === 'num') return Number((word & inPlaceMaskOf(f)) >> BigInt(f.lo)) as FieldValue<F>;
-  return extractBig(word, f) as FieldValue<F>;
+  return dwGet(words[f.dw] ?? 0n, f);
 }
 
 /** Writes a field into an array of 64-bit words (truncated to the field). */
 export function wordSet(words: bigint[], f: Field, value: number | bigint): void {
-  const word = words[f.dw] ?? 0n;
-  const v = BigInt(value);
-  if (f.kind === 'num') {
-    const m = inPlaceMaskOf(f);
-    words[f.dw] = ((word & ~m) | ((v << BigInt(f.lo)) & m)) & U64_MASK;
-  } else {
-    words[f.dw] = depositBig(word, f, v);
-  }
+  words[f.dw] = dwSet(words[f.dw] ?? 0n, f, value);
+}
+
+/** Reads a field from `word`, the 64-bit word DW`f.dw` of its structure (a descriptor, a register). */
+export function dwGet<F extends Field>(word: bigint, f: F): FieldValue<F> {
+  if (f.kind === 'num') return Number((word & f.inPlaceMask) >> BigInt(f.lo)) as FieldValue<F>;
+  return extractBig(word, f) as FieldValue<F>;
+}
+
+/** `word` (DW`f.dw` of its structure) with the field replaced by `value`, truncated to the field. */
+export function dwSet(word: bigint, f: Field, value: number | bigint): bigint {
+  if (f.kind !== 'num') return depositBig(word, f, BigInt(value));
+  return ((word & ~f.inPlaceMask) | ((BigInt(value) << BigInt(f.lo)) & f.inPlaceMask)) & U64_MASK;
 }
 
 /** True when `value` is representable in `f` without loss (addr fields: no bits below `lo`). */
@@ -229,6 +242,58 @@ export function decodeFields<T extends FieldTable>(table: T, words: ArrayLike<bi
   const out: Record<string, number | bigint> = {};
   for (const [name, f] of Object.entries(table)) out[name] = wordGet(words, f);
   return out as FieldValues<T>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 32-bit registers held as numbers (QEMU `REG32` + `FIELD`, Linux `GENMASK` + `FIELD_GET`).
+
+/** A field of a 32-bit register: a NumField of DW0 that ends at or below bit 31. */
+export type RegField = NumField;
+export type RegFieldTable = Readonly<Record<string, RegField>>;
+
+/** A field [hi:lo] of a 32-bit register. */
+export function regField(hi: number, lo: number = hi): RegField {
+  if (hi > 31) throw new RangeError(`register field [${hi}:${lo}] is beyond bit 31`);
+  return numField(0, hi, lo);
+}
+
+/**
+ * The `width` bits from bit `lo` of a 32-bit register, for a field whose position depends on a
+ * parameter (a queue's index: log2 of its size bits). Width 0 is an empty field that reads 0.
+ */
+export function regFieldOfWidth(lo: number, width: number): RegField {
+  if (!Number.isInteger(lo) || !Number.isInteger(width) || lo < 0 || width < 0 || lo + width > 32) {
+    throw new RangeError(`register field of ${width} bits at ${lo} is not inside 32 bits`);
+  }
+  return numFieldOf(0, lo, width);
+}
+
+/** The field's bits in place (Linux `GENMASK(hi, lo)`), as an unsigned 32-bit number. */
+export function regMask(f: RegField): number {
+  return f.halfMask;
+}
+
+/** Reads a register field (`FIELD_EX32`). */
+export function regGet(value: number, f: RegField): number {
+  return (value & f.halfMask) >>> f.shift;
+}
+
+/** `value` with the field replaced by `v`, truncated to the field (`FIELD_DP32`). */
+export function regSet(value: number, f: RegField, v: number): number {
+  return ((value & ~f.halfMask) | ((v << f.shift) & f.halfMask)) >>> 0;
+}
+
+/** Builds a 32-bit register value from named field values; unknown names or values that do not fit throw. */
+export function encodeReg<T extends RegFieldTable>(table: T, values: Partial<Record<keyof T & string, number>>, what: string): number {
+  let reg = 0;
+  for (const [name, value] of Object.entries(values)) {
+    if (value === undefined) continue;
+    const f = table[name];
+    if (f === undefined) throw new RangeError(`${what}: unknown field ${name}`);
+    if (!fieldFits(f, value)) throw new RangeError(`${what}: value ${String(value)} does not fit ${name} [${f.hi}:${f.lo}]`);
+    reg = regSet(reg, f, value);
+  }
+  return reg;
 }
 
 /** Reads `dwords` little-endian 64-bit words from `bytes` at `offset`. */

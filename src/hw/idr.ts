@@ -1,21 +1,22 @@
 /**
- * SMMUv3 ID registers (smmuv3.md §6.1): one field table per register, named as in the
- * architecture and Linux `arm-smmu-v3.h` (IDR0_*, IDR1_*, ...), and the decoded `features`
- * view the service reports.
+ * SMMUv3 ID registers (smmuv3.md §6.1): the fields of IDR0..IDR5 in one table, grouped by
+ * register and named as in the architecture and Linux `arm-smmu-v3.h` (IDR0_*, IDR1_*, ...), read
+ * with the register accessors of src/hw/fields.ts; and the decoded `features` the service reports.
  */
+import { regField, regGet, regSet, type RegField } from './fields.js';
 
-export interface RegField {
+/** A field of one of IDR0..IDR5: its register and its bits there. */
+export interface IdrField extends RegField {
   readonly reg: 0 | 1 | 2 | 3 | 4 | 5;
-  readonly lo: number;
-  readonly hi: number;
 }
 
-function f(reg: RegField['reg'], hi: number, lo: number = hi): RegField {
-  return { reg, lo, hi };
+function f(reg: IdrField['reg'], hi: number, lo: number = hi): IdrField {
+  return Object.freeze({ ...regField(hi, lo), reg });
 }
 
-/** Field map of IDR0..IDR5 (smmuv3.md §6.1). */
+/** Field map of IDR0..IDR5 (smmuv3.md §6.1), by field name; `reg` says which IDR. */
 export const IDR = {
+  // IDR0
   S2P: f(0, 0),
   S1P: f(0, 1),
   TTF: f(0, 3, 2),
@@ -34,40 +35,37 @@ export const IDR = {
   STALL_MODEL: f(0, 25, 24),
   TERM_MODEL: f(0, 26),
   ST_LEVEL: f(0, 28, 27),
+  // IDR1
   SIDSIZE: f(1, 5, 0),
   SSIDSIZE: f(1, 10, 6),
   PRIQS: f(1, 15, 11),
   EVENTQS: f(1, 20, 16),
   CMDQS: f(1, 25, 21),
+  // IDR3
   FWB: f(3, 8),
   RIL: f(3, 10),
   BBML: f(3, 12, 11),
+  // IDR5
   OAS: f(5, 2, 0),
   GRAN4K: f(5, 4),
   GRAN16K: f(5, 5),
   GRAN64K: f(5, 6),
   VAX: f(5, 11, 10),
-} as const satisfies Record<string, RegField>;
+} as const satisfies Record<string, IdrField>;
 
 export type IdrFieldName = keyof typeof IDR;
 export type IdrRegisters = readonly [number, number, number, number, number, number];
 
-function mask(field: RegField): number {
-  const width = field.hi - field.lo + 1;
-  return width >= 32 ? 0xffffffff : (1 << width) - 1;
-}
-
 export function getIdrField(idr: IdrRegisters, name: IdrFieldName): number {
   const field = IDR[name];
-  return ((idr[field.reg] >>> field.lo) & mask(field)) >>> 0;
+  return regGet(idr[field.reg], field);
 }
 
 /** Returns a copy of `idr` with `name` set to `value` (value is truncated to the field width). */
 export function setIdrField(idr: IdrRegisters, name: IdrFieldName, value: number): IdrRegisters {
   const field = IDR[name];
-  const m = mask(field);
   const out = [...idr] as [number, number, number, number, number, number];
-  out[field.reg] = ((out[field.reg] & ~(m << field.lo)) | ((value & m) << field.lo)) >>> 0;
+  out[field.reg] = regSet(out[field.reg], field, value);
   return out;
 }
 

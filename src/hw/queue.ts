@@ -8,6 +8,8 @@
  * executes (the hook a Tegra241 vCMDQ needs for its allowed-command set and VMID/SID rewrite).
  */
 import { CMD_BYTES, cmdOpcode } from './commands.js';
+import { dwGet, regGet, regMask, regSet } from './fields.js';
+import { CMDQ_CONS, GERROR, Q_BASE, queuePointer } from './registers.js';
 
 /** CMDQ_CONS.ERR codes (§2.3; Linux `CMDQ_ERR_CERROR_*`). */
 export const CERROR = { NONE: 0, ILL: 1, ABT: 2, ATC_INV_SYNC: 3 } as const;
@@ -35,39 +37,8 @@ export function cerrorName(code: number): CerrorCode {
  */
 const ENTRY_BYTES = CMD_BYTES;
 const opcodeAt = cmdOpcode;
-
-/** A field of a 32-bit register. */
-interface RegField32 {
-  readonly lo: number;
-  readonly width: number;
-}
-
-function regGet(value: number, f: RegField32): number {
-  return (value >>> f.lo) & ((1 << f.width) - 1);
-}
-
-function regSet(value: number, f: RegField32, v: number): number {
-  const m = ((1 << f.width) - 1) << f.lo;
-  return ((value & ~m) | ((v << f.lo) & m)) >>> 0;
-}
-
-/** CMDQ_CONS.ERR, bits [30:24] (`FIELD(CMDQ_CONS, ERR, 24, 7)`, Q-COM L380). */
-export const CMDQ_CONS_ERR: RegField32 = { lo: 24, width: 7 };
-/** GERROR/GERRORN.CMDQ_ERR, bit 0. */
-export const GERROR_CMDQ_ERR = 0x1;
-/** The same, not exported (an exported binding is read through its cell on every use). */
-const CMDQ_ERR_BIT = GERROR_CMDQ_ERR;
-/** CR0 bits (§2.1, §8): SMMUEN [0], PRIQEN [1], EVENTQEN [2], CMDQEN [3]. */
-export const CR0_SMMUEN = 0x1;
-export const CR0_EVENTQEN = 0x4;
-export const CR0_CMDQEN = 0x8;
-/** `SMMU_CR0_RESERVED` (Q-COM L333): CR0ACK = CR0 & ~this. */
-export const CR0_RESERVED = 0xfffffc20;
-/** IRQ_CTRL.GERROR_IRQEN [0], EVENTQ_IRQEN [2]. */
-export const IRQ_CTRL_GERROR_IRQEN = 0x1;
-export const IRQ_CTRL_EVENTQ_IRQEN = 0x4;
-/** BASE.LOG2SIZE, bits [4:0] of CMDQ_BASE (§2.1). */
-export const Q_BASE_LOG2SIZE: RegField32 = { lo: 0, width: 5 };
+/** GERROR.CMDQ_ERR in place: the queue is stopped while GERROR and GERRORN differ in it. */
+const CMDQ_ERR_MASK = regMask(GERROR.CMDQ_ERR);
 
 /** One command queue's architectural state (§2.1). */
 export interface QueueState {
@@ -92,41 +63,43 @@ export function createQueueState(log2Size: number): QueueState {
   return { log2Size, prod: 0, cons: 0, enabled: true, gerror: 0, gerrorn: 0, atcInvSyncPending: false };
 }
 
-/** `WRAP_INDEX_MASK` = 2^(log2size+1) − 1 (Q-INT L82-94). */
+/** `WRAP_INDEX_MASK` = 2^(log2size+1) − 1: PROD/CONS.WRAP_IDX in place. */
 export function wrapIndexMask(log2Size: number): number {
-  // A shift, not `2 **` (a floating-point pow call on the per-command path), when it fits.
-  return log2Size < 30 ? (1 << (log2Size + 1)) - 1 : 2 ** (log2Size + 1) - 1;
+  return regMask(queuePointer(log2Size).WRAP_IDX);
 }
 
-/** Mask of the index part of a PROD/CONS value, 2^log2Size − 1. */
+/** Mask of the index part of a PROD/CONS value, 2^log2Size − 1: PROD/CONS.IDX in place. */
 export function queueIndexMask(log2Size: number): number {
-  return log2Size < 31 ? (1 << log2Size) - 1 : 2 ** log2Size - 1;
+  return regMask(queuePointer(log2Size).IDX);
 }
 
-/** Index part of a PROD/CONS value. */
+/** Index part of a PROD/CONS value (`Q_IDX`). */
 export function queueIndex(ptr: number, log2Size: number): number {
-  return ptr & queueIndexMask(log2Size);
+  return regGet(ptr, queuePointer(log2Size).IDX);
 }
 
-/** Wrap bit of a PROD/CONS value. */
+/** Wrap bit of a PROD/CONS value (`Q_WRAP`). */
 export function queueWrap(ptr: number, log2Size: number): number {
-  return (ptr >>> log2Size) & 1;
+  return regGet(ptr, queuePointer(log2Size).WR);
 }
 
 /** CONS.ERR of a queue. */
 export function queueErr(q: QueueState): number {
-  return regGet(q.cons, CMDQ_CONS_ERR);
+  return regGet(q.cons, CMDQ_CONS.ERR);
 }
 
-/** CMDQ_ERR active: GERROR xor GERRORN bit 0 (§2.2 step 2). */
+/** CMDQ_ERR active: GERROR xor GERRORN (§2.2 step 2). */
 export function queueStopped(q: QueueState): boolean {
-  return ((q.gerror ^ q.gerrorn) & GERROR_CMDQ_ERR) !== 0;
+  return regGet(q.gerror ^ q.gerrorn, GERROR.CMDQ_ERR) !== 0;
 }
 
-/** Entries between CONS and PROD, `smmuv3_q_empty` ⇔ 0, full ⇔ 2^log2Size (Q-INT L96-104). */
+/**
+ * Entries between CONS and PROD, `smmuv3_q_empty` ⇔ 0, full ⇔ 2^log2Size (QEMU
+ * smmuv3-internal.h): the distance of their WRAP_IDX fields, modulo the wrap-index space.
+ */
 export function queuePending(q: QueueState): number {
-  const wim = wrapIndexMask(q.log2Size);
-  return ((q.prod & wim) - (q.cons & wim) + wim + 1) & wim;
+  const wrapIdx = queuePointer(q.log2Size).WRAP_IDX;
+  return regGet(regGet(q.prod, wrapIdx) - regGet(q.cons, wrapIdx), wrapIdx);
 }
 
 /** Free slots a producer may still fill. */
@@ -139,16 +112,9 @@ export function queueCapacity(log2Size: number): number {
   return log2Size < 31 ? 1 << log2Size : 2 ** log2Size;
 }
 
-/** `queue_cons_incr` (Q-INT L111-118): deposit cons+1 into [log2size:0], ERR preserved. */
-function consIncr(cons: number, log2Size: number): number {
-  const wim = wrapIndexMask(log2Size);
-  return ((cons & ~wim) | ((cons + 1) & wim)) >>> 0;
-}
-
-/** Advances a PROD value by `n` entries (wrap-aware). */
+/** Advances a PROD value by `n` entries: WRAP_IDX += n, wrapping; the other bits kept. */
 export function prodAdvance(prod: number, log2Size: number, n: number): number {
-  const wim = wrapIndexMask(log2Size);
-  return ((prod & ~wim) | ((prod + n) & wim)) >>> 0;
+  return regSet(prod, queuePointer(log2Size).WRAP_IDX, prod + n);
 }
 
 /**
@@ -158,8 +124,8 @@ export function prodAdvance(prod: number, log2Size: number, n: number): number {
  */
 export function writeQueueGerrorn(q: QueueState, value: number): void {
   const wasStopped = queueStopped(q);
-  q.gerrorn = value & GERROR_CMDQ_ERR;
-  if (wasStopped && !queueStopped(q)) q.cons = regSet(q.cons, CMDQ_CONS_ERR, CERROR.NONE);
+  q.gerrorn = regSet(0, GERROR.CMDQ_ERR, regGet(value, GERROR.CMDQ_ERR));
+  if (wasStopped && !queueStopped(q)) q.cons = regSet(q.cons, CMDQ_CONS.ERR, CERROR.NONE);
 }
 
 /** Acknowledges a stopped queue's error (GERRORN := GERROR). */
@@ -238,9 +204,10 @@ export function consumeQueue(
   filter?: CommandFilter,
 ): ConsumeResult {
   if (!q.enabled) return { consumed: 0, error: null };
-  const log2Size = q.log2Size;
-  const wim = wrapIndexMask(log2Size);
-  const indexMask = queueIndexMask(log2Size);
+  // PROD/CONS.IDX and .WRAP_IDX in place, once per run: the loop compares and advances with them.
+  const ptr = queuePointer(q.log2Size);
+  const idxMask = regMask(ptr.IDX);
+  const wrapIdxMask = regMask(ptr.WRAP_IDX);
   const view = mem.view;
   const lastOffset = view.byteLength - CMD_BYTES; // an entry must end inside the view
   const base = mem.contiguousBase ?? -1;
@@ -251,9 +218,9 @@ export function consumeQueue(
   // The consumer owns CONS during a run (executors and filters only read it): kept in a local,
   // stored back after every command.
   let cons = q.cons;
-  while (((cons ^ q.prod) & wim) !== 0) {
-    if (((q.gerror ^ q.gerrorn) & CMDQ_ERR_BIT) !== 0) break; // queueStopped
-    const index = cons & indexMask;
+  while (((cons ^ q.prod) & wrapIdxMask) !== 0) {
+    if (((q.gerror ^ q.gerrorn) & CMDQ_ERR_MASK) !== 0) break; // queueStopped
+    const index = cons & idxMask;
     const off = contiguous ? base + index * ENTRY_BYTES : mem.entryOffset(index);
     if (off < 0 || off > lastOffset) {
       err = CERROR.ABT;
@@ -267,14 +234,14 @@ export function consumeQueue(
     }
     err = executor.execute(view, off, opcode, q);
     if (err !== CERROR_NONE) break;
-    cons = consIncr(cons, log2Size);
+    cons = ((cons & ~wrapIdxMask) | ((cons + 1) & wrapIdxMask)) >>> 0; // `queue_cons_incr`: WRAP_IDX + 1, ERR kept
     q.cons = cons;
     consumed++;
   }
   if (err === CERROR.NONE) return { consumed, error: null };
   if (err !== CERROR.ABT && err !== CERROR.ATC_INV_SYNC) err = CERROR.ILL;
-  q.cons = regSet(q.cons, CMDQ_CONS_ERR, err);
-  q.gerror ^= GERROR_CMDQ_ERR;
+  q.cons = regSet(q.cons, CMDQ_CONS.ERR, err);
+  q.gerror ^= CMDQ_ERR_MASK;
   return {
     consumed,
     error: { code: cerrorName(err), index: queueIndex(q.cons, q.log2Size), opcode: err === CERROR.ABT ? null : errOpcode },
@@ -283,5 +250,5 @@ export function consumeQueue(
 
 /** LOG2SIZE of a queue BASE register value. */
 export function baseLog2Size(base: bigint): number {
-  return regGet(Number(base & 0xffffffffn), Q_BASE_LOG2SIZE);
+  return dwGet(base, Q_BASE.LOG2SIZE);
 }

@@ -1,9 +1,8 @@
 /**
- * Stream Table Entry (smmuv3.md §3.1): field table, encode/decode by names, and the builders
- * for the STEs the service installs (Linux `arm_smmu_make_{abort,bypass,s2_domain}_ste` and
- * `arm_smmu_make_nested_domain_ste`, iommufd.md §3.3).
+ * Stream Table Entry (smmuv3.md §3.1): field table and encode/decode by names. The STEs the host
+ * driver builds (Linux `arm_smmu_make_*_ste`) are in src/hw/driver/arm-smmu-v3.ts.
  */
-import { addrField, decodeFields, encodeFields, numField, wordGet, wordSet, type FieldTable, type FieldValue, type FieldValues } from './fields.js';
+import { addrField, decodeFields, encodeFields, numField, wordGet, type FieldTable, type FieldValue, type FieldValues } from './fields.js';
 
 /** An STE is 64 bytes = 8 DWs (§3.1). */
 export const STE_DWORDS = 8;
@@ -55,11 +54,6 @@ export const STE_EATS = { ABT: 0, TRANS: 1, S1CHK: 2 } as const;
 /** STE.SHCFG_INCOMING (§3.1). */
 export const STE_SHCFG_INCOMING = 1;
 
-/** Guest-controllable DW0 bits of a vSTE, `STRTAB_STE_0_NESTING_ALLOWED` (iommufd.md §3.2). */
-export const STE_0_NESTING_ALLOWED = 0xf80fffffffffffffn;
-/** Guest-controllable DW1 bits of a vSTE, `STRTAB_STE_1_NESTING_ALLOWED` (iommufd.md §3.2). */
-export const STE_1_NESTING_ALLOWED = 0x380000ffn;
-
 /** Builds STE words from field values (unnamed fields zero; bad names/values throw). */
 export function encodeSte(fields: Partial<Record<SteFieldName, number | bigint>>): SteWords {
   return encodeFields(STE, STE_DWORDS, fields, 'STE');
@@ -84,95 +78,5 @@ export function steWords(words: ArrayLike<bigint>): SteWords {
     if (w < 0n || w >= 1n << 64n) throw new RangeError(`STE DW${i} is not a 64-bit value`);
     out[i] = w;
   }
-  return out;
-}
-
-/** Abort STE: V=1, Config=abort (`arm_smmu_make_abort_ste`). */
-export function buildAbortSte(): SteWords {
-  return encodeSte({ V: 1, CONFIG: STE_CFG.ABORT });
-}
-
-/** Bypass STE: V=1, Config=bypass, SHCFG=incoming (`arm_smmu_make_bypass_ste`). */
-export function buildBypassSte(): SteWords {
-  return encodeSte({ V: 1, CONFIG: STE_CFG.BYPASS, SHCFG: STE_SHCFG_INCOMING });
-}
-
-/** Inputs of buildS2Ste (§3.1 S2 fields). */
-export interface S2SteParams {
-  vmid: number;
-  /**
-   * Stage-2 table base, DW3[51:4]. The service may store a handle of the IOAS that backs
-   * stage 2 here (the walk of a later issue resolves it); it must be 16-byte aligned.
-   */
-  s2ttb: bigint;
-  /** VTCR fields (§3.1); defaults are 4 KiB granule, 48-bit IPA, start level 0, WBRA/ISH. */
-  t0sz?: number;
-  sl0?: number;
-  tg?: number;
-  ps?: number;
-  ir0?: number;
-  or0?: number;
-  sh0?: number;
-  /** EATS=TRANS: ATS enabled for the device (§3.3 attach rules). */
-  ats?: boolean;
-  /** S2FWB when the SMMU implements IDR3.FWB. */
-  s2fwb?: boolean;
-}
-
-/**
- * Stage-2-only STE (`arm_smmu_make_s2_domain_ste`): Config=S2 translate, SHCFG incoming,
- * S2VMID, VTCR, S2AA64, S2PTW and S2R set, S2TTB.
- */
-export function buildS2Ste(p: S2SteParams): SteWords {
-  return encodeSte({
-    V: 1,
-    CONFIG: STE_CFG.S2_TRANS,
-    SHCFG: STE_SHCFG_INCOMING,
-    EATS: p.ats ? STE_EATS.TRANS : STE_EATS.ABT,
-    S2FWB: p.s2fwb ? 1 : 0,
-    S2VMID: p.vmid,
-    S2T0SZ: p.t0sz ?? 16,
-    S2SL0: p.sl0 ?? 2,
-    S2TG: p.tg ?? 0,
-    S2PS: p.ps ?? 5,
-    S2IR0: p.ir0 ?? 1,
-    S2OR0: p.or0 ?? 1,
-    S2SH0: p.sh0 ?? 3,
-    S2AA64: 1,
-    S2PTW: 1,
-    S2R: 1,
-    S2TTB: p.s2ttb,
-  });
-}
-
-/**
- * Physical STE for a device attached to a nested domain (`arm_smmu_make_nested_domain_ste`,
- * iommufd.md §3.3), from the guest vSTE (2 DWs) and the S2 STE of the nesting parent:
- * - vSTE V=0 or Config=abort (or any Config other than bypass/S1) → abort STE;
- * - Config=bypass → the parent's S2 STE ("translates the same as the nesting parent");
- * - Config=S1 translate → the parent's S2 STE with Config forced to NESTED (7), the guest's
- *   DW0 fields except Config OR-ed in, the guest's DW1 OR-ed in and MEV forced on.
- * Guest bits are limited to the NESTING_ALLOWED masks (the service rejects others with EIO
- * first). EATS is not taken from the guest: it is TRANS iff `ats` (default: vSTE EATS=TRANS),
- * as Linux strips EATS from the stored vSTE and enables ATS at attach.
- */
-export function buildNestedSte(
-  vste: readonly [bigint, bigint],
-  s2Parent: ArrayLike<bigint>,
-  opts: { ats?: boolean } = {},
-): SteWords {
-  const [v0, v1] = vste;
-  const cfg = wordGet(vste, STE.CONFIG);
-  if (wordGet(vste, STE.V) === 0 || (cfg !== STE_CFG.BYPASS && cfg !== STE_CFG.S1_TRANS)) return buildAbortSte();
-  const out = steWords(s2Parent);
-  if (cfg === STE_CFG.BYPASS) return out;
-  const cfgMask = ((1n << BigInt(STE.CONFIG.width)) - 1n) << BigInt(STE.CONFIG.lo);
-  const eatsMask = ((1n << BigInt(STE.EATS.width)) - 1n) << BigInt(STE.EATS.lo);
-  const ats = opts.ats ?? wordGet(vste, STE.EATS) === STE_EATS.TRANS;
-  out[0] |= v0 & STE_0_NESTING_ALLOWED & ~cfgMask;
-  wordSet(out, STE.CONFIG, STE_CFG.NESTED);
-  out[1] |= v1 & STE_1_NESTING_ALLOWED & ~eatsMask;
-  wordSet(out, STE.EATS, ats ? STE_EATS.TRANS : STE_EATS.ABT);
-  wordSet(out, STE.MEV, 1);
   return out;
 }

@@ -1,13 +1,19 @@
 /**
- * Stream table in memory (smmuv3.md §3.1, §4.2): STRTAB_BASE / STRTAB_BASE_CFG and the lookup of
- * an STE address for a StreamID, linear or 2-level. Pure: memory is read through a callback.
+ * Stream table (smmuv3.md §3.1, §4.2): where the STE of a StreamID comes from. Either the STEs
+ * the caller set one by one (the service's way), or a table in memory at STRTAB_BASE, linear or
+ * 2-level, read through `WalkMemory` (QEMU `smmu_find_ste`, `smmu_get_ste`).
  *
  * Strict-model choices (smmuv3.md "Decisions"): the format is the current STRTAB_BASE_CFG.FMT
  * (QEMU keeps a sticky 2-level flag, vector 35 quirk); a level-2 table holds 2^(Span−1) STEs as
  * the architecture and Linux (`span = STRTAB_SPLIT + 1` for 256 STEs) define it.
  */
+import { fault, type Fault } from './events.js';
+import { addrField, dwGet, encodeReg, numField, regGet, type FieldTable } from './fields.js';
+import { STRTAB_BASE, STRTAB_BASE_CFG, STRTAB_FMT } from './registers.js';
+import { STE_BYTES, STE_DWORDS, steWords, type SteWords } from './ste.js';
+import { readDwords, type WalkMemory } from './walk.js';
 
-/** STRTAB_BASE (0x80) and STRTAB_BASE_CFG (0x88) register values. */
+/** STRTAB_BASE (0x80) and STRTAB_BASE_CFG (0x88) register values (fields in src/hw/registers.ts). */
 export interface StrtabRegs {
   /** STRTAB_BASE raw value: ADDR [51:6], RA bit 62. */
   base: bigint;
@@ -15,38 +21,36 @@ export interface StrtabRegs {
   cfg: number;
 }
 
-/** STRTAB_BASE.ADDR [51:6] in place. */
-export const STRTAB_BASE_ADDR_MASK = 0x000f_ffff_ffff_ffc0n;
-/** STRTAB_BASE.RA (bit 62). */
-export const STRTAB_BASE_RA = 1n << 62n;
-/** STRTAB_BASE_CFG.FMT values. */
-export const STRTAB_FMT = { LINEAR: 0, TWO_LEVEL: 1 } as const;
-/** Level-1 descriptor: Span [4:0], L2Ptr [51:6] (§3.1). */
-export const L1STD_SPAN_MASK = 0x1fn;
-export const L1STD_L2PTR_MASK = 0x000f_ffff_ffff_ffc0n;
-/** Bytes of one STE / one level-1 descriptor. */
-const STE_SIZE = 64n;
-const L1STD_SIZE = 8n;
+/** Level-1 stream table descriptor, 8 bytes (Linux `STRTAB_L1_DESC_*`, QEMU `L1STD_*`). */
+export const L1STD = {
+  SPAN: numField(0, 4, 0),
+  L2PTR: addrField(0, 51, 6),
+} as const satisfies FieldTable;
+const L1STD_BYTES = 8n;
 
-/** Encodes STRTAB_BASE_CFG from its fields. */
+/** Encodes STRTAB_BASE_CFG from its fields (values that do not fit throw RangeError). */
 export function strtabBaseCfg(f: { log2Size: number; split?: number; fmt?: number }): number {
-  const split = f.split ?? 0;
-  const fmt = f.fmt ?? STRTAB_FMT.LINEAR;
-  if (!Number.isInteger(f.log2Size) || f.log2Size < 0 || f.log2Size > 63) throw new RangeError('LOG2SIZE is 6 bits');
-  if (!Number.isInteger(split) || split < 0 || split > 31) throw new RangeError('SPLIT is 5 bits');
-  if (!Number.isInteger(fmt) || fmt < 0 || fmt > 3) throw new RangeError('FMT is 2 bits');
-  return (f.log2Size | (split << 6) | (fmt << 16)) >>> 0;
+  return encodeReg(STRTAB_BASE_CFG, { LOG2SIZE: f.log2Size, SPLIT: f.split ?? 0, FMT: f.fmt ?? STRTAB_FMT.LINEAR }, 'STRTAB_BASE_CFG');
 }
 
 /** Decodes STRTAB_BASE_CFG. */
 export function decodeStrtabBaseCfg(cfg: number): { log2Size: number; split: number; fmt: number } {
-  return { log2Size: cfg & 0x3f, split: (cfg >>> 6) & 0x1f, fmt: (cfg >>> 16) & 0x3 };
+  return {
+    log2Size: regGet(cfg, STRTAB_BASE_CFG.LOG2SIZE),
+    split: regGet(cfg, STRTAB_BASE_CFG.SPLIT),
+    fmt: regGet(cfg, STRTAB_BASE_CFG.FMT),
+  };
 }
 
 /** Outcome of locating an STE: its address, or the configuration error / fetch fault (§4.2). */
 export type SteLocation =
   | { ok: true; steAddr: bigint }
   | { ok: false; type: 'C_BAD_STREAMID' | 'C_BAD_STE' | 'F_STE_FETCH'; fetchAddr: bigint | null };
+
+/** Bits [n−1:0] of an address. */
+function lowMask(bits: number): bigint {
+  return (1n << BigInt(bits)) - 1n;
+}
 
 /**
  * `smmu_find_ste` (§4.2): SID ≥ 2^min(LOG2SIZE, SIDSIZE) → C_BAD_STREAMID; linear → base +
@@ -63,20 +67,89 @@ export function locateSte(
   const { log2Size, split, fmt } = decodeStrtabBaseCfg(regs.cfg);
   const limit = Math.min(log2Size, sidBits, 32);
   if (!Number.isInteger(sid) || sid < 0 || sid >= 2 ** limit) return { ok: false, type: 'C_BAD_STREAMID', fetchAddr: null };
-  const addr = regs.base & STRTAB_BASE_ADDR_MASK;
+  const addr = dwGet(regs.base, STRTAB_BASE.ADDR);
   const s = BigInt(sid);
+  const steBytes = BigInt(STE_BYTES);
   if (fmt !== STRTAB_FMT.TWO_LEVEL) {
-    const base = addr & ~((1n << BigInt(log2Size + 6)) - 1n);
-    return { ok: true, steAddr: base + s * STE_SIZE };
+    // The table is aligned to its size, 2^LOG2SIZE STEs.
+    const base = addr & ~lowMask(log2Size + 6);
+    return { ok: true, steAddr: base + s * steBytes };
   }
   const l1Bits = Math.max(0, log2Size - split);
-  const base = addr & ~((1n << BigInt(Math.max(6, l1Bits + 3))) - 1n);
-  const l1Addr = base + (s >> BigInt(split)) * L1STD_SIZE;
+  const base = addr & ~lowMask(Math.max(6, l1Bits + 3));
+  const l1Addr = base + (s >> BigInt(split)) * L1STD_BYTES;
   const desc = read64(l1Addr);
   if (desc === null) return { ok: false, type: 'F_STE_FETCH', fetchAddr: l1Addr };
-  const span = Number(desc & L1STD_SPAN_MASK);
+  const span = dwGet(desc, L1STD.SPAN);
   if (span === 0) return { ok: false, type: 'C_BAD_STREAMID', fetchAddr: null };
-  const l2Index = s & ((1n << BigInt(split)) - 1n);
+  const l2Index = s & lowMask(split);
   if (l2Index >= 1n << BigInt(span - 1)) return { ok: false, type: 'C_BAD_STE', fetchAddr: null };
-  return { ok: true, steAddr: (desc & L1STD_L2PTR_MASK) + l2Index * STE_SIZE };
+  return { ok: true, steAddr: dwGet(desc, L1STD.L2PTR) + l2Index * steBytes };
 }
+
+/** The STEs of one SMMU: set one by one, or read from a table in memory (STRTAB_BASE). */
+export class StreamTable {
+  private readonly installed = new Map<number, Readonly<SteWords>>();
+  /** STRTAB_BASE / STRTAB_BASE_CFG when the table lives in memory; null: the installed STEs. */
+  private regs: StrtabRegs | null = null;
+
+  /** @param sidBits IDR1.SIDSIZE */
+  constructor(private readonly sidBits: number) {}
+
+  private checkSid(sid: number): void {
+    if (!this.sidValid(sid)) throw new RangeError(`StreamID ${sid} is beyond SIDSIZE ${this.sidBits}`);
+  }
+
+  private sidValid(sid: number): boolean {
+    return Number.isInteger(sid) && sid >= 0 && sid < 2 ** Math.min(this.sidBits, 32);
+  }
+
+  /** Writes the STE of `sid` (a memory write: caches keep their copy until CFGI_STE). */
+  set(sid: number, words: ArrayLike<bigint>): void {
+    this.checkSid(sid);
+    this.installed.set(sid, Object.freeze(steWords(words)));
+  }
+
+  /** Removes the STE of `sid`: the slot reads as all-zero (V=0). */
+  clear(sid: number): void {
+    this.checkSid(sid);
+    this.installed.delete(sid);
+  }
+
+  /** The STE of `sid` as set, or null. */
+  get(sid: number): SteWords | null {
+    const ste = this.installed.get(sid);
+    return ste === undefined ? null : [...ste];
+  }
+
+  /** StreamIDs that have an STE set. */
+  sids(): number[] {
+    return [...this.installed.keys()].sort((a, b) => a - b);
+  }
+
+  /** Points the table at memory (STRTAB_BASE, STRTAB_BASE_CFG), or back to the STEs set (null). */
+  setRegs(regs: StrtabRegs | null): void {
+    this.regs = regs === null ? null : { base: regs.base & ((1n << 64n) - 1n), cfg: regs.cfg >>> 0 };
+  }
+
+  getRegs(): StrtabRegs | null {
+    return this.regs === null ? null : { ...this.regs };
+  }
+
+  /**
+   * `smmu_find_ste` + `smmu_get_ste` (§4.2): the STE words of `sid`, from memory when STRTAB_BASE
+   * is set, else the STE set for it (all-zero when none); or the fault that stops the access.
+   */
+  fetch(sid: number, mem: WalkMemory): Readonly<SteWords> | Fault {
+    if (this.regs === null) {
+      if (!this.sidValid(sid)) return fault('C_BAD_STREAMID');
+      return this.installed.get(sid) ?? EMPTY_STE;
+    }
+    const loc = locateSte(this.regs, sid, this.sidBits, (pa) => mem.read64(pa));
+    if (!loc.ok) return fault(loc.type, 0, null, null, loc.fetchAddr ?? undefined);
+    const words = readDwords(mem, loc.steAddr, STE_DWORDS);
+    return words === null ? fault('F_STE_FETCH', 0, null, null, loc.steAddr) : Object.freeze(words);
+  }
+}
+
+const EMPTY_STE: Readonly<SteWords> = Object.freeze(steWords([]));

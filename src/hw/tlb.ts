@@ -2,13 +2,14 @@
  * IOTLB (smmuv3.md §5): entries keyed as QEMU keys them — (ASID, VMID, IOVA, TG, level) — in a
  * bounded LRU (project decision: evict the least-recently-used entry instead of QEMU's flush of
  * the whole table when full), with hit/miss/eviction counters, and the invalidation primitives
- * of QEMU `smmu-common.c` used by the TLBI commands (§2.5, §2.6).
+ * of QEMU `smmu-common.c` used by the TLBI commands (§2.5); the range TLBIs' address math is in
+ * src/hw/range-inval.ts (§2.6).
  */
 
 /** IOMMU access permissions (QEMU IOMMUAccessFlags). */
 export const IOMMU_PERM = { NONE: 0, RO: 1, WO: 2, RW: 3 } as const;
 
-/** `SMMUIOTLBKey` (Q-SCH L137-143). asid/vmid −1 mean "none" (stage-2-only / no S2P). */
+/** `SMMUIOTLBKey` (QEMU smmu-common.h). asid/vmid −1 mean "none" (stage-2-only / no S2P). */
 export interface IotlbKey {
   asid: number;
   vmid: number;
@@ -20,7 +21,7 @@ export interface IotlbKey {
   level: number;
 }
 
-/** `SMMUTLBEntry` (Q-SCH L77-82). */
+/** `SMMUTLBEntry` (QEMU smmu-common.h). */
 export interface IotlbEntry extends IotlbKey {
   translatedAddr: bigint;
   /** Block size − 1. */
@@ -39,12 +40,10 @@ export interface IotlbStats {
   evictions: number;
 }
 
-/** QEMU's IOTLB capacity, `SMMU_IOTLB_MAX_SIZE` (Q-SCH L213); the default here. */
+/** QEMU's IOTLB capacity, `SMMU_IOTLB_MAX_SIZE` (QEMU smmu-common.h); the default here. */
 export const IOTLB_DEFAULT_CAPACITY = 256;
 
 const U64 = (1n << 64n) - 1n;
-/** 2^k − 1 for k = 0..64, so the range walk allocates no masks. */
-const LOW_MASKS: readonly bigint[] = Array.from({ length: 65 }, (_, k) => (1n << BigInt(k)) - 1n);
 
 function keyString(asid: number, vmid: number, iova: bigint, tg: number, level: number): string {
   return `${asid}/${vmid}/${tg}/${level}/${iova.toString(16)}`;
@@ -54,7 +53,7 @@ function isId(v: number): boolean {
   return Number.isInteger(v) && v >= -1 && v <= 0xffff;
 }
 
-/** Granule log2 of a TG value; TG 0 (non-range TLBI) defaults to 4 KiB (Q-SC L254). */
+/** Granule log2 of a TG value; TG 0 (non-range TLBI) defaults to 4 KiB (QEMU smmu-common.c). */
 export function tgGranuleLog2(tg: number): number {
   return tg ? tg * 2 + 10 : 12;
 }
@@ -246,7 +245,7 @@ export class Iotlb {
     return n;
   }
 
-  /** `smmu_iotlb_inv_all` (Q-SC L157): TLBI_NSNH_ALL. Returns the number removed. */
+  /** `smmu_iotlb_inv_all` (QEMU smmu-common.c): TLBI_NSNH_ALL. Returns the number removed. */
   invAll(): number {
     const n = this.map.size;
     this.map.clear();
@@ -254,14 +253,14 @@ export class Iotlb {
     return n;
   }
 
-  /** `smmu_iotlb_inv_asid_vmid` (Q-SC L306): TLBI_NH_ASID, exact (asid, vmid). */
+  /** `smmu_iotlb_inv_asid_vmid` (QEMU smmu-common.c): TLBI_NH_ASID, exact (asid, vmid). */
   invAsidVmid(asid: number, vmid: number): number {
     const asids = this.byVmid.get(vmid);
     const bucket = asids?.get(asid);
     return asids === undefined || bucket === undefined ? 0 : this.dropBucket(asids, vmid, asid, bucket);
   }
 
-  /** `smmu_iotlb_inv_vmid` (Q-SC L317): TLBI_S12_VMALL, every entry of the VMID. */
+  /** `smmu_iotlb_inv_vmid` (QEMU smmu-common.c): TLBI_S12_VMALL, every entry of the VMID. */
   invVmid(vmid: number): number {
     const asids = this.byVmid.get(vmid);
     if (asids === undefined) return 0;
@@ -270,7 +269,7 @@ export class Iotlb {
     return n;
   }
 
-  /** `smmu_iotlb_inv_vmid_s1` (Q-SC L323): TLBI_NH_ALL with S2P, entries of VMID with asid ≥ 0. */
+  /** `smmu_iotlb_inv_vmid_s1` (QEMU smmu-common.c): TLBI_NH_ALL with S2P, entries of VMID with asid ≥ 0. */
   invVmidS1(vmid: number): number {
     const asids = this.byVmid.get(vmid);
     if (asids === undefined) return 0;
@@ -280,7 +279,7 @@ export class Iotlb {
   }
 
   /**
-   * `smmu_iotlb_inv_iova` (Q-SC L250-276), stage 1: with TTL ≠ 0, one page and asid ≥ 0, try the
+   * `smmu_iotlb_inv_iova` (QEMU smmu-common.c), stage 1: with TTL ≠ 0, one page and asid ≥ 0, try the
    * exact key first; otherwise remove every entry matching the asid/vmid filters (−1 = any)
    * that contains `iova` or starts inside [iova, iova + numPages·granule).
    */
@@ -311,7 +310,7 @@ export class Iotlb {
   }
 
   /**
-   * `smmu_iotlb_inv_ipa` (Q-SC L282-304), stage 2: only pure stage-2 entries (asid < 0) of
+   * `smmu_iotlb_inv_ipa` (QEMU smmu-common.c), stage 2: only pure stage-2 entries (asid < 0) of
    * exactly `vmid`; exact-key fast path for TTL ≠ 0 and one page; then the overlap rule.
    */
   invIpa(vmid: number, ipa: bigint, tg: number, numPages: bigint, ttl: number): number {
@@ -324,86 +323,4 @@ export class Iotlb {
     const mask = ((numPages << BigInt(tgGranuleLog2(tg))) - 1n) & U64;
     return this.removeOverlapping(asids, vmid, -1, bucket, ipa, mask);
   }
-}
-
-/**
- * QEMU `dma_aligned_pow2_mask(start, end, 64)`: the mask of the largest naturally aligned
- * power-of-two block starting at `start` that does not pass `end` (64-bit arithmetic).
- */
-export function dmaAlignedPow2Mask(start: bigint, end: bigint): bigint {
-  const addrMask = (end - start) & U64;
-  if (addrMask === U64) return U64;
-  const alignmentMask = start === 0n ? U64 : ((start & -start) - 1n) & U64;
-  if (alignmentMask <= addrMask) return alignmentMask;
-  // The largest power of two ≤ addrMask + 1 (≤ 2^64 here): its bit length, without a shift loop.
-  return LOW_MASKS[(addrMask + 1n).toString(2).length - 1];
-}
-
-/** One naturally aligned piece of a range TLBI (§2.6). */
-export interface RangePiece {
-  addr: bigint;
-  /** Piece size − 1. */
-  mask: bigint;
-}
-
-/**
- * The pieces `smmuv3_range_inval` (Q-V3 L1232-1289) splits a range TLBI into (§2.6): TG=0 → one
- * page at `addr`; TG≠0 → (NUM+1)·2^SCALE pages of 2^(TG·2+10) bytes from `addr`, cut into
- * naturally aligned power-of-two pieces. Arithmetic is modulo 2^64, as in QEMU.
- */
-export function rangeInvalPieces(addr: bigint, tg: number, num: number, scale: number): RangePiece[] {
-  const granule = BigInt(tgGranuleLog2(tg));
-  if (tg === 0) return [{ addr, mask: (1n << granule) - 1n }];
-  const numPages = BigInt(num + 1) << BigInt(scale);
-  const end = (addr + (numPages << granule) - 1n) & U64;
-  const stop = (end + 1n) & U64;
-  const pieces: RangePiece[] = [];
-  let a = addr & U64;
-  while (a !== stop) {
-    const mask = dmaAlignedPow2Mask(a, end);
-    pieces.push({ addr: a, mask });
-    a = (a + mask + 1n) & U64;
-  }
-  return pieces;
-}
-
-/**
- * `smmuv3_range_inval` (§2.6): invalidates each piece of a range TLBI. Stage 1 uses
- * `invIova(asid, vmid, ...)` (asid −1 = NH_VAA, any ASID); stage 2 uses `invIpa(vmid, ...)`.
- * LEAF never narrows what is removed. Returns the number of entries removed.
- */
-export function rangeInvalidate(
-  tlb: Iotlb,
-  stage: 1 | 2,
-  asid: number,
-  vmid: number,
-  addr: bigint,
-  tg: number,
-  num: number,
-  scale: number,
-  ttl: number,
-): number {
-  if (tg === 0) return stage === 1 ? tlb.invIova(asid, vmid, addr, tg, 1n, ttl) : tlb.invIpa(vmid, addr, tg, 1n, ttl);
-  const granuleLog2 = tgGranuleLog2(tg);
-  // Fast path (the common Linux form): NUM+1 a power of two and `addr` aligned to the whole
-  // range, which is then a single naturally aligned piece — exactly what the walk below yields.
-  if (Number.isInteger(num) && num >= 0 && num <= 31 && (num & (num + 1)) === 0 && Number.isInteger(scale) && scale >= 0 && scale <= 31) {
-    const log2Size = 31 - Math.clz32(num + 1) + scale + granuleLog2; // aligned addr + size − 1 cannot pass 2^64 − 1
-    if (log2Size <= 52 && addr >= 0n && addr <= U64 && (addr & LOW_MASKS[log2Size]) === 0n) {
-      const numPages = BigInt((num + 1) * 2 ** scale);
-      return stage === 1 ? tlb.invIova(asid, vmid, addr, tg, numPages, ttl) : tlb.invIpa(vmid, addr, tg, numPages, ttl);
-    }
-  }
-  // Same walk as rangeInvalPieces, without building the list.
-  const granule = BigInt(granuleLog2);
-  const end = (addr + ((BigInt(num + 1) << BigInt(scale)) << granule) - 1n) & U64;
-  const stop = (end + 1n) & U64;
-  let removed = 0;
-  for (let a = addr & U64; a !== stop; ) {
-    const mask = dmaAlignedPow2Mask(a, end);
-    const numPages = (mask + 1n) >> granule;
-    removed += stage === 1 ? tlb.invIova(asid, vmid, a, tg, numPages, ttl) : tlb.invIpa(vmid, a, tg, numPages, ttl);
-    a = (a + mask + 1n) & U64;
-  }
-  return removed;
 }

@@ -1,25 +1,19 @@
 /**
- * DMA translation walk (smmuv3.md §4): STE lookup (installed STEs or a stream table in memory),
- * STE and CD decode, stage-1 and stage-2 page walks for 4K/16K/64K granules, nesting, the IOTLB
- * (§5 key: ASID, VMID, IOVA, TG, level), the per-device ATC for ATS streams, and the 32-byte
- * event record of every fault (§4.6, §4.7).
+ * Page-table walks (smmuv3.md §4.5; QEMU `smmu-common.c` `smmu_ptw_64_s1` / `smmu_ptw_64_s2`):
+ * the VMSAv8-64 descriptor as a field table, stage-1 walks for 4K/16K/64K granules with TT0/TT1
+ * selection, and stage-2 walks (concatenated start-level tables, or the service's `stage2`
+ * resolver). In nested mode every stage-1 descriptor address is an IPA translated by stage 2.
  *
- * Follows QEMU `smmuv3_translate` / `smmu_ptw` except where the project's decisions (top of
- * smmuv3.md) ask for the architecture: a malformed STE (S2AA64=0 included) is C_BAD_STE; the
- * stage-1 F_ADDR_SIZE of a stage-2-only stream is recorded (vector 46); TBI1 is CD.TBI bit 1; the
- * stream table format is the current STRTAB_BASE_CFG.FMT; TT0/TT1 are selected by address bit 55
- * with the upper bits checked against it; blocks are accepted only at the levels the granule
- * allows. Pure and deterministic: memory is only read through `WalkMemory`.
+ * Pure: memory is only read through `WalkMemory`; the configuration comes decoded from
+ * src/hw/config.ts, faults are returned as `Fault` values (src/hw/events.ts). Strict-model
+ * choices (smmuv3.md "Decisions"): TT0/TT1 are selected by address bit 55 with the upper bits
+ * checked against it, TBI1 is CD.TBI bit 1, blocks are accepted only at the levels the granule
+ * allows.
  */
-import { CD, CD_DWORDS, CD_TG0_GRANULE_LOG2, CD_TG1_GRANULE_LOG2 } from './cd.js';
-import { EVT_CLASS, EVT_ID, encodeEvent, type EventName } from './events.js';
-import { wordGet } from './fields.js';
-import { CR0_SMMUEN } from './queue.js';
-import type { CachedConfig, SmmuModel } from './smmu.js';
-import { STE, STE_CFG, STE_DWORDS, STE_EATS } from './ste.js';
-import { locateSte } from './strtab.js';
-import { IOMMU_PERM, type IotlbEntry, type IotlbKey } from './tlb.js';
+import { fault, isFault, type EventName, type Fault, type FaultClassName } from './events.js';
+import { addrField, dwGet, dwSet, encodeFields, numField, type FieldTable } from './fields.js';
 
+/** The memory the SMMU reads (DMA): tables, STEs, CDs. */
 export interface WalkMemory {
   /** 64-bit little-endian read at a physical address; null = bus error (unbacked). */
   read64(pa: bigint): bigint | null;
@@ -32,40 +26,66 @@ export interface WalkMemory {
   stage2?(s2ttb: bigint, ipa: bigint): { pa: bigint; read: boolean; write: boolean; pageLog2: number } | null;
 }
 
-export interface TranslateRequest {
-  sid: number;
-  ssid?: number;
-  iova: bigint;
-  access: 'read' | 'write';
+/** Reads `n` consecutive 64-bit words (an STE, a CD); null when any of them is unbacked. */
+export function readDwords(mem: WalkMemory, addr: bigint, n: number): bigint[] | null {
+  const out: bigint[] = [];
+  for (let i = 0; i < n; i++) {
+    const w = mem.read64(addr + BigInt(i * 8));
+    if (w === null) return null;
+    out.push(w);
+  }
+  return out;
 }
-
-export type FaultClassName = 'CD' | 'TT' | 'IN';
-
-export interface TranslateFault {
-  /** Event name of §4.6 (e.g. 'F_TRANSLATION', 'C_BAD_STE'), or 'ABORT' for a silent abort. */
-  type: string;
-  /** Event ID (§4.6); 0 for a silent abort. */
-  code: number;
-  stage: 1 | 2 | 0;
-  class: FaultClassName | null;
-  inputAddr: bigint;
-  /** Faulting IPA of a stage-2 fault, else null. */
-  ipa: bigint | null;
-  /** Address whose read failed (F_WALK_EABT, F_STE_FETCH, F_CD_FETCH). */
-  fetchAddr?: bigint;
-}
-
-export type TranslateResult =
-  | { ok: true; pa: bigint; perm: { read: boolean; write: boolean }; tlbHit: boolean; atcHit?: boolean; pageSize: bigint }
-  | {
-      ok: false;
-      fault: TranslateFault;
-      /** Four 64-bit words (32 bytes); null when not recorded (CD.R=0 / STE.S2R=0, silent abort). */
-      event: bigint[] | null;
-    };
 
 // ---------------------------------------------------------------------------------------------
-// Decoded configuration (what the configuration cache holds per SID).
+// Descriptors and input addresses.
+
+/**
+ * VMSAv8-64 translation table descriptor, one 64-bit word (QEMU `smmu-internal.h` PTE_*, Linux
+ * `io-pgtable-arm.c` ARM_LPAE_PTE_*). AP and S2AP are the same bits read as stage 1 or stage 2;
+ * OA_51_48 sits inside OA's range and is used only by 64 KiB granules with a 52-bit output.
+ */
+export const PTE = {
+  VALID: numField(0, 0),
+  /** Descriptor type: block or table/page (`PTE_TYPE`). */
+  TYPE: numField(0, 1, 0),
+  /** Stage-1 AP[2:1]: AP[2] (bit 7) = read-only, AP[1] (bit 6) = EL0 access. */
+  AP: numField(0, 7, 6),
+  /** Stage-2 S2AP: bit 6 read, bit 7 write. */
+  S2AP: numField(0, 7, 6),
+  SH: numField(0, 9, 8),
+  AF: numField(0, 10),
+  NG: numField(0, 11),
+  /** Output address, or next-level table address, [47:12] in place (the level aligns it further). */
+  OA: addrField(0, 47, 12),
+  /** OA[51:48] of a 64 KiB-granule descriptor with a 52-bit output. */
+  OA_51_48: numField(0, 15, 12),
+  CONT: numField(0, 52),
+  XN: numField(0, 54),
+  /** Table descriptors: APTable[1] (bit 62) removes write access below, APTable[0] EL0 access. */
+  APTABLE: numField(0, 62, 61),
+} as const satisfies FieldTable;
+
+/** PTE.TYPE encodings (`ARM_LPAE_PTE_TYPE_*`): a table at levels 0-2, a page at level 3. */
+export const PTE_TYPE = { BLOCK: 1, TABLE: 3, PAGE: 3 } as const;
+/** AP[2] in PTE.AP, APTable[1] in PTE.APTABLE: no write access (QEMU `PTE_AP_TO_PERM`). */
+export const PTE_AP_RDONLY = 2;
+/** PTE.S2AP bits. */
+export const PTE_S2AP = { READ: 1, WRITE: 2 } as const;
+
+/** Builds a descriptor from field values (tests, table writers). */
+export function encodePte(fields: Partial<Record<keyof typeof PTE, number | bigint>>): bigint {
+  return encodeFields(PTE, 1, fields, 'PTE')[0];
+}
+
+/** Fields of a stage-1 input address: bit 55 selects TT0/TT1, [63:56] is the top-byte tag (TBI). */
+const VA = {
+  SELECT: numField(0, 55),
+  TAG: numField(0, 63, 56),
+} as const satisfies FieldTable;
+
+// ---------------------------------------------------------------------------------------------
+// Translation table configuration (decoded from STE and CD by src/hw/config.ts).
 
 /** One stage-1 translation table (TT0/TT1) of a CD. */
 export interface S1TableConfig {
@@ -102,53 +122,8 @@ export interface S2Config {
   record: boolean;
 }
 
-export type StreamMode = 'abort' | 'bypass' | 's1' | 's2' | 'nested';
-
-export interface DecodedConfig {
-  mode: StreamMode;
-  /** S2VMID when S2P is implemented, else −1 (§4.3). */
-  vmid: number;
-  /** ATS enabled: IDR0.ATS and STE.EATS = TRANS on a non-abort stream. */
-  ats: boolean;
-  s1: S1Config | null;
-  s2: S2Config | null;
-}
-
-/** Decoded configurations attached to the model's config-cache entries (dropped with them by CFGI_*). */
-const decodedCache = new WeakMap<CachedConfig, DecodedConfig>();
-
 // ---------------------------------------------------------------------------------------------
-// Helpers.
-
-interface Fault {
-  kind: 'fault';
-  type: EventName | 'ABORT';
-  stage: 0 | 1 | 2;
-  cls: FaultClassName | null;
-  ipa: bigint | null;
-  fetchAddr?: bigint;
-  /** Recording decided where the fault arose (stage-2 CD fetch during config decode). */
-  record?: boolean;
-}
-
-function fault(type: EventName, stage: 0 | 1 | 2 = 0, cls: FaultClassName | null = null, ipa: bigint | null = null, fetchAddr?: bigint): Fault {
-  return fetchAddr === undefined ? { kind: 'fault', type, stage, cls, ipa } : { kind: 'fault', type, stage, cls, ipa, fetchAddr };
-}
-
-function isFault(x: unknown): x is Fault {
-  return typeof x === 'object' && x !== null && (x as { kind?: unknown }).kind === 'fault';
-}
-
-/** Faults recorded only with CD.R / STE.S2R (`PTW_RECORD_FAULT`, §4.5). */
-const RECORDABLE: ReadonlySet<string> = new Set(['F_TRANSLATION', 'F_ADDR_SIZE', 'F_ACCESS', 'F_PERMISSION']);
-
-const OAS_BITS = [32, 36, 40, 42, 44, 48, 52, 52] as const;
-/** `oas2bits` (Q-INT L357-375), 6 → 52; the reserved 7 is treated as 52. */
-export function oas2bits(v: number): number {
-  return OAS_BITS[Math.max(0, Math.min(7, v))];
-}
-
-const MASK48 = (1n << 48n) - 1n;
+// Level arithmetic (§4.5).
 
 /** level_shift(l, g) = g + (3 − l)(g − 3) (§4.5). */
 export function levelShift(level: number, granule: number): number {
@@ -165,203 +140,32 @@ export function s2StartLevel(granule: number, sl0: number): number {
   return granule === 12 ? 2 - sl0 : 3 - sl0;
 }
 
-/** IOTLB TG of a granule: (granule − 10) / 2. */
-function tgOf(granule: number): number {
-  return (granule - 10) / 2;
-}
-
-function granuleSupported(model: SmmuModel, granule: number): boolean {
-  const name = granule === 12 ? '4k' : granule === 14 ? '16k' : '64k';
-  return model.features.granules.includes(name);
-}
-
 /** Block descriptors allowed at: 4K levels 1-2, 16K level 2, 64K level 2. */
 function blockAllowed(granule: number, level: number): boolean {
   return granule === 12 ? level === 1 || level === 2 : level === 2;
 }
 
-/** Output address of a descriptor at a level whose shift is `shift` (PTE[47:shift], + [51:48] for 64K/52-bit). */
-function pteOutput(pte: bigint, shift: number, granule: number, oas: number): bigint {
-  let a = pte & MASK48 & ~((1n << BigInt(shift)) - 1n);
-  if (granule === 16 && oas > 48) a |= ((pte >> 12n) & 0xfn) << 48n;
-  return a;
-}
-
+/** Bits [n−1:0] of an address. */
 function mask(bits: number): bigint {
   return (1n << BigInt(bits)) - 1n;
 }
 
-// ---------------------------------------------------------------------------------------------
-// STE / CD decode (§4.3, §4.4).
-
-interface SteDecode {
-  cfg: DecodedConfig;
-  cdPtr: bigint;
+/** Output address of a descriptor at a level whose block is 2^shift bytes (OA, plus OA[51:48] for 64K/52-bit). */
+function pteOutput(pte: bigint, shift: number, granule: number, oas: number): bigint {
+  const a = dwGet(pte, PTE.OA) & ~mask(shift);
+  return granule === 16 && oas > 48 ? a | (BigInt(dwGet(pte, PTE.OA_51_48)) << 48n) : a;
 }
 
-function decodeS2(model: SmmuModel, ste: ArrayLike<bigint>, vmid: number): S2Config | Fault {
-  const bad = fault('C_BAD_STE');
-  const tg = wordGet(ste, STE.S2TG);
-  if (tg === 3) return bad;
-  const granule = tg === 0 ? 12 : tg === 1 ? 16 : 14;
-  if (!granuleSupported(model, granule)) return bad;
-  if (wordGet(ste, STE.S2AA64) === 0) return bad; // QEMU asserts (§4.3); strict: C_BAD_STE
-  if (wordGet(ste, STE.S2ENDI) === 1 || wordGet(ste, STE.S2S) === 1) return bad;
-  const sl0 = wordGet(ste, STE.S2SL0);
-  if (sl0 === 3) return bad;
-  let effPs = Math.min(oas2bits(wordGet(ste, STE.S2PS)), model.features.oasBits);
-  if (granule !== 16) effPs = Math.min(effPs, 48);
-  const ttb = wordGet(ste, STE.S2TTB);
-  if (ttb >= 1n << BigInt(effPs)) return bad;
-  const tsz = wordGet(ste, STE.S2T0SZ);
-  const minTsz = granule === 16 ? 64 - effPs : Math.max(16, 64 - effPs);
-  if (tsz > 39 || tsz < minTsz) return bad;
-  const startLevel = s2StartLevel(granule, sl0);
-  const topBits = 64 - tsz - levelShift(startLevel, granule);
-  // At least one index bit at the start level and at most 16 concatenated tables (§4.3).
-  if (topBits < 1 || topBits - (granule - 3) > 4) return bad;
-  return {
-    vmid,
-    tsz,
-    granule,
-    startLevel,
-    effPs,
-    ttb,
-    affd: wordGet(ste, STE.S2AFFD) === 1,
-    record: wordGet(ste, STE.S2R) === 1,
-  };
-}
-
-/** `decode_ste` (§4.3). */
-function decodeSteWords(model: SmmuModel, ste: ArrayLike<bigint>): SteDecode | Fault {
-  const { s1p, s2p } = model.features;
-  if (wordGet(ste, STE.V) === 0) return fault('C_BAD_STE');
-  const config = wordGet(ste, STE.CONFIG);
-  const vmid = s2p ? wordGet(ste, STE.S2VMID) : -1;
-  const eats = wordGet(ste, STE.EATS) === STE_EATS.TRANS && model.features.ats;
-  const base = { vmid, ats: false, s1: null, s2: null };
-  if ((config & 4) === 0) return { cfg: { ...base, mode: 'abort' }, cdPtr: 0n }; // 0b000-0b011 (vector 33)
-  if (config === STE_CFG.BYPASS) return { cfg: { ...base, mode: 'bypass', ats: eats }, cdPtr: 0n };
-  const s1 = config === STE_CFG.S1_TRANS || config === STE_CFG.NESTED;
-  const s2 = config === STE_CFG.S2_TRANS || config === STE_CFG.NESTED;
-  if ((s1 && !s1p) || (s2 && !s2p)) return fault('C_BAD_STE');
-  let s2cfg: S2Config | null = null;
-  if (s2) {
-    const r = decodeS2(model, ste, vmid);
-    if (isFault(r)) return r;
-    s2cfg = r;
-  }
-  let cdPtr = 0n;
-  if (s1) {
-    if (wordGet(ste, STE.S1CDMAX) !== 0) return fault('C_BAD_STE');
-    if (wordGet(ste, STE.S1STALLD) === 1) return fault('C_BAD_STE');
-    cdPtr = wordGet(ste, STE.S1CONTEXTPTR);
-    if (!s2 && cdPtr >= 1n << BigInt(model.features.oasBits)) return fault('C_BAD_STE');
-  }
-  const mode: StreamMode = s1 && s2 ? 'nested' : s1 ? 's1' : 's2';
-  return { cfg: { mode, vmid, ats: eats, s1: null, s2: s2cfg }, cdPtr };
-}
-
-/** `decode_cd` (§4.4). */
-function decodeCdWords(model: SmmuModel, cd: ArrayLike<bigint>): S1Config | Fault {
-  const bad = fault('C_BAD_CD');
-  if (wordGet(cd, CD.V) === 0 || wordGet(cd, CD.AA64) === 0) return bad;
-  if (wordGet(cd, CD.A) === 0 || wordGet(cd, CD.S) === 1) return bad;
-  if (wordGet(cd, CD.HA) === 1 || wordGet(cd, CD.HD) === 1) return bad;
-  if (wordGet(cd, CD.ENDI) === 1) return bad;
-  const ips = Math.min(oas2bits(wordGet(cd, CD.IPS)), model.features.oasBits);
-  const tts: S1TableConfig[] = [];
-  for (const i of [0, 1] as const) {
-    const epd = wordGet(cd, i === 0 ? CD.EPD0 : CD.EPD1) === 1;
-    const tsz = wordGet(cd, i === 0 ? CD.T0SZ : CD.T1SZ);
-    const tg = wordGet(cd, i === 0 ? CD.TG0 : CD.TG1);
-    const ttb = wordGet(cd, i === 0 ? CD.TTB0 : CD.TTB1);
-    const had = wordGet(cd, i === 0 ? CD.HAD0 : CD.HAD1) === 1;
-    if (epd) {
-      tts.push({ disabled: true, tsz, granule: 12, ttb, oas: ips, had });
-      continue;
-    }
-    const granule = (i === 0 ? CD_TG0_GRANULE_LOG2 : CD_TG1_GRANULE_LOG2)[tg];
-    if (granule === undefined || !granuleSupported(model, granule)) return bad;
-    if (tsz < 16 || tsz > 39) return bad;
-    const oas = granule === 16 ? ips : Math.min(ips, 48);
-    if (ttb >= 1n << BigInt(oas)) return bad;
-    tts.push({ disabled: false, tsz, granule, ttb, oas, had });
-  }
-  return {
-    asid: model.features.asidBits === 16 ? wordGet(cd, CD.ASID) : wordGet(cd, CD.ASID) & 0xff,
-    tbi: wordGet(cd, CD.TBI),
-    affd: wordGet(cd, CD.AFFD) === 1,
-    record: wordGet(cd, CD.R) === 1,
-    tt: [tts[0], tts[1]],
-  };
-}
-
-function readWords(mem: WalkMemory, addr: bigint, n: number): bigint[] | null {
-  const out: bigint[] = [];
-  for (let i = 0; i < n; i++) {
-    const w = mem.read64(addr + BigInt(i * 8));
-    if (w === null) return null;
-    out.push(w);
-  }
-  return out;
-}
-
-/** Finishes the decode: CD fetch (through stage 2 when nested, class CD) and CD decode. */
-function completeConfig(model: SmmuModel, d: SteDecode, mem: WalkMemory): DecodedConfig | Fault {
-  const cfg = d.cfg;
-  if (cfg.mode !== 's1' && cfg.mode !== 'nested') return cfg;
-  let cdAddr = d.cdPtr;
-  if (cfg.mode === 'nested') {
-    const s2 = cfg.s2 as S2Config;
-    const t = s2Translate(s2, d.cdPtr, false, 'CD', mem);
-    if (isFault(t)) return RECORDABLE.has(t.type) ? { ...t, record: s2.record } : t;
-    cdAddr = t.out;
-  }
-  const words = readWords(mem, cdAddr, CD_DWORDS);
-  if (words === null) return fault('F_CD_FETCH', 0, null, null, cdAddr);
-  const s1 = decodeCdWords(model, words);
-  if (isFault(s1)) return s1;
-  return { ...cfg, s1 };
-}
-
-/** `smmuv3_get_config` (§4.1 step 2): cached config of the SID, or a full decode on a miss. */
-function getConfig(model: SmmuModel, sid: number, mem: WalkMemory): DecodedConfig | Fault {
-  const cached = model.configCacheLookup(sid);
-  if (cached !== undefined) {
-    const known = decodedCache.get(cached);
-    if (known !== undefined) return known;
-    // Cached by another path (fetchConfig): decode the cached STE snapshot.
-    const d = decodeSteWords(model, cached.ste);
-    if (isFault(d)) return d;
-    const full = completeConfig(model, d, mem);
-    if (!isFault(full)) decodedCache.set(cached, full);
-    return full;
-  }
-  let ste: bigint[];
-  const regs = model.streamTableRegs();
-  if (regs === null) {
-    if (!Number.isInteger(sid) || sid < 0 || sid >= 2 ** Math.min(model.features.sidBits, 32)) return fault('C_BAD_STREAMID');
-    ste = model.getSte(sid) ?? new Array<bigint>(STE_DWORDS).fill(0n);
-  } else {
-    const loc = locateSte(regs, sid, model.features.sidBits, (pa) => mem.read64(pa));
-    if (!loc.ok) return fault(loc.type, 0, null, null, loc.fetchAddr ?? undefined);
-    const words = readWords(mem, loc.steAddr, STE_DWORDS);
-    if (words === null) return fault('F_STE_FETCH', 0, null, null, loc.steAddr);
-    ste = words;
-  }
-  const d = decodeSteWords(model, ste);
-  if (isFault(d)) return d;
-  const full = completeConfig(model, d, mem);
-  if (isFault(full)) return full; // nothing cached on failure (§4.1)
-  decodedCache.set(model.configCacheStore(sid, ste), full);
-  return full;
+/** The leaf a walk ends on: a descriptor of type PAGE at level 3, of type BLOCK above where the granule allows it. */
+function isLeaf(pte: bigint, level: number, granule: number): boolean {
+  return level === 3 ? dwGet(pte, PTE.TYPE) === PTE_TYPE.PAGE : blockAllowed(granule, level);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Page walks (§4.5).
+// Walks.
 
-interface StageOk {
+/** A successful stage of a walk. */
+export interface StageOk {
   /** Translation of the exact input address. */
   out: bigint;
   /** Block size − 1. */
@@ -373,7 +177,7 @@ interface StageOk {
 }
 
 /** `smmu_ptw_64_s2` (or the service's `stage2` resolver): translates an IPA; faults are S2 with ADDR2 = IPA. */
-function s2Translate(s2: S2Config, ipa: bigint, write: boolean, cls: FaultClassName, mem: WalkMemory): StageOk | Fault {
+export function s2Translate(s2: S2Config, ipa: bigint, write: boolean, cls: FaultClassName, mem: WalkMemory): StageOk | Fault {
   const g = s2.granule;
   const inputSize = 64 - s2.tsz;
   const s2fault = (type: EventName, fetchAddr?: bigint): Fault => fault(type, 2, cls, ipa, fetchAddr);
@@ -391,6 +195,7 @@ function s2Translate(s2: S2Config, ipa: bigint, write: boolean, cls: FaultClassN
   }
   let level = s2.startLevel;
   const topBits = inputSize - levelShift(level, g);
+  // The start level may index concatenated tables: all the bits above its shift (§4.3).
   let base = s2.ttb & mask(s2.effPs) & ~mask(topBits + 3);
   let idx = ipa >> BigInt(levelShift(level, g));
   const strideMask = mask(g - 3);
@@ -398,10 +203,9 @@ function s2Translate(s2: S2Config, ipa: bigint, write: boolean, cls: FaultClassN
     const pteAddr = base + idx * 8n;
     const pte = mem.read64(pteAddr);
     if (pte === null) return s2fault('F_WALK_EABT', pteAddr);
-    const type = pte & 3n;
-    if ((pte & 1n) === 0n) return s2fault('F_TRANSLATION');
+    if (dwGet(pte, PTE.VALID) === 0) return s2fault('F_TRANSLATION');
     const shift = levelShift(level, g);
-    if (level < 3 && type === 3n) {
+    if (level < 3 && dwGet(pte, PTE.TYPE) === PTE_TYPE.TABLE) {
       const next = pteOutput(pte, g, g, s2.effPs);
       if (next >= 1n << BigInt(s2.effPs)) return s2fault('F_ADDR_SIZE');
       base = next;
@@ -409,11 +213,11 @@ function s2Translate(s2: S2Config, ipa: bigint, write: boolean, cls: FaultClassN
       idx = (ipa >> BigInt(levelShift(level, g))) & strideMask;
       continue;
     }
-    if (level === 3 ? type !== 3n : !blockAllowed(g, level)) return s2fault('F_TRANSLATION');
-    if ((pte & (1n << 10n)) === 0n && !s2.affd) return s2fault('F_ACCESS');
-    const s2ap = Number((pte >> 6n) & 3n);
-    const read = (s2ap & 1) !== 0;
-    const wr = (s2ap & 2) !== 0;
+    if (!isLeaf(pte, level, g)) return s2fault('F_TRANSLATION');
+    if (dwGet(pte, PTE.AF) === 0 && !s2.affd) return s2fault('F_ACCESS');
+    const s2ap = dwGet(pte, PTE.S2AP);
+    const read = (s2ap & PTE_S2AP.READ) !== 0;
+    const wr = (s2ap & PTE_S2AP.WRITE) !== 0;
     if (write ? !wr : !read) return s2fault('F_PERMISSION');
     const outBase = pteOutput(pte, shift, g, s2.effPs);
     if (outBase >= 1n << BigInt(s2.effPs)) return s2fault('F_ADDR_SIZE');
@@ -422,7 +226,8 @@ function s2Translate(s2: S2Config, ipa: bigint, write: boolean, cls: FaultClassN
   }
 }
 
-interface TtSelection {
+/** The translation table an input address selects. */
+export interface TtSelection {
   tt: S1TableConfig;
   /** Input address with the TBI tag replaced by the sign of bit 55. */
   va: bigint;
@@ -430,12 +235,11 @@ interface TtSelection {
 }
 
 /** `select_tt` (§4.5), architecturally: bit 55 picks TT0/TT1; the bits above the input size must match it. */
-function selectTt(s1: S1Config, iova: bigint): TtSelection | Fault {
-  const hi = Number((iova >> 55n) & 1n);
+export function selectTt(s1: S1Config, iova: bigint): TtSelection | Fault {
+  const hi = dwGet(iova, VA.SELECT);
   const tt = s1.tt[hi];
   const tbi = ((s1.tbi >> hi) & 1) === 1;
-  let va = iova;
-  if (tbi) va = hi ? iova | (0xffn << 56n) : iova & mask(56);
+  const va = tbi ? dwSet(iova, VA.TAG, hi ? 0xff : 0) : iova;
   const inputSize = 64 - tt.tsz;
   const upper = va >> BigInt(inputSize);
   const expect = hi ? mask(tt.tsz) : 0n;
@@ -444,7 +248,7 @@ function selectTt(s1: S1Config, iova: bigint): TtSelection | Fault {
 }
 
 /** `smmu_ptw_64_s1` (§4.5). In nested mode every descriptor address is an IPA translated by stage 2 (class TT). */
-function s1Walk(s1: S1Config, sel: TtSelection, write: boolean, s2: S2Config | null, mem: WalkMemory): StageOk | Fault {
+export function s1Walk(s1: S1Config, sel: TtSelection, write: boolean, s2: S2Config | null, mem: WalkMemory): StageOk | Fault {
   const { tt, va } = sel;
   const g = tt.granule;
   const inputSize = 64 - tt.tsz;
@@ -466,10 +270,9 @@ function s1Walk(s1: S1Config, sel: TtSelection, write: boolean, s2: S2Config | n
     }
     const pte = mem.read64(pteAddr);
     if (pte === null) return s1fault('F_WALK_EABT', pteAddr);
-    const type = pte & 3n;
-    if ((pte & 1n) === 0n) return s1fault('F_TRANSLATION');
-    if (level < 3 && type === 3n) {
-      if (!tt.had && ((pte >> 62n) & 1n) === 1n) {
+    if (dwGet(pte, PTE.VALID) === 0) return s1fault('F_TRANSLATION');
+    if (level < 3 && dwGet(pte, PTE.TYPE) === PTE_TYPE.TABLE) {
+      if (!tt.had && (dwGet(pte, PTE.APTABLE) & PTE_AP_RDONLY) !== 0) {
         if (write) return s1fault('F_PERMISSION');
         tableRo = true;
       }
@@ -479,232 +282,13 @@ function s1Walk(s1: S1Config, sel: TtSelection, write: boolean, s2: S2Config | n
       level++;
       continue;
     }
-    if (level === 3 ? type !== 3n : !blockAllowed(g, level)) return s1fault('F_TRANSLATION');
-    if ((pte & (1n << 10n)) === 0n && !s1.affd) return s1fault('F_ACCESS');
-    const writable = ((pte >> 7n) & 1n) === 0n && !tableRo;
+    if (!isLeaf(pte, level, g)) return s1fault('F_TRANSLATION');
+    if (dwGet(pte, PTE.AF) === 0 && !s1.affd) return s1fault('F_ACCESS');
+    const writable = (dwGet(pte, PTE.AP) & PTE_AP_RDONLY) === 0 && !tableRo;
     if (write && !writable) return s1fault('F_PERMISSION');
     const outBase = pteOutput(pte, shift, g, tt.oas);
     if (outBase >= 1n << BigInt(tt.oas)) return s1fault('F_ADDR_SIZE');
     const addrMask = mask(shift);
     return { out: outBase | (addr & addrMask), addrMask, level, granule: g, read: true, write: writable };
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// IOTLB.
-
-/** IOTLB entry of the walk: a combined nested entry also keeps its IPA (for stage-2 faults on a hit). */
-/** The IOTLB entry of a one-stage walk (S1-only, or S2-only with ASID −1). */
-function singleStageEntry(asid: number, vmid: number, input: bigint, r: StageOk): WalkIotlbEntry {
-  return {
-    asid,
-    vmid,
-    iova: input & ~r.addrMask,
-    tg: tgOf(r.granule),
-    level: r.level,
-    translatedAddr: r.out & ~r.addrMask,
-    addrMask: r.addrMask,
-    perm: permBits(r.read, r.write),
-  };
-}
-
-interface WalkIotlbEntry extends IotlbEntry {
-  ipa?: bigint;
-}
-
-/**
- * `smmu_iotlb_lookup` (§5): probes (asid, vmid, iova & ~blockmask(level), tg, level) for each
- * level from the start level down to 3, then the alternative granule (nested). One hit or one
- * miss is counted per lookup.
- */
-function iotlbLookup(model: SmmuModel, asid: number, vmid: number, iova: bigint, probes: Array<{ granule: number; start: number }>): WalkIotlbEntry | undefined {
-  let last: IotlbKey | null = null;
-  for (const { granule, start } of probes) {
-    for (let level = Math.max(start, 0); level <= 3; level++) {
-      const key: IotlbKey = { asid, vmid, iova: iova & ~mask(levelShift(level, granule)), tg: tgOf(granule), level };
-      if (model.iotlb.has(key)) return model.iotlb.lookup(key) as WalkIotlbEntry;
-      last = key;
-    }
-  }
-  if (last !== null) model.iotlb.lookup(last); // counts the miss
-  return undefined;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Results and events.
-
-function faultResult(req: TranslateRequest, f: Fault, cfg: DecodedConfig | null): TranslateResult {
-  const write = req.access === 'write';
-  const out: TranslateFault = {
-    type: f.type,
-    code: f.type === 'ABORT' ? 0 : EVT_ID[f.type],
-    stage: f.stage,
-    class: f.cls,
-    inputAddr: req.iova,
-    ipa: f.ipa,
-  };
-  if (f.fetchAddr !== undefined) out.fetchAddr = f.fetchAddr;
-  if (f.type === 'ABORT') return { ok: false, fault: out, event: null };
-  let recorded = true;
-  if (f.record !== undefined) recorded = f.record;
-  else if (RECORDABLE.has(f.type)) {
-    // PTW_RECORD_FAULT: CD.R for stage 1, STE.S2R for stage 2. A stage-1 fault without a CD
-    // (stage-2-only input-size check, vector 46) is recorded (strict model).
-    if (f.stage === 2) recorded = cfg?.s2?.record ?? true;
-    else recorded = cfg?.s1?.record ?? true;
-  }
-  if (!recorded) return { ok: false, fault: out, event: null };
-  const ssv = req.ssid !== undefined ? { SSV: 1, SSID: req.ssid } : {};
-  const sid = BigInt(req.sid >>> 0);
-  let words: bigint[];
-  switch (f.type) {
-    case 'C_BAD_STREAMID':
-    case 'C_BAD_STE':
-    case 'C_BAD_CD':
-    case 'C_BAD_SUBSTREAMID':
-    case 'F_CFG_CONFLICT':
-      words = encodeEvent(f.type, { SID: sid, ...ssv });
-      break;
-    case 'F_STE_FETCH':
-      words = encodeEvent(f.type, { SID: sid, ...ssv, ADDR2: f.fetchAddr ?? 0n });
-      break;
-    case 'F_CD_FETCH':
-      // QEMU puts the fetch address in ADDR (word4/5), vector 36.
-      words = encodeEvent(f.type, { SID: sid, ...ssv, ADDR: f.fetchAddr ?? 0n });
-      break;
-    default: {
-      const addr2 = f.type === 'F_WALK_EABT' ? (f.fetchAddr ?? 0n) : f.stage === 2 ? (f.ipa ?? 0n) : 0n;
-      words = encodeEvent(f.type, {
-        SID: sid,
-        ...ssv,
-        S2: f.stage === 2 ? 1 : 0,
-        CLASS: EVT_CLASS[f.cls ?? 'IN'],
-        RNW: write ? 0 : 1,
-        ADDR: req.iova,
-        ADDR2: addr2,
-      });
-    }
-  }
-  return { ok: false, fault: out, event: words };
-}
-
-function permOf(p: number): { read: boolean; write: boolean } {
-  return { read: (p & IOMMU_PERM.RO) !== 0, write: (p & IOMMU_PERM.WO) !== 0 };
-}
-
-function permBits(read: boolean, write: boolean): number {
-  return (read ? IOMMU_PERM.RO : 0) | (write ? IOMMU_PERM.WO : 0);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Entry point.
-
-/**
- * `smmuv3_translate` (§4.1) for one DMA access of `req.sid`: ATC (ATS streams), SMMUEN, config
- * (cache, STE, CD), abort/bypass, IOTLB, stage-1/stage-2/nested walk, IOTLB and ATC fill, and the
- * event record of a fault. The caller writes the event into its event queue.
- */
-export function translate(model: SmmuModel, req: TranslateRequest, mem: WalkMemory): TranslateResult {
-  const write = req.access === 'write';
-  const need = write ? IOMMU_PERM.WO : IOMMU_PERM.RO;
-  const iova = req.iova & ((1n << 64n) - 1n);
-  const ssid = req.ssid ?? -1;
-
-  // The device's own ATC answers first (ATS translated request).
-  const atc = model.atc.lookup(req.sid, ssid, iova);
-  if (atc !== undefined && (atc.perm & need) !== 0) {
-    const mask_ = atc.addrMask;
-    return { ok: true, pa: atc.translatedAddr + (iova & mask_), perm: permOf(atc.perm), tlbHit: false, atcHit: true, pageSize: mask_ + 1n };
-  }
-
-  if ((model.readCr0() & CR0_SMMUEN) === 0) {
-    // GBPA reset value: no abort → pass-through, no event (§4.1 step 1).
-    return { ok: true, pa: iova, perm: { read: true, write: true }, tlbHit: false, pageSize: 0x1000n };
-  }
-
-  const cfg = getConfig(model, req.sid, mem);
-  if (isFault(cfg)) return faultResult(req, cfg, null);
-  if (cfg.mode === 'abort') return faultResult(req, { kind: 'fault', type: 'ABORT', stage: 0, cls: null, ipa: null }, cfg);
-  if (cfg.mode === 'bypass') return { ok: true, pa: iova, perm: { read: true, write: true }, tlbHit: false, pageSize: 0x1000n };
-  if (cfg.s1 !== null && req.ssid !== undefined && req.ssid !== 0) {
-    // S1CDMax = 0: a single CD, no substreams.
-    return faultResult(req, fault('C_BAD_SUBSTREAMID'), cfg);
-  }
-
-  const fillAtc = (e: IotlbEntry): void => {
-    if (cfg.ats) {
-      model.atc.insert({ sid: req.sid, ssid, iova: e.iova, addrMask: e.addrMask, translatedAddr: e.translatedAddr, perm: e.parentPerm === undefined ? e.perm : e.perm & e.parentPerm });
-    }
-  };
-
-  // Stage-2-only.
-  if (cfg.mode === 's2') {
-    const s2 = cfg.s2 as S2Config;
-    // IAS = OAS: input ≥ 2^oas → stage-1 F_ADDR_SIZE (§4.5, vector 46).
-    if (iova >= 1n << BigInt(model.features.oasBits)) return faultResult(req, fault('F_ADDR_SIZE', 1, 'IN'), cfg);
-    const hit = iotlbLookup(model, -1, cfg.vmid, iova, [{ granule: s2.granule, start: s2.startLevel }]);
-    if (hit !== undefined) {
-      if ((hit.perm & need) === 0) return faultResult(req, fault('F_PERMISSION', 2, 'IN', iova), cfg);
-      fillAtc(hit);
-      return { ok: true, pa: hit.translatedAddr + (iova & hit.addrMask), perm: permOf(hit.perm), tlbHit: true, pageSize: hit.addrMask + 1n };
-    }
-    const r = s2Translate(s2, iova, write, 'IN', mem);
-    if (isFault(r)) return faultResult(req, r, cfg);
-    const e = singleStageEntry(-1, cfg.vmid, iova, r);
-    model.iotlb.insert(e);
-    fillAtc(e);
-    return { ok: true, pa: r.out, perm: { read: r.read, write: r.write }, tlbHit: false, pageSize: r.addrMask + 1n };
-  }
-
-  // Stage 1 (and nested).
-  const s1 = cfg.s1 as S1Config;
-  const sel = selectTt(s1, iova);
-  if (isFault(sel)) return faultResult(req, sel, cfg);
-  const va = sel.va;
-  const probes = [{ granule: sel.tt.granule, start: sel.startLevel }];
-  if (cfg.s2 !== null && cfg.s2.granule !== sel.tt.granule) probes.push({ granule: cfg.s2.granule, start: cfg.s2.startLevel });
-  const hit = iotlbLookup(model, s1.asid, cfg.vmid, va, probes);
-  if (hit !== undefined) {
-    if ((hit.perm & need) === 0) return faultResult(req, fault('F_PERMISSION', 1, 'IN'), cfg);
-    if (hit.parentPerm !== undefined && (hit.parentPerm & need) === 0) {
-      const ipa = hit.ipa === undefined ? null : hit.ipa + (va & hit.addrMask);
-      return faultResult(req, fault('F_PERMISSION', 2, 'IN', ipa), cfg);
-    }
-    fillAtc(hit);
-    const p = hit.parentPerm === undefined ? hit.perm : hit.perm & hit.parentPerm;
-    return { ok: true, pa: hit.translatedAddr + (va & hit.addrMask), perm: permOf(p), tlbHit: true, pageSize: hit.addrMask + 1n };
-  }
-  const r1 = s1Walk(s1, sel, write, cfg.s2, mem);
-  if (isFault(r1)) return faultResult(req, r1, cfg);
-  let e: WalkIotlbEntry;
-  let pa: bigint;
-  let perm: { read: boolean; write: boolean };
-  if (cfg.s2 === null) {
-    pa = r1.out;
-    perm = { read: r1.read, write: r1.write };
-    e = singleStageEntry(s1.asid, cfg.vmid, va, r1);
-  } else {
-    const r2 = s2Translate(cfg.s2, r1.out, write, 'IN', mem);
-    if (isFault(r2)) return faultResult(req, r2, cfg);
-    // `combine_tlb`: the smaller block wins (S1 on a tie).
-    const small = r2.addrMask < r1.addrMask ? r2 : r1;
-    const m = small.addrMask;
-    pa = r2.out;
-    perm = { read: r1.read && r2.read, write: r1.write && r2.write };
-    e = {
-      asid: s1.asid,
-      vmid: cfg.vmid,
-      iova: va & ~m,
-      tg: tgOf(small.granule),
-      level: small.level,
-      translatedAddr: r2.out & ~m,
-      addrMask: m,
-      perm: permBits(r1.read, r1.write),
-      parentPerm: permBits(r2.read, r2.write),
-      ipa: r1.out & ~m,
-    };
-  }
-  model.iotlb.insert(e);
-  fillAtc(e);
-  return { ok: true, pa, perm, tlbHit: false, pageSize: e.addrMask + 1n };
 }

@@ -2,7 +2,8 @@
 import { CMD_BYTES } from '../../src/hw/commands.js';
 import { wordsToBytes } from '../../src/hw/fields.js';
 import { DEFAULT_IDR, type IdrRegisters } from '../../src/hw/idr.js';
-import { SmmuModel } from '../../src/hw/smmu.js';
+import { encodeSte } from '../../src/hw/ste.js';
+import { SmmuModel } from '../../src/hw/driver/smmu-model.js';
 import type { IotlbEntry } from '../../src/hw/tlb.js';
 
 /** QEMU default IDRs (§6.2): stage 1 only. */
@@ -19,6 +20,14 @@ export function vectorSmmu(idr: IdrRegisters = QEMU_STAGE1_IDR, iotlbSize?: numb
 
 export function nestedSmmu(iotlbSize?: number): SmmuModel {
   return new SmmuModel({ idr: DEFAULT_IDR, cmdqLog2Size: 4, iotlbSize });
+}
+
+/**
+ * A well-formed stage-2 STE (4 KiB granule, S2T0SZ 24, start level 1, 44-bit S2PS; §8 F) with
+ * `over` applied: the STE decode (src/hw/config.ts) rejects S2 fields left at zero as C_BAD_STE.
+ */
+export function s2Ste(over: Parameters<typeof encodeSte>[0] = {}): bigint[] {
+  return encodeSte({ V: 1, CONFIG: 6, S2TG: 0, S2T0SZ: 24, S2SL0: 1, S2PS: 4, S2AA64: 1, S2R: 1, ...over });
 }
 
 /** Packs (DW0, DW1) pairs into 16-byte little-endian entries. */

@@ -10,8 +10,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeCommand, type CommandName } from '../../src/hw/commands.js';
 import { DEFAULT_IDR, type IdrRegisters } from '../../src/hw/idr.js';
-import { SmmuModel } from '../../src/hw/smmu.js';
-import { Iotlb, rangeInvalidate, rangeInvalPieces, tgGranuleLog2, type IotlbEntry, type IotlbKey } from '../../src/hw/tlb.js';
+import { SmmuModel } from '../../src/hw/driver/smmu-model.js';
+import { rangeInvalidate, rangeInvalPieces } from '../../src/hw/range-inval.js';
+import { Iotlb, tgGranuleLog2, type IotlbEntry, type IotlbKey } from '../../src/hw/tlb.js';
 import { cmds, QEMU_STAGE1_IDR, QEMU_STAGE2_IDR } from './helpers.js';
 
 const U64 = (1n << 64n) - 1n;
@@ -298,7 +299,7 @@ describe('command log', () => {
 
   it('records exactly the executed commands, oldest first', async () => {
     const { createQueueState, ringMemory, queuePending, CERROR } = await import('../../src/hw/queue.js');
-    const { COMMAND_LOG_SIZE } = await import('../../src/hw/smmu.js');
+    const { COMMAND_LOG_SIZE } = await import('../../src/hw/execute.js');
     const read = (bytes: Uint8Array, off: number): [bigint, bigint] => {
       const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       return [v.getBigUint64(off, true), v.getBigUint64(off + 8, true)];
@@ -368,7 +369,7 @@ describe('command log', () => {
   });
 
   it('keeps the last COMMAND_LOG_SIZE of a run longer than the log, across log wrap', async () => {
-    const { COMMAND_LOG_SIZE } = await import('../../src/hw/smmu.js');
+    const { COMMAND_LOG_SIZE } = await import('../../src/hw/execute.js');
     const smmu = new SmmuModel({ idr: DEFAULT_IDR, cmdqLog2Size: 11 });
     const mk = (i: number): [bigint, bigint] => [0x12n | (BigInt(i) << 32n), BigInt(i) << 12n];
     const all: Array<[bigint, bigint]> = [];

@@ -4,10 +4,10 @@ import { CMD, CMDQ_OP, COMMAND_LAYOUTS, decodeCommand, encodeCommand, type Comma
 import { wordSet, type Field } from '../../src/hw/fields.js';
 import { DEFAULT_IDR, type IdrRegisters } from '../../src/hw/idr.js';
 import { queueErr, wrapIndexMask } from '../../src/hw/queue.js';
-import { SmmuModel } from '../../src/hw/smmu.js';
-import { encodeSte } from '../../src/hw/ste.js';
-import { Iotlb, rangeInvalPieces } from '../../src/hw/tlb.js';
-import { cmds, QEMU_STAGE1_IDR, QEMU_STAGE2_IDR } from './helpers.js';
+import { SmmuModel } from '../../src/hw/driver/smmu-model.js';
+import { rangeInvalPieces } from '../../src/hw/range-inval.js';
+import { Iotlb } from '../../src/hw/tlb.js';
+import { cmds, QEMU_STAGE1_IDR, QEMU_STAGE2_IDR, s2Ste } from './helpers.js';
 
 const U64 = (1n << 64n) - 1n;
 const OPCODES = Object.values(CMDQ_OP);
@@ -77,7 +77,7 @@ describe('property: random command streams', () => {
         fc.array(step, { minLength: 1, maxLength: 25 }),
         (idr, iotlbSize, cmdqLog2Size, steps) => {
           const smmu = new SmmuModel({ idr, iotlbSize, cmdqLog2Size });
-          for (let sid = 0; sid < 16; sid++) smmu.installSte(sid, encodeSte({ V: 1, CONFIG: 7, EATS: sid & 1, S2VMID: sid & 3 }));
+          for (let sid = 0; sid < 16; sid++) smmu.installSte(sid, s2Ste({ CONFIG: 7, EATS: sid & 1, S2VMID: sid & 3 }));
           for (const st of steps) {
             switch (st.kind) {
               case 'submit': {

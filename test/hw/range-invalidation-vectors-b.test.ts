@@ -1,14 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import {
-  buildAtcInvCommand,
-  buildTlbiRangeCommands,
-  decodeCommand,
-  encodeCommand,
-  type CommandWords,
-} from '../../src/hw/commands.js';
+import { decodeCommand, encodeCommand, type CommandWords } from '../../src/hw/commands.js';
+import { buildAtcInvCommand, buildTlbiRangeCommands } from '../../src/hw/driver/arm-smmu-v3.js';
+import type { SmmuModel } from '../../src/hw/driver/smmu-model.js';
 import { encodeSte } from '../../src/hw/ste.js';
-import { rangeInvalPieces } from '../../src/hw/tlb.js';
-import type { SmmuModel } from '../../src/hw/smmu.js';
+import { rangeInvalPieces } from '../../src/hw/range-inval.js';
 import { setIdrField } from '../../src/hw/idr.js';
 import { cmds, QEMU_STAGE1_IDR, tlbContents, tlbEntry, vectorSmmu } from './helpers.js';
 

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { encodeCommand, type CommandWords } from '../../src/hw/commands.js';
 import { encodeSte } from '../../src/hw/ste.js';
 import { Iotlb } from '../../src/hw/tlb.js';
-import type { SmmuModel } from '../../src/hw/smmu.js';
-import { cmds, nestedSmmu, tlbContents, tlbEntry, vectorSmmu, QEMU_STAGE1_IDR } from './helpers.js';
+import type { SmmuModel } from '../../src/hw/driver/smmu-model.js';
+import { cmds, nestedSmmu, s2Ste, tlbContents, tlbEntry, vectorSmmu, QEMU_STAGE1_IDR } from './helpers.js';
 
 function run(smmu: SmmuModel, ...commands: CommandWords[]) {
   return smmu.submitCommands(cmds(...commands));
@@ -91,7 +91,7 @@ describe('TLBI details beyond the vectors (§2.5, §5 table)', () => {
 
   it('CFGI_* never touch the IOTLB and TLBIs never touch the configuration cache', () => {
     const smmu = nestedSmmu();
-    smmu.setSte(8, encodeSte({ V: 1, CONFIG: 6, S2VMID: 3 }));
+    smmu.setSte(8, s2Ste({ S2VMID: 3 }));
     expect(smmu.fetchConfig(8)?.vmid).toBe(3);
     smmu.iotlbInsert(tlbEntry(-1, 3, 0x1000n));
     run(smmu, encodeCommand('TLBI_NSNH_ALL'), encodeCommand('TLBI_S12_VMALL', { VMID: 3 }));
@@ -104,13 +104,13 @@ describe('TLBI details beyond the vectors (§2.5, §5 table)', () => {
 
   it('configuration cache keeps the old STE until CFGI_STE (vector D37 coherence rule)', () => {
     const smmu = nestedSmmu();
-    smmu.setSte(8, encodeSte({ V: 1, CONFIG: 6, S2VMID: 3 }));
+    smmu.setSte(8, s2Ste({ S2VMID: 3 }));
     expect(smmu.fetchConfig(8)?.vmid).toBe(3);
-    smmu.setSte(8, encodeSte({ V: 1, CONFIG: 6, S2VMID: 4 }));
+    smmu.setSte(8, s2Ste({ S2VMID: 4 }));
     expect(smmu.fetchConfig(8)?.vmid).toBe(3);
     run(smmu, encodeCommand('CFGI_STE', { SID: 8 }));
     expect(smmu.fetchConfig(8)?.vmid).toBe(4);
-    smmu.installSte(8, encodeSte({ V: 1, CONFIG: 6, S2VMID: 5 }));
+    smmu.installSte(8, s2Ste({ S2VMID: 5 }));
     expect(smmu.fetchConfig(8)?.vmid).toBe(5);
     smmu.clearSte(8);
     run(smmu, encodeCommand('CFGI_STE', { SID: 8 }));
@@ -158,8 +158,8 @@ describe('IOTLB: bounded LRU with counters (project decision)', () => {
 describe('ATC (per device, ATS-enabled STEs only)', () => {
   function atsSmmu(): SmmuModel {
     const smmu = nestedSmmu();
-    smmu.installSte(8, encodeSte({ V: 1, CONFIG: 7, EATS: 1, S2VMID: 3 }));
-    smmu.installSte(9, encodeSte({ V: 1, CONFIG: 7, EATS: 0, S2VMID: 3 }));
+    smmu.installSte(8, s2Ste({ CONFIG: 7, EATS: 1, S2VMID: 3 }));
+    smmu.installSte(9, s2Ste({ CONFIG: 7, EATS: 0, S2VMID: 3 }));
     return smmu;
   }
   const page = (sid: number, ssid: number, iova: bigint) => ({ sid, ssid, iova, addrMask: 0xfffn, translatedAddr: iova, perm: 3 });
@@ -187,7 +187,7 @@ describe('ATC (per device, ATS-enabled STEs only)', () => {
 
   it('ATC_INV Size rounds the address down to the span and leaves other devices alone', () => {
     const smmu = atsSmmu();
-    smmu.installSte(10, encodeSte({ V: 1, CONFIG: 7, EATS: 1, S2VMID: 3 }));
+    smmu.installSte(10, s2Ste({ CONFIG: 7, EATS: 1, S2VMID: 3 }));
     for (const iova of [0x3000n, 0x4000n, 0x7000n, 0x8000n]) smmu.atcInsert(page(8, -1, iova));
     smmu.atcInsert(page(10, -1, 0x4000n));
     run(smmu, encodeCommand('ATC_INV', { SID: 8, ADDR: 0x6000n, SIZE: 2 }));

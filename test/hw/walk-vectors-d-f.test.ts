@@ -1,3 +1,8 @@
+/**
+ * smmuv3.md §8 vectors D (stream table, configuration), E (stage-1 walk) and F (stage 2, nesting)
+ * against src/hw/translate.ts. Longer than 400 lines on purpose: the three groups share one test
+ * memory and one page-table writer, and each vector reads best next to the ones it builds on.
+ */
 import { describe, expect, it } from 'vitest';
 import { encodeCd } from '../../src/hw/cd.js';
 import { encodeCommand, type CommandWords } from '../../src/hw/commands.js';
@@ -5,8 +10,9 @@ import { decodeEvent, EVT_ID } from '../../src/hw/events.js';
 import { nestedSmmu, cmds, vectorSmmu, QEMU_NESTED_IDR, QEMU_STAGE1_IDR, QEMU_STAGE2_IDR } from './helpers.js';
 import { encodeSte } from '../../src/hw/ste.js';
 import { strtabBaseCfg } from '../../src/hw/strtab.js';
-import type { SmmuModel } from '../../src/hw/smmu.js';
-import { s1StartLevel, type TranslateResult, type WalkMemory } from '../../src/hw/walk.js';
+import type { SmmuModel } from '../../src/hw/driver/smmu-model.js';
+import type { TranslateResult } from '../../src/hw/translate.js';
+import { s1StartLevel, type WalkMemory } from '../../src/hw/walk.js';
 
 // ---------------------------------------------------------------------------------------------
 // Test memory: explicit 64-bit words plus zero-filled backed regions; anything else is unbacked.

@@ -1,0 +1,219 @@
+/**
+ * The host's ARM SMMUv3 driver, as far as it lives in src/hw today (Linux
+ * drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c and arm-smmu-v3-iommufd.c): what software does *to*
+ * the SMMU — the STEs it builds and installs, the CMD_SYNC it ends a batch with, how it gets past
+ * a command the SMMU rejected, how it encodes range and ATC invalidations. Not hardware: nothing
+ * else under src/hw imports this folder, which is to move to src/domain/driver (style.md).
+ */
+import { ATC_INV_SIZE_ALL, CMD_BYTES, CMD_SYNC_CS, encodeCommand, type CommandFields, type CommandWords } from '../commands.js';
+import { wordGet, wordSet, wordsToBytes } from '../fields.js';
+import { CERROR, queueIndex, type ConsumeResult } from '../queue.js';
+import type { Smmuv3 } from '../smmu.js';
+import { encodeSte, STE, STE_CFG, STE_EATS, STE_SHCFG_INCOMING, steWords, type SteWords } from '../ste.js';
+
+// ---------------------------------------------------------------------------------------------
+// STEs (`arm_smmu_make_*_ste`, `arm_smmu_write_ste`; iommufd.md §3.2-§3.3).
+
+/** Guest-controllable DW0 bits of a vSTE, `STRTAB_STE_0_NESTING_ALLOWED` (iommufd.md §3.2). */
+export const STE_0_NESTING_ALLOWED = 0xf80fffffffffffffn;
+/** Guest-controllable DW1 bits of a vSTE, `STRTAB_STE_1_NESTING_ALLOWED` (iommufd.md §3.2). */
+export const STE_1_NESTING_ALLOWED = 0x380000ffn;
+
+/** Abort STE: V=1, Config=abort (`arm_smmu_make_abort_ste`). */
+export function buildAbortSte(): SteWords {
+  return encodeSte({ V: 1, CONFIG: STE_CFG.ABORT });
+}
+
+/** Bypass STE: V=1, Config=bypass, SHCFG=incoming (`arm_smmu_make_bypass_ste`). */
+export function buildBypassSte(): SteWords {
+  return encodeSte({ V: 1, CONFIG: STE_CFG.BYPASS, SHCFG: STE_SHCFG_INCOMING });
+}
+
+/** Inputs of buildS2Ste (§3.1 S2 fields). */
+export interface S2SteParams {
+  vmid: number;
+  /**
+   * Stage-2 table base, DW3[51:4]. The service may store a handle of the IOAS that backs
+   * stage 2 here (the walk of a later issue resolves it); it must be 16-byte aligned.
+   */
+  s2ttb: bigint;
+  /** VTCR fields (§3.1); defaults are 4 KiB granule, 48-bit IPA, start level 0, WBRA/ISH. */
+  t0sz?: number;
+  sl0?: number;
+  tg?: number;
+  ps?: number;
+  ir0?: number;
+  or0?: number;
+  sh0?: number;
+  /** EATS=TRANS: ATS enabled for the device (§3.3 attach rules). */
+  ats?: boolean;
+  /** S2FWB when the SMMU implements IDR3.FWB. */
+  s2fwb?: boolean;
+}
+
+/**
+ * Stage-2-only STE (`arm_smmu_make_s2_domain_ste`): Config=S2 translate, SHCFG incoming,
+ * S2VMID, VTCR, S2AA64, S2PTW and S2R set, S2TTB.
+ */
+export function buildS2Ste(p: S2SteParams): SteWords {
+  return encodeSte({
+    V: 1,
+    CONFIG: STE_CFG.S2_TRANS,
+    SHCFG: STE_SHCFG_INCOMING,
+    EATS: p.ats ? STE_EATS.TRANS : STE_EATS.ABT,
+    S2FWB: p.s2fwb ? 1 : 0,
+    S2VMID: p.vmid,
+    S2T0SZ: p.t0sz ?? 16,
+    S2SL0: p.sl0 ?? 2,
+    S2TG: p.tg ?? 0,
+    S2PS: p.ps ?? 5,
+    S2IR0: p.ir0 ?? 1,
+    S2OR0: p.or0 ?? 1,
+    S2SH0: p.sh0 ?? 3,
+    S2AA64: 1,
+    S2PTW: 1,
+    S2R: 1,
+    S2TTB: p.s2ttb,
+  });
+}
+
+/**
+ * Physical STE for a device attached to a nested domain (`arm_smmu_make_nested_domain_ste`,
+ * iommufd.md §3.3), from the guest vSTE (2 DWs) and the S2 STE of the nesting parent:
+ * - vSTE V=0 or Config=abort (or any Config other than bypass/S1) → abort STE;
+ * - Config=bypass → the parent's S2 STE ("translates the same as the nesting parent");
+ * - Config=S1 translate → the parent's S2 STE with Config forced to NESTED (7), the guest's
+ *   DW0 fields except Config OR-ed in, the guest's DW1 OR-ed in and MEV forced on.
+ * Guest bits are limited to the NESTING_ALLOWED masks (the service rejects others with EIO
+ * first). EATS is not taken from the guest: it is TRANS iff `ats` (default: vSTE EATS=TRANS),
+ * as Linux strips EATS from the stored vSTE and enables ATS at attach.
+ */
+export function buildNestedSte(
+  vste: readonly [bigint, bigint],
+  s2Parent: ArrayLike<bigint>,
+  opts: { ats?: boolean } = {},
+): SteWords {
+  const [v0, v1] = vste;
+  const cfg = wordGet(vste, STE.CONFIG);
+  if (wordGet(vste, STE.V) === 0 || (cfg !== STE_CFG.BYPASS && cfg !== STE_CFG.S1_TRANS)) return buildAbortSte();
+  const out = steWords(s2Parent);
+  if (cfg === STE_CFG.BYPASS) return out;
+  const ats = opts.ats ?? wordGet(vste, STE.EATS) === STE_EATS.TRANS;
+  out[0] |= v0 & STE_0_NESTING_ALLOWED & ~STE.CONFIG.inPlaceMask;
+  wordSet(out, STE.CONFIG, STE_CFG.NESTED);
+  out[1] |= v1 & STE_1_NESTING_ALLOWED & ~STE.EATS.inPlaceMask;
+  wordSet(out, STE.EATS, ats ? STE_EATS.TRANS : STE_EATS.ABT);
+  wordSet(out, STE.MEV, 1);
+  return out;
+}
+
+/**
+ * `arm_smmu_write_ste`: writes the STE of `sid` and drops the SMMU's cached copy, as the
+ * CFGI_STE + CMD_SYNC the driver issues after it would. The commands themselves are not queued
+ * (nor counted): the service's STE installs are not part of the command traffic it reports.
+ */
+export function installSte(smmu: Smmuv3, sid: number, ste: ArrayLike<bigint>): void {
+  smmu.setSte(sid, ste);
+  smmu.dropCachedConfig(sid);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command queue: the CMD_SYNC `arm_smmu_cmdq_issue_cmdlist` appends, `__arm_smmu_cmdq_skip_err`.
+
+/** `ARM_SMMU_SH_ISH`, `ARM_SMMU_MEMATTR_OIWB`: the MSI attributes Linux writes into CMD_SYNC. */
+const ARM_SMMU_SH_ISH = 3;
+const ARM_SMMU_MEMATTR_OIWB = 0xf;
+
+/**
+ * The CMD_SYNC Linux appends to a batch when the SMMU has no MSI (`arm_smmu_cmdq_build_sync_cmd`):
+ * CS=SEV, MSH=ISH, MSIAttr=OIWB, i.e. DW0 0x0FC02046 (§1.4).
+ */
+export const LINUX_CMD_SYNC: CommandWords = encodeCommand('CMD_SYNC', {
+  CS: CMD_SYNC_CS.SEV,
+  MSH: ARM_SMMU_SH_ISH,
+  MSIATTR: ARM_SMMU_MEMATTR_OIWB,
+});
+
+/**
+ * `__arm_smmu_cmdq_skip_err` + the GERRORN write of the GERROR handler, on the main queue: for
+ * CERROR_ILL the failing command is overwritten with LINUX_CMD_SYNC, then the error is
+ * acknowledged and the queue restarts. CERROR_ABT and CERROR_ATC_INV_SYNC are only acknowledged
+ * (the entry is retried).
+ */
+export function skipFailedCommand(smmu: Smmuv3): ConsumeResult {
+  const q = smmu.cmdqState();
+  if (q.stopped && q.err === CERROR.ILL) wordsToBytes(LINUX_CMD_SYNC, smmu.cmdqRing(), queueIndex(q.cons, q.log2Size) * CMD_BYTES);
+  return smmu.acknowledgeError();
+}
+
+// ---------------------------------------------------------------------------------------------
+// How Linux encodes invalidations (§2.7): vector B, and the domain's invalidation path to come.
+
+/** `CMDQ_TLBI_RANGE_NUM_MAX`. */
+export const CMDQ_TLBI_RANGE_NUM_MAX = 31;
+
+
+export interface TlbiRangeParams {
+  /** TLBI_NH_VA, TLBI_EL2_VA or TLBI_S2_IPA. */
+  command: 'TLBI_NH_VA' | 'TLBI_EL2_VA' | 'TLBI_S2_IPA';
+  asid?: number;
+  vmid?: number;
+  iova: bigint;
+  size: bigint;
+  /** log2 of the size of the unmapped granule (leaf level size), e.g. 12 for a 4 KiB page. */
+  granuleLog2: number;
+  /** log2 of the smallest page size of the domain (12, 14 or 16). */
+  pageLog2: number;
+  leaf: boolean;
+  /** IDR3.RIL: range invalidation supported. */
+  ril: boolean;
+}
+
+/** Commands Linux `__arm_smmu_tlb_inv_range` builds for [iova, iova+size) (§2.7). */
+export function buildTlbiRangeCommands(p: TlbiRangeParams): CommandWords[] {
+  const out: CommandWords[] = [];
+  const base: CommandFields = {};
+  if (p.command !== 'TLBI_S2_IPA') base.ASID = p.asid ?? 0;
+  if (p.command !== 'TLBI_EL2_VA') base.VMID = p.vmid ?? 0;
+  base.LEAF = p.leaf ? 1 : 0;
+  const end = p.iova + p.size;
+  let iova = p.iova;
+  if (!p.ril) {
+    const step = 1n << BigInt(p.granuleLog2);
+    for (; iova < end; iova += step) out.push(encodeCommand(p.command, { ...base, ADDR: iova }));
+    return out;
+  }
+  const tg = p.pageLog2;
+  let numPages = p.size >> BigInt(tg);
+  const fields: CommandFields = { ...base, TG: (tg - 10) / 2 };
+  if (p.leaf) fields.TTL = 4 - Math.floor((p.granuleLog2 - 3) / (tg - 3));
+  else if ((numPages & BigInt(CMDQ_TLBI_RANGE_NUM_MAX)) === 1n) numPages++;
+  while (iova < end && numPages > 0n) {
+    let scale = 0n;
+    while (((numPages >> scale) & 1n) === 0n) scale++;
+    const num = (numPages >> scale) & BigInt(CMDQ_TLBI_RANGE_NUM_MAX);
+    out.push(encodeCommand(p.command, { ...fields, SCALE: Number(scale), NUM: Number(num - 1n), ADDR: iova }));
+    numPages -= num << scale;
+    iova += num << (scale + BigInt(tg));
+  }
+  return out;
+}
+
+/**
+ * The ATC_INV Linux `arm_smmu_atc_inv_to_cmd` builds (§2.7): 4 KiB pages; size 0 means
+ * everything (Size 52); otherwise the smallest aligned power-of-two span covering the range.
+ */
+export function buildAtcInvCommand(p: { sid: number; ssid?: number; iova: bigint; size: bigint }): CommandWords {
+  const fields: CommandFields = { SID: p.sid };
+  if (p.ssid !== undefined) {
+    fields.SSV = 1;
+    fields.SSID = p.ssid;
+  }
+  if (p.size === 0n) return encodeCommand('ATC_INV', { ...fields, SIZE: ATC_INV_SIZE_ALL });
+  const pageStart = p.iova >> 12n;
+  const pageEnd = (p.iova + p.size - 1n) >> 12n;
+  let log2Span = 0;
+  for (let x = pageStart ^ pageEnd; x > 0n; x >>= 1n) log2Span++;
+  const start = pageStart & ~((1n << BigInt(log2Span)) - 1n);
+  return encodeCommand('ATC_INV', { ...fields, ADDR: start << 12n, SIZE: log2Span });
+}
