@@ -1,6 +1,6 @@
 /**
  * Issue #3 benchmark (1): the SMMUv3 model executing a 256-command TLBI_NH_VA batch
- * (SmmuModel.submitCommands: copy into the main queue, consume, execute, counters, command log)
+ * (Smmuv3.submitCommands: copy into the main queue, consume, execute, counters, command log)
  * against a plain loop that only reads the same fields (OP, NUM, SCALE, VMID, ASID, LEAF, TTL,
  * TG, ADDR) from the same buffer with DataView reads and shifts. Both run in the same round, in
  * the same process; the ratio is model throughput / plain-loop throughput (target ≥ 0.3).
@@ -12,7 +12,7 @@
  * (BATCHES_PER_ROUND / 100 for the full-IOTLB line); the figures are the medians of the rounds.
  * In-process only (no network).
  */
-import { DEFAULT_IDR, SmmuModel } from '../src/hw/index.js';
+import { DEFAULT_IDR, Smmuv3 } from '../src/hw/index.js';
 
 const BATCH = 256;
 const ROUNDS = 7;
@@ -73,7 +73,7 @@ export function runModelBench(rounds = ROUNDS, batchesPerRound = BATCHES_PER_ROU
   const buf = tlbiNhVaBatch(BATCH);
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   // The service's model: default IDR (S1P+S2P, VMID16, ASID16), 256-entry main queue, 256-entry IOTLB (empty).
-  const smmu = new SmmuModel({ idr: DEFAULT_IDR });
+  const smmu = new Smmuv3({ idr: DEFAULT_IDR });
 
   const runModel = (): number => {
     const start = process.hrtime.bigint();
@@ -104,7 +104,7 @@ export function runModelBench(rounds = ROUNDS, batchesPerRound = BATCHES_PER_ROU
 
   // Informational: the same batch against a full IOTLB (256 entries of another VMID, so none is
   // removed and the IOTLB stays full): every TLBI then runs QEMU's overlap scan over all entries.
-  const full = new SmmuModel({ idr: DEFAULT_IDR });
+  const full = new Smmuv3({ idr: DEFAULT_IDR });
   for (let i = 0; i < 256; i++) {
     full.iotlbInsert({ asid: 1, vmid: 2, iova: BigInt(i) << 12n, tg: 1, level: 3, translatedAddr: BigInt(i) << 12n, addrMask: 0xfffn, perm: 3 });
   }

@@ -1,10 +1,11 @@
 /**
- * The physical side as the model sees it: one SmmuModel per SMMU of the inventory, whose stream
+ * The physical side as the model sees it: one Smmuv3 per SMMU of the inventory, whose stream
  * table is derived from the committed object graph after every write (as the ARM driver writes
  * an STE and issues CFGI_STE on attach, replace and detach). Rebuilt from the database at start,
  * with empty caches, as after a hardware reset.
  */
-import { buildAbortSte, buildNestedSte, buildS2Ste, SmmuModel, type SteWords } from '../hw/index.js';
+import { Smmuv3, type SteWords } from '../hw/index.js';
+import { buildAbortSte, buildNestedSte, buildS2Ste, installSte } from './driver/arm-smmu-v3.js';
 import type { ObjectGraph } from './graph.js';
 import type { DeviceRec, SmmuRec } from './types.js';
 import { decodeVste } from './vste.js';
@@ -13,7 +14,7 @@ import { decodeVste } from './vste.js';
 export const s2HandleOfIoas = (ioasId: number): bigint => BigInt(ioasId) << 4n;
 
 export class Hardware {
-  private readonly models = new Map<number, SmmuModel>();
+  private readonly models = new Map<number, Smmuv3>();
   /** The STE each device currently has installed, as 16-digit hex words, to spot changes. */
   private readonly installed = new Map<number, string>();
 
@@ -26,7 +27,7 @@ export class Hardware {
     this.sync();
   }
 
-  model(smmuId: number): SmmuModel {
+  model(smmuId: number): Smmuv3 {
     const m = this.models.get(smmuId);
     if (!m) throw new Error(`no hardware model for SMMU ${smmuId}`);
     return m;
@@ -48,7 +49,7 @@ export class Hardware {
       const ste = this.deriveSte(device);
       const key = ste.map((w) => w.toString(16)).join(',');
       if (this.installed.get(device.id) === key) continue;
-      this.model(device.smmuId).installSte(device.streamId, ste);
+      installSte(this.model(device.smmuId), device.streamId, ste);
       this.installed.set(device.id, key);
     }
     for (const id of [...this.installed.keys()]) if (!seen.has(id)) this.installed.delete(id);
@@ -76,6 +77,6 @@ export class Hardware {
   }
 }
 
-function newModel(smmu: SmmuRec): SmmuModel {
-  return new SmmuModel({ idr: smmu.idr, iidr: smmu.iidr, aidr: smmu.aidr, iotlbSize: smmu.iotlbSize });
+function newModel(smmu: SmmuRec): Smmuv3 {
+  return new Smmuv3({ idr: smmu.idr, iidr: smmu.iidr, aidr: smmu.aidr, iotlbSize: smmu.iotlbSize });
 }

@@ -1,31 +1,24 @@
 /**
- * Tegra241 CMDQV guest queues (IOMMU_HW_QUEUE_ALLOC; iommufd.md §2.8 and §4, smmuv3.md §7): a
- * VCMDQ the guest owns, living in its own memory, whose commands the SMMU consumes directly —
- * only TLBI_NH_ASID, TLBI_NH_VA, ATC_INV and CMD_SYNC, with the VINTF's VMID and the vSID of an
- * ATC_INV replaced through the VINTF's SID_MATCH/SID_REPLACE slots.
+ * Tegra241 CMDQV guest queues (IOMMU_HW_QUEUE_ALLOC; iommufd.md §2.8 and §4, smmuv3.md §7): the
+ * allocation rules, and the guest's register writes (PROD, CONFIG.EN, GERRORN) persisted with
+ * the queue memory they touch. What the hardware does with the queue — the guest-owned filter,
+ * the VMID and SID rewrite, the error map — is src/hw/tegra241-cmdqv.ts.
  */
 import {
-  CERROR,
   CMD_BYTES,
-  CMDQ_OP_ATC_INV,
-  CMDQ_OP_CMD_SYNC,
-  CMDQ_OP_TLBI_NH_ASID,
-  CMDQ_OP_TLBI_NH_VA,
-  cmdGetSid,
-  cmdSetSid,
-  cmdSetVmid,
+  consumeVcmdq,
   getIdrField,
-  queueFree,
-  queueErr,
-  queueStopped,
-  ringMemory,
-  writeQueueGerrorn,
-  cerrorName,
+  lvcmdqErrMap as vintfErrMap,
   prodAdvance,
-  encodeCommand,
+  queueFree,
+  queueCapacity,
+  queueIndex,
+  queueStopped,
   wordsToBytes,
+  writeQueueGerrorn,
   type QueueState,
 } from '../hw/index.js';
+import { LINUX_CMD_SYNC } from './driver/arm-smmu-v3.js';
 import { fail } from './errors.js';
 import { eventqOf, queueEvent } from './eventq.js';
 import type { WriteTx } from './graph.js';
@@ -137,9 +130,9 @@ export interface QueueRunResult {
 }
 
 /**
- * Runs the SMMU's consumer over the guest queue (a PROD, CONFIG.EN or GERRORN write). The
- * guest-owned (HYP_OWN=0) filter rejects everything but the four commands with CERROR_ILL and
- * rewrites VMID and SID on the fly (in the model's copy; the guest's memory is left as written).
+ * Runs the SMMU's consumer over the guest queue (after a PROD, CONFIG.EN or GERRORN write): the
+ * guest's writes land in its memory, the hardware consumes (src/hw/tegra241-cmdqv.ts), and the
+ * queue's registers are persisted; a new error is forwarded as the VINTF's error map.
  */
 function run(tx: WriteTx, hw: Hardware, q: HwQueueRec, state: QueueState, limitBytes: number, written: { slot: number; bytes: Uint8Array }[]): QueueRunResult {
   const viommu = tx.get('objects', q.viommuId) as ViommuRec;
@@ -153,62 +146,25 @@ function run(tx: WriteTx, hw: Hardware, q: HwQueueRec, state: QueueState, limitB
   }
   // The VINTF's SID_MATCH/SID_REPLACE slots, read only when an ATC_INV needs them.
   let slots: Map<number, number> | null = null;
-  const sidSlots = (): Map<number, number> => {
-    if (slots) return slots;
-    slots = new Map();
-    for (const o of tx.values('objects')) {
-      if (o.type === 'vdevice' && o.viommuId === viommu.id && o.sidSlot !== null) {
-        slots.set(o.virtId, (tx.get('devices', o.deviceId) as DeviceRec).streamId);
+  const sidReplace = (vsid: number): number | undefined => {
+    if (!slots) {
+      slots = new Map();
+      for (const o of tx.values('objects')) {
+        if (o.type === 'vdevice' && o.viommuId === viommu.id && o.sidSlot !== null) slots.set(o.virtId, (tx.get('devices', o.deviceId) as DeviceRec).streamId);
       }
     }
-    return slots;
-  };
-  const vmid = viommu.vmid;
-  const filter = (view: DataView, off: number, opcode: number): number => {
-    switch (opcode) {
-      case CMDQ_OP_TLBI_NH_ASID:
-      case CMDQ_OP_TLBI_NH_VA:
-        cmdSetVmid(view, off, vmid);
-        return CERROR.NONE;
-      case CMDQ_OP_ATC_INV: {
-        const sid = sidSlots().get(cmdGetSid(view, off));
-        if (sid === undefined) return CERROR.ILL;
-        cmdSetSid(view, off, sid);
-        return CERROR.NONE;
-      }
-      case CMDQ_OP_CMD_SYNC:
-        return CERROR.NONE;
-      default:
-        return CERROR.ILL;
-    }
+    return slots.get(vsid);
   };
   const wasStopped = queueStopped(state);
-  const result = hw.model(q.smmuId).consume(state, ringMemory(ring), filter);
+  const result = consumeVcmdq(hw.model(q.smmuId), { vmid: viommu.vmid, sidReplace }, state, ring);
   tx.put('objects', { ...q, qProd: state.prod, qCons: state.cons, qEnabled: state.enabled, qGerror: state.gerror, qGerrorn: state.gerrorn });
   if (result.error && !wasStopped) reportError(tx, viommu);
-  return {
-    consumed: result.consumed,
-    prod: state.prod,
-    cons: state.cons,
-    error: result.error ? { code: result.error.code, index: result.error.index, opcode: result.error.opcode } : queueStopped(state) ? stoppedError(state) : null,
-  };
+  return { consumed: result.consumed, prod: state.prod, cons: state.cons, error: result.error };
 }
 
-function stoppedError(state: QueueState): QueueRunResult['error'] {
-  const err = queueErr(state);
-  return err === 0 ? null : { code: cerrorName(err), index: state.cons & (2 ** state.log2Size - 1), opcode: null };
-}
-
-/** The VINTF's LVCMDQ_ERR_MAP: bit i for each stopped LVCMDQ i of the vIOMMU (§4.5). */
+/** The VINTF's LVCMDQ_ERR_MAP over the vIOMMU's queues (§4.5). */
 export function lvcmdqErrMap(r: Reader, viommuId: number): [bigint, bigint] {
-  const map: [bigint, bigint] = [0n, 0n];
-  for (const q of queuesOf(r, viommuId)) {
-    if ((q.qGerror ^ q.qGerrorn) & 1) {
-      const i = q.queueIndex;
-      map[i >> 6] |= 1n << BigInt(i & 63);
-    }
-  }
-  return map;
+  return vintfErrMap(queuesOf(r, viommuId).map((q) => ({ index: q.queueIndex, gerror: q.qGerror, gerrorn: q.qGerrorn })));
 }
 
 /** The CMDQV interrupt forwards the VINTF's error map to the vIOMMU's tegra241_cmdqv vEVENTQ. */
@@ -224,8 +180,8 @@ export function pushCommands(tx: WriteTx, hw: Hardware, queueId: number, buf: Ui
   const free = queueFree(state);
   if (count > free) fail('ENOSPC', `${count} commands do not fit: ${free} free slots (CONS must catch up first)`);
   // At most two runs of slots: from PROD to the end of the ring, then from slot 0 (wrap).
-  const size = 1 << state.log2Size;
-  const first = state.prod & (size - 1);
+  const size = queueCapacity(state.log2Size);
+  const first = queueIndex(state.prod, state.log2Size);
   const head = Math.min(count, size - first);
   const written: { slot: number; bytes: Uint8Array }[] = [{ slot: first, bytes: buf.subarray(0, head * CMD_BYTES) }];
   if (count > head) written.push({ slot: 0, bytes: buf.subarray(head * CMD_BYTES, count * CMD_BYTES) });
@@ -252,8 +208,8 @@ export function acknowledgeQueue(tx: WriteTx, hw: Hardware, queueId: number, rep
   const written: { slot: number; bytes: Uint8Array }[] = [];
   if (replaceWithSync && queueStopped(state)) {
     const sync = new Uint8Array(CMD_BYTES);
-    wordsToBytes(encodeCommand('CMD_SYNC', { CS: 2, MSH: 3, MSIATTR: 0xf }), sync, 0);
-    written.push({ slot: state.cons & (2 ** state.log2Size - 1), bytes: sync });
+    wordsToBytes(LINUX_CMD_SYNC, sync, 0);
+    written.push({ slot: queueIndex(state.cons, state.log2Size), bytes: sync });
   }
   writeQueueGerrorn(state, state.gerror);
   return run(tx, hw, q, state, limitBytes, written);

@@ -4,40 +4,17 @@
  * are converted in place, exactly as the kernel converts them, and issued to the physical SMMU's
  * command queue in batches of at most 63 commands plus a CMD_SYNC.
  */
-import {
-  CMD_BYTES,
-  CMDQ_OP_ATC_INV,
-  CMDQ_OP_CFGI_CD,
-  CMDQ_OP_CFGI_CD_ALL,
-  CMDQ_OP_TLBI_NH_ALL,
-  CMDQ_OP_TLBI_NH_ASID,
-  CMDQ_OP_TLBI_NH_VA,
-  CMDQ_OP_TLBI_NH_VAA,
-  CMDQ_OP_TLBI_NSNH_ALL,
-  cmdGetSid,
-  cmdOpcode,
-  cmdSetSid,
-  cmdSetVmid,
-  commandName,
-  encodeCommand,
-  wordsToBytes,
-} from '../hw/index.js';
+import { CMD_BYTES, cmdGetSid, cmdOpcode, commandName } from '../hw/index.js';
+import { CMDQ_BATCH, convertUserCmd, issueCmdlist } from './driver/arm-smmu-v3.js';
 import { fail, IommufdError } from './errors.js';
 import type { Hardware } from './hardware.js';
 import type { Reader } from './reader.js';
 import type { ViommuRec } from './objects/index.js';
 import type { DeviceRec, ObjectRec } from './types.js';
 
-/** CMDQ_BATCH_ENTRIES − 1 on 64-bit: the kernel's batch, leaving room for its CMD_SYNC. */
-export const INVALIDATION_BATCH = 63;
+/** The kernel's batch of commands before its CMD_SYNC (driver/arm-smmu-v3.ts). */
+export const INVALIDATION_BATCH = CMDQ_BATCH;
 export const DEFAULT_MAX_INVALIDATION_ENTRIES = 4096;
-
-/** Linux's CMD_SYNC when no MSI polling is used: CS=SEV, MSH=ISH, MSIAttr=OIWB (0x0fc02046). */
-const CMD_SYNC_BYTES = (() => {
-  const b = new Uint8Array(CMD_BYTES);
-  wordsToBytes(encodeCommand('CMD_SYNC', { CS: 2, MSH: 3, MSIATTR: 0xf }), b, 0);
-  return b;
-})();
 
 export interface ViommuStats {
   invalidations: { requests: number; entries: number; batches: number; errors: number; byOpcode: Record<string, number> };
@@ -97,30 +74,25 @@ export function invalidateViommu(
   }
 }
 
+/**
+ * arm_vsmmu_cache_invalidate: each entry converted by the driver (arm_vsmmu_convert_user_cmd),
+ * issued in batches of CMDQ_BATCH with the driver's CMD_SYNC (arm_smmu_cmdq_issue_cmdlist). A
+ * conversion failure issues what came before it and stops with `entriesProcessed` = its index.
+ */
 function convertAndIssue(r: Reader, hw: Hardware, viommu: ViommuRec, buf: Uint8Array, count: number, stats: ViommuStats): number {
   const model = hw.model(viommu.smmuId);
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const vmid = viommu.vmid;
   const byOpcode = stats.invalidations.byOpcode;
   let vsidTable: Map<number, number> | null = null;
+  const streamIdOf = (vsid: number): number | undefined => (vsidTable ??= vsidToStreamId(r, viommu.id)).get(vsid);
   let batchStart = 0;
 
-  // Issues entries [batchStart, end) and the kernel's CMD_SYNC to the physical queue.
   const issue = (end: number): void => {
     if (end === batchStart) return;
-    let result = model.submitCommands(buf, batchStart * CMD_BYTES, end - batchStart);
-    const synced = result.error === null;
-    if (synced) result = model.submitCommands(CMD_SYNC_BYTES, 0, 1);
+    const error = issueCmdlist(model, buf, batchStart, end - batchStart);
     stats.invalidations.batches++;
-    if (result.error !== null) {
-      // arm_smmu_cmdq_issue_cmdlist failed: the driver skips the bad command (Linux
-      // __arm_smmu_cmdq_skip_err) and the batch is reported as handled but for its last entry.
-      model.skipFailedCommand();
-      // The kernel queues the batch and its CMD_SYNC together: after the skip, the rest of the
-      // batch and that CMD_SYNC still execute.
-      if (!synced) model.submitCommands(CMD_SYNC_BYTES, 0, 1);
-      throw new IommufdError('EIO', `the SMMU reported ${result.error.code} while executing the batch`, { entriesProcessed: end - 1 });
-    }
+    // The driver skipped the command the SMMU refused; the batch is reported as handled but for its last entry.
+    if (error !== null) throw new IommufdError('EIO', `the SMMU reported ${error} while executing the batch`, { entriesProcessed: end - 1 });
     stats.invalidations.entries += end - batchStart;
     batchStart = end;
   };
@@ -128,39 +100,19 @@ function convertAndIssue(r: Reader, hw: Hardware, viommu: ViommuRec, buf: Uint8A
   for (let i = 0; i < count; i++) {
     const off = i * CMD_BYTES;
     const opcode = cmdOpcode(view, off);
-    switch (opcode) {
-      case CMDQ_OP_TLBI_NSNH_ALL:
-        // Rewritten as TLBI_NH_ALL of the vIOMMU's VMID; every other bit cleared (arm_vsmmu_convert_user_cmd).
-        view.setBigUint64(off, 0n, true);
-        view.setBigUint64(off + 8, 0n, true);
-        view.setUint8(off, CMDQ_OP_TLBI_NH_ALL);
-        cmdSetVmid(view, off, vmid);
+    switch (convertUserCmd(view, off, viommu.vmid, streamIdOf)) {
+      case 'unknown-vsid':
+        issue(i);
+        fail('EIO', `entry ${i}: vSID 0x${cmdGetSid(view, off).toString(16)} has no vDEVICE on vIOMMU ${viommu.id}`, { entriesProcessed: i });
         break;
-      case CMDQ_OP_TLBI_NH_VA:
-      case CMDQ_OP_TLBI_NH_VAA:
-      case CMDQ_OP_TLBI_NH_ALL:
-      case CMDQ_OP_TLBI_NH_ASID:
-        cmdSetVmid(view, off, vmid);
-        break;
-      case CMDQ_OP_ATC_INV:
-      case CMDQ_OP_CFGI_CD:
-      case CMDQ_OP_CFGI_CD_ALL: {
-        vsidTable ??= vsidToStreamId(r, viommu.id);
-        const vsid = cmdGetSid(view, off);
-        const sid = vsidTable.get(vsid);
-        if (sid === undefined) {
-          issue(i);
-          fail('EIO', `entry ${i}: vSID 0x${vsid.toString(16)} has no vDEVICE on vIOMMU ${viommu.id}`, { entriesProcessed: i });
-        }
-        cmdSetSid(view, off, sid);
-        break;
-      }
-      default:
-        // Everything else, CMD_SYNC and CFGI_STE/CFGI_ALL included, is EIO (arm_vsmmu_convert_user_cmd's default case).
+      case 'not-allowed':
         issue(i);
         fail('EIO', `entry ${i}: opcode 0x${opcode.toString(16).padStart(2, '0')} (${commandName(opcode) ?? 'unknown'}) may not be issued by a guest`, {
           entriesProcessed: i,
         });
+        break;
+      case 'ok':
+        break;
     }
     const name = commandName(opcode) as string;
     byOpcode[name] = (byOpcode[name] ?? 0) + 1;

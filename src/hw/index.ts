@@ -4,9 +4,10 @@
  *
  * Hardware: fields (the field language), registers, idr, commands, ste, cd, events, strtab,
  * config (STE/CD decode and config cache), walk (page tables), translate, tlb, range-inval, atc,
- * queue (generic consumer), execute (command semantics), cmdq (main queue), smmu (the device).
- * Host driver, not hardware: driver/ (Linux arm-smmu-v3's STE makers, CMD_SYNC, error skip,
- * invalidation encodings, and `SmmuModel`, the device with those as methods).
+ * queue (generic consumer), execute (command semantics), cmdq (main queue), smmu (the device);
+ * tegra241-cmdqv (the CMDQV's guest-owned VINTFs and VCMDQs, a second piece of hardware).
+ * What the host driver does to it (STE makers, CMD_SYNC, error skip, command conversion) is
+ * software, in src/domain/driver.
  */
 export * from './fields.js';
 export * from './registers.js';
@@ -26,5 +27,4 @@ export * from './queue.js';
 export * from './execute.js';
 export * from './cmdq.js';
 export * from './smmu.js';
-export * from './driver/arm-smmu-v3.js';
-export * from './driver/smmu-model.js';
+export * from './tegra241-cmdqv.js';

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { cmdSetSid, encodeCommand } from '../../src/hw/commands.js';
-import { buildAbortSte } from '../../src/hw/driver/arm-smmu-v3.js';
+import { buildAbortSte } from '../../src/domain/driver/arm-smmu-v3.js';
 import { encodeSte } from '../../src/hw/ste.js';
 import { consumeQueue, createQueueState, CERROR, type CommandMemory } from '../../src/hw/queue.js';
 import { setIdrField } from '../../src/hw/idr.js';
-import { SmmuModel } from '../../src/hw/driver/smmu-model.js';
+import { SmmuModel } from './helpers.js';
 import { cmds, putSlot, QEMU_STAGE1_IDR, QEMU_STAGE2_IDR, tlbEntry, vectorSmmu } from './helpers.js';
 
 const LINUX_SYNC: [bigint, bigint] = [0x0fc02046n, 0n];

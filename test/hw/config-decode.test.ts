@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { encodeCd } from '../../src/hw/cd.js';
 import { encodeCommand } from '../../src/hw/commands.js';
 import { decodeSteConfig } from '../../src/hw/config.js';
-import type { SmmuModel } from '../../src/hw/driver/smmu-model.js';
+import type { SmmuModel } from './helpers.js';
 import { isFault } from '../../src/hw/events.js';
 import { DEFAULT_IDR, setIdrField } from '../../src/hw/idr.js';
 import { encodeSte, STE_CFG, STE_EATS } from '../../src/hw/ste.js';

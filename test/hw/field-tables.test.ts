@@ -32,7 +32,7 @@ import {
   wordSet,
   type Field,
 } from '../../src/hw/fields.js';
-import { buildAbortSte, buildBypassSte, buildNestedSte, buildS2Ste } from '../../src/hw/driver/arm-smmu-v3.js';
+import { buildAbortSte, buildBypassSte, buildNestedSte, buildS2Ste } from '../../src/domain/driver/arm-smmu-v3.js';
 import { decodeSte, encodeSte, STE, steGet } from '../../src/hw/ste.js';
 
 /** A value that fills a field with an alternating pattern (addr fields: in place). */

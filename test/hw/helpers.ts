@@ -3,8 +3,23 @@ import { CMD_BYTES } from '../../src/hw/commands.js';
 import { wordsToBytes } from '../../src/hw/fields.js';
 import { DEFAULT_IDR, type IdrRegisters } from '../../src/hw/idr.js';
 import { encodeSte } from '../../src/hw/ste.js';
-import { SmmuModel } from '../../src/hw/driver/smmu-model.js';
+import { Smmuv3 } from '../../src/hw/smmu.js';
+import { installSte, skipFailedCommand } from '../../src/domain/driver/arm-smmu-v3.js';
 import type { IotlbEntry } from '../../src/hw/tlb.js';
+
+/**
+ * The SMMU as the vectors drive it: the hardware (src/hw/smmu.ts) with two of the host driver's
+ * operations (src/domain/driver/arm-smmu-v3.ts) as methods — writing an STE with its CFGI, and
+ * getting past a failed command — so a vector reads like the driver's sequence.
+ */
+export class SmmuModel extends Smmuv3 {
+  installSte(sid: number, words: ArrayLike<bigint>): void {
+    installSte(this, sid, words);
+  }
+  skipFailedCommand() {
+    return skipFailedCommand(this);
+  }
+}
 
 /** QEMU default IDRs (§6.2): stage 1 only. */
 export const QEMU_STAGE1_IDR: IdrRegisters = [0x0d44101a, 0x02730010, 0, 0x00001404, 0, 0x00000074];

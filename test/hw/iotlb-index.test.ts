@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeCommand, type CommandName } from '../../src/hw/commands.js';
 import { DEFAULT_IDR, type IdrRegisters } from '../../src/hw/idr.js';
-import { SmmuModel } from '../../src/hw/driver/smmu-model.js';
+import { SmmuModel } from './helpers.js';
 import { rangeInvalidate, rangeInvalPieces } from '../../src/hw/range-inval.js';
 import { Iotlb, tgGranuleLog2, type IotlbEntry, type IotlbKey } from '../../src/hw/tlb.js';
 import { cmds, QEMU_STAGE1_IDR, QEMU_STAGE2_IDR } from './helpers.js';

@@ -4,7 +4,7 @@ import { CMD, CMDQ_OP, COMMAND_LAYOUTS, decodeCommand, encodeCommand, type Comma
 import { wordSet, type Field } from '../../src/hw/fields.js';
 import { DEFAULT_IDR, type IdrRegisters } from '../../src/hw/idr.js';
 import { queueErr, wrapIndexMask } from '../../src/hw/queue.js';
-import { SmmuModel } from '../../src/hw/driver/smmu-model.js';
+import { SmmuModel } from './helpers.js';
 import { rangeInvalPieces } from '../../src/hw/range-inval.js';
 import { Iotlb } from '../../src/hw/tlb.js';
 import { cmds, QEMU_STAGE1_IDR, QEMU_STAGE2_IDR, s2Ste } from './helpers.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeCommand, encodeCommand, type CommandWords } from '../../src/hw/commands.js';
-import { buildAtcInvCommand, buildTlbiRangeCommands } from '../../src/hw/driver/arm-smmu-v3.js';
-import type { SmmuModel } from '../../src/hw/driver/smmu-model.js';
+import { buildAtcInvCommand, buildTlbiRangeCommands } from '../../src/domain/driver/arm-smmu-v3.js';
+import type { SmmuModel } from './helpers.js';
 import { encodeSte } from '../../src/hw/ste.js';
 import { rangeInvalPieces } from '../../src/hw/range-inval.js';
 import { setIdrField } from '../../src/hw/idr.js';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { encodeCommand, type CommandWords } from '../../src/hw/commands.js';
 import { encodeSte } from '../../src/hw/ste.js';
 import { Iotlb } from '../../src/hw/tlb.js';
-import type { SmmuModel } from '../../src/hw/driver/smmu-model.js';
+import type { SmmuModel } from './helpers.js';
 import { cmds, nestedSmmu, s2Ste, tlbContents, tlbEntry, vectorSmmu, QEMU_STAGE1_IDR } from './helpers.js';
 
 function run(smmu: SmmuModel, ...commands: CommandWords[]) {

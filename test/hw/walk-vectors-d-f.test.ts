@@ -10,7 +10,7 @@ import { decodeEvent, EVT_ID } from '../../src/hw/events.js';
 import { nestedSmmu, cmds, vectorSmmu, QEMU_NESTED_IDR, QEMU_STAGE1_IDR, QEMU_STAGE2_IDR } from './helpers.js';
 import { encodeSte } from '../../src/hw/ste.js';
 import { strtabBaseCfg } from '../../src/hw/strtab.js';
-import type { SmmuModel } from '../../src/hw/driver/smmu-model.js';
+import type { SmmuModel } from './helpers.js';
 import type { TranslateResult } from '../../src/hw/translate.js';
 import { s1StartLevel, type WalkMemory } from '../../src/hw/walk.js';
 

@@ -1,15 +1,44 @@
 /**
- * The host's ARM SMMUv3 driver, as far as it lives in src/hw today (Linux
- * drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c and arm-smmu-v3-iommufd.c): what software does *to*
- * the SMMU — the STEs it builds and installs, the CMD_SYNC it ends a batch with, how it gets past
- * a command the SMMU rejected, how it encodes range and ATC invalidations. Not hardware: nothing
- * else under src/hw imports this folder, which is to move to src/domain/driver (style.md).
+ * The host kernel's ARM SMMUv3 driver (Linux drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c and
+ * arm-smmu-v3-iommufd.c): what software does *to* the SMMU (src/hw) — the STEs it builds and
+ * installs, the CMD_SYNC it ends a batch with, how it gets past a command the SMMU rejected, how
+ * it converts a guest's commands, how it encodes range and ATC invalidations. Software, not
+ * hardware: it lives beside the iommufd core, as Linux's driver does, and drives src/hw.
  */
-import { ATC_INV_SIZE_ALL, CMD_BYTES, CMD_SYNC_CS, encodeCommand, type CommandFields, type CommandWords } from '../commands.js';
-import { wordGet, wordSet, wordsToBytes } from '../fields.js';
-import { CERROR, queueIndex, type ConsumeResult } from '../queue.js';
-import type { Smmuv3 } from '../smmu.js';
-import { encodeSte, STE, STE_CFG, STE_EATS, STE_SHCFG_INCOMING, steWords, type SteWords } from '../ste.js';
+import {
+  ATC_INV_SIZE_ALL,
+  CERROR,
+  CMD_BYTES,
+  CMDQ_OP_ATC_INV,
+  CMDQ_OP_CFGI_CD,
+  CMDQ_OP_CFGI_CD_ALL,
+  CMDQ_OP_TLBI_NH_ALL,
+  CMDQ_OP_TLBI_NH_ASID,
+  CMDQ_OP_TLBI_NH_VA,
+  CMDQ_OP_TLBI_NH_VAA,
+  CMDQ_OP_TLBI_NSNH_ALL,
+  cmdGetSid,
+  cmdOpcode,
+  cmdSetSid,
+  cmdSetVmid,
+  CMD_SYNC_CS,
+  encodeCommand,
+  encodeSte,
+  queueIndex,
+  STE,
+  STE_CFG,
+  STE_EATS,
+  STE_SHCFG_INCOMING,
+  steWords,
+  wordGet,
+  wordSet,
+  wordsToBytes,
+  type CommandFields,
+  type CommandWords,
+  type ConsumeResult,
+  type Smmuv3,
+  type SteWords,
+} from '../../hw/index.js';
 
 // ---------------------------------------------------------------------------------------------
 // STEs (`arm_smmu_make_*_ste`, `arm_smmu_write_ste`; iommufd.md §3.2-§3.3).
@@ -144,6 +173,70 @@ export function skipFailedCommand(smmu: Smmuv3): ConsumeResult {
   const q = smmu.cmdqState();
   if (q.stopped && q.err === CERROR.ILL) wordsToBytes(LINUX_CMD_SYNC, smmu.cmdqRing(), queueIndex(q.cons, q.log2Size) * CMD_BYTES);
   return smmu.acknowledgeError();
+}
+
+/** CMDQ_BATCH_ENTRIES − 1 on 64-bit: a batch of commands, leaving room for its CMD_SYNC. */
+export const CMDQ_BATCH = 63;
+
+const LINUX_CMD_SYNC_BYTES = (() => {
+  const b = new Uint8Array(CMD_BYTES);
+  wordsToBytes(LINUX_CMD_SYNC, b, 0);
+  return b;
+})();
+
+/**
+ * `arm_smmu_cmdq_issue_cmdlist(..., sync = true)`: `count` commands of `buf` from entry `start`,
+ * then the driver's CMD_SYNC, through the main queue. When the SMMU stops on one of them, the
+ * driver skips it (`__arm_smmu_cmdq_skip_err`) and the rest of the batch and the CMD_SYNC queued
+ * with it still execute. Returns the CERROR the SMMU reported, or null.
+ */
+export function issueCmdlist(smmu: Smmuv3, buf: Uint8Array, start: number, count: number): string | null {
+  let result = smmu.submitCommands(buf, start * CMD_BYTES, count);
+  const synced = result.error === null;
+  if (synced) result = smmu.submitCommands(LINUX_CMD_SYNC_BYTES, 0, 1);
+  if (result.error === null) return null;
+  skipFailedCommand(smmu);
+  if (!synced) smmu.submitCommands(LINUX_CMD_SYNC_BYTES, 0, 1);
+  return result.error.code;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A guest's commands (`arm_vsmmu_convert_user_cmd`, arm-smmu-v3-iommufd.c).
+
+/** What converting one guest command found. */
+export type UserCmdVerdict = 'ok' | 'unknown-vsid' | 'not-allowed';
+
+/**
+ * `arm_vsmmu_convert_user_cmd`: rewrites the guest command at `off` of `view` in place for the
+ * physical SMMU — the vIOMMU's VMID into every TLBI, TLBI_NSNH_ALL into TLBI_NH_ALL of that VMID
+ * (every other bit cleared), the vSID of ATC_INV/CFGI_CD/CFGI_CD_ALL into the physical StreamID
+ * through the vIOMMU's vDEVICEs. Any other opcode, CMD_SYNC and CFGI_STE included, is refused.
+ */
+export function convertUserCmd(view: DataView, off: number, vmid: number, streamIdOf: (vsid: number) => number | undefined): UserCmdVerdict {
+  switch (cmdOpcode(view, off)) {
+    case CMDQ_OP_TLBI_NSNH_ALL:
+      view.setBigUint64(off, 0n, true);
+      view.setBigUint64(off + 8, 0n, true);
+      view.setUint8(off, CMDQ_OP_TLBI_NH_ALL);
+      cmdSetVmid(view, off, vmid);
+      return 'ok';
+    case CMDQ_OP_TLBI_NH_VA:
+    case CMDQ_OP_TLBI_NH_VAA:
+    case CMDQ_OP_TLBI_NH_ALL:
+    case CMDQ_OP_TLBI_NH_ASID:
+      cmdSetVmid(view, off, vmid);
+      return 'ok';
+    case CMDQ_OP_ATC_INV:
+    case CMDQ_OP_CFGI_CD:
+    case CMDQ_OP_CFGI_CD_ALL: {
+      const sid = streamIdOf(cmdGetSid(view, off));
+      if (sid === undefined) return 'unknown-vsid';
+      cmdSetSid(view, off, sid);
+      return 'ok';
+    }
+    default:
+      return 'not-allowed';
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
