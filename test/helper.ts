@@ -1,17 +1,19 @@
 /**
  * Test harness: the real app on a real SQLite file in a fresh temporary directory, driven through
- * fastify.inject (real HTTP semantics without a socket). `snapshot()` reads both the database
- * (through the repository, i.e. real SQL) and the in-memory graph, so a test can prove that a
- * rejected request changed neither, and that the two agree.
+ * fastify.inject (real HTTP semantics without a socket). `snapshot()` observes the service only
+ * from the outside, so it survives any restructuring of src/: `db` is every table of the SQLite
+ * file read with raw SQL over a separate read-only connection, `graph` is the public state (every
+ * list endpoint fully paged, every IOAS's mappings, every context's devices, every SMMU's model
+ * state with its command log). A test can so prove that a rejected request changed neither.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { expect } from 'vitest';
 import { buildApp, type App } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
-import { TABLE_ORDER } from '../src/domain/types.js';
 
 export interface TestApp extends App {
   dir: string;
@@ -21,6 +23,7 @@ export interface TestApp extends App {
   restart(): Promise<TestApp>;
   req(method: InjectOptions['method'], url: string, body?: unknown, headers?: Record<string, string>): Promise<Res>;
   gql(query: string, variables?: Record<string, unknown>): Promise<any>;
+  /** `db`: every table by raw SQL; `graph`: the public state over the API (see the file comment). */
   snapshot(): Promise<{ db: string; graph: string }>;
 }
 
@@ -42,17 +45,127 @@ function stableJson(value: unknown): string {
   });
 }
 
-const normalise = (tables: Record<string, unknown[]>): string =>
-  JSON.stringify(
-    Object.fromEntries(
-      TABLE_ORDER.map((t) => [
-        t,
-        [...(tables[t] ?? [])]
-          .map((r) => stableJson(r))
-          .sort(),
-      ]),
-    ),
-  );
+/** Tables that are not the service's state: Prisma's migration log and SQLite's own. */
+const SKIPPED_TABLES = /^(_prisma_migrations$|sqlite_)/;
+const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+
+/** One SQL value as comparable JSON: integers exactly (bigint), BLOBs as hex. */
+function sqlCell(v: unknown): unknown {
+  if (Buffer.isBuffer(v)) return `blob:${v.toString('hex')}`;
+  if (typeof v === 'bigint') return `${v}n`;
+  return v;
+}
+
+export interface DatabaseRows {
+  /** Table name → rows (column name → value), ordered by every column. */
+  tables: Record<string, Array<Record<string, unknown>>>;
+}
+
+/**
+ * Every table of the service's SQLite file, read with raw SQL through a separate read-only
+ * better-sqlite3 connection (it sees what is committed; WAL readers never block the service).
+ */
+export function readDatabase(dbFile: string): DatabaseRows {
+  const db = new Database(dbFile, { readonly: true, fileMustExist: true });
+  try {
+    db.defaultSafeIntegers(true);
+    const names = (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).pluck().all() as string[]).filter((n) => !SKIPPED_TABLES.test(n));
+    const tables: DatabaseRows['tables'] = {};
+    for (const name of names) {
+      const columns = db.prepare('SELECT name FROM pragma_table_info(?) ORDER BY cid').pluck().all(name) as string[];
+      const rows = db.prepare(`SELECT * FROM ${quoteIdent(name)} ORDER BY ${columns.map(quoteIdent).join(', ')}`).all() as Array<Record<string, unknown>>;
+      tables[name] = rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, sqlCell(v)])));
+    }
+    return { tables };
+  } finally {
+    db.close();
+  }
+}
+
+/** The `id` of every row of every table that has one: the entities the database holds. */
+function databaseIds(rows: DatabaseRows): number[] {
+  const ids: number[] = [];
+  for (const table of Object.values(rows.tables)) {
+    for (const r of table) {
+      if (typeof r.id === 'string' && /^\d+n$/.test(r.id)) ids.push(Number(r.id.slice(0, -1)));
+    }
+  }
+  return ids.sort((a, b) => a - b);
+}
+
+/** Every collection of api.md's "Lists" that takes no path parameter. */
+export const LIST_ENDPOINTS = [
+  '/v1/smmus',
+  '/v1/devices',
+  '/v1/contexts',
+  '/v1/objects',
+  '/v1/ioas',
+  '/v1/hwpts',
+  '/v1/viommus',
+  '/v1/vdevices',
+  '/v1/eventqs',
+  '/v1/hw-queues',
+] as const;
+
+export interface PublicState {
+  /** Path → the body of every GET the state was read from. */
+  views: Record<string, unknown>;
+  /** Ids of every SMMU, device, context and object the API lists. */
+  ids: number[];
+}
+
+/** GETs `url` (with `limit=500`) page by page until `nextCursor` is null; returns every item. */
+export async function listAll(t: Pick<TestApp, 'req'>, url: string, headers: Record<string, string> = {}): Promise<any[]> {
+  const items: any[] = [];
+  const seen = new Set<string>();
+  let cursor: string | null = null;
+  for (;;) {
+    const sep = url.includes('?') ? '&' : '?';
+    const res = await t.req('GET', `${url}${sep}limit=500${cursor === null ? '' : `&cursor=${cursor}`}`, undefined, headers);
+    if (res.status !== 200 || !Array.isArray(res.body?.items)) throw new Error(`GET ${url}: ${res.status} ${res.raw}`);
+    items.push(...res.body.items);
+    cursor = res.body.nextCursor ?? null;
+    if (cursor === null) return items;
+    if (seen.has(cursor)) throw new Error(`GET ${url}: cursor ${cursor} returned twice`);
+    seen.add(cursor);
+  }
+}
+
+/**
+ * The public state: every list endpoint fully paged, each context's devices, each IOAS's
+ * mappings, and each SMMU's model state (counters, caches, queue pointers, the last 1024
+ * commands). Nothing is dropped: a rejected request must change none of it.
+ */
+export async function readPublicState(t: Pick<TestApp, 'req'>, headers: Record<string, string> = {}): Promise<PublicState> {
+  const views: Record<string, unknown> = {};
+  const get = async (url: string) => {
+    const res = await t.req('GET', url, undefined, headers);
+    if (res.status !== 200) throw new Error(`GET ${url}: ${res.status} ${res.raw}`);
+    views[url] = res.body;
+    return res.body;
+  };
+  const lists: Record<string, any[]> = {};
+  for (const url of LIST_ENDPOINTS) views[url] = lists[url] = await listAll(t, url, headers);
+  for (const c of lists['/v1/contexts']) {
+    const url = `/v1/contexts/${c.id}/devices`;
+    views[url] = await listAll(t, url, headers);
+  }
+  for (const o of lists['/v1/ioas']) await get(`/v1/ioas/${o.id}/mappings`);
+  for (const s of lists['/v1/smmus']) await get(`/v1/smmus/${s.id}/state?commands=1024`);
+  const ids = ['/v1/smmus', '/v1/devices', '/v1/contexts', '/v1/objects'].flatMap((u) => lists[u].map((x: { id: number }) => x.id));
+  return { views, ids: ids.sort((a, b) => a - b) };
+}
+
+/** A token that may read, when the app runs with API_TOKENS (every role reads). */
+function readerHeaders(env: Record<string, string> | undefined): Record<string, string> {
+  const tokens = env?.API_TOKENS;
+  if (!tokens) return {};
+  const first = tokens.split(',').map((p) => p.trim()).find(Boolean) ?? '';
+  return { authorization: `Bearer ${first.slice(0, first.lastIndexOf(':'))}` };
+}
+/** The headers snapshots read the public state with, and the environment, per app. */
+const readHeaders = new WeakMap<TestApp, Record<string, string>>();
+const appEnv = new WeakMap<TestApp, Record<string, string> | undefined>();
 
 export async function startApp(opts: { dir?: string; env?: Record<string, string> } = {}): Promise<TestApp> {
   const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'vsmmu-test-'));
@@ -93,11 +206,12 @@ export async function startApp(opts: { dir?: string; env?: Record<string, string
       return JSON.parse(res.body);
     },
     async snapshot() {
-      const db = normalise((await built.repository.loadAll()) as unknown as Record<string, unknown[]>);
-      const graph = normalise(Object.fromEntries(TABLE_ORDER.map((t) => [t, [...built.service.graph.tables[t].values()]])));
+      const { db, graph } = await capture(t);
       return { db, graph };
     },
   };
+  readHeaders.set(t, readerHeaders(opts.env));
+  appEnv.set(t, opts.env);
   return t;
 }
 
@@ -110,14 +224,84 @@ export function expectProblem(res: Res, errno: string, status?: number): void {
   expect(res.body.status).toBe(res.status);
 }
 
-/** Runs `fn` and asserts the database and the in-memory graph are both unchanged, and agree. */
+const isModelState = (url: string): boolean => /^\/v1\/smmus\/\d+\/state/.test(url);
+
+/**
+ * Both views at once: `graph` is the whole public state, `objects` the same without the SMMU
+ * models' state; and the entity ids each side holds, for the consistency check.
+ */
+async function capture(t: TestApp): Promise<{ db: string; graph: string; objects: string; dbIds: number[]; apiIds: number[] }> {
+  const rows = readDatabase(t.dbFile);
+  const state = await readPublicState(t, readHeaders.get(t) ?? {});
+  const objects = Object.fromEntries(Object.entries(state.views).filter(([url]) => !isModelState(url)));
+  return { db: stableJson(rows.tables), graph: stableJson(state.views), objects: stableJson(objects), dbIds: databaseIds(rows), apiIds: state.ids };
+}
+
+/**
+ * The database holds exactly what the API shows: the ids of every SMMU, device, context and
+ * object the API lists are the ids of the database's rows, and an app started on a consistent
+ * copy of the database file (SQLite's backup API) answers the same public state as the live one —
+ * every list, mapping and context's devices (the SMMU models' state is volatile: it restarts
+ * empty, as after a reset).
+ */
+export async function expectConsistent(t: TestApp): Promise<void> {
+  const live = await capture(t);
+  expect(live.apiIds, 'ids listed by the API vs ids of database rows').toEqual(live.dbIds);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'vsmmu-copy-'));
+  try {
+    const source = new Database(t.dbFile, { readonly: true, fileMustExist: true });
+    try {
+      await source.backup(path.join(dir, 'vsmmu.db'));
+    } finally {
+      source.close();
+    }
+    const copy = await startApp({ dir, env: appEnv.get(t) });
+    try {
+      expect((await capture(copy)).objects, 'the public state of an app loaded from the database file').toBe(live.objects);
+    } finally {
+      await copy.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Runs `fn`, noting every answer to `t.req` that reports partial progress (api.md: a failed
+ * request changes nothing "except where the kernel itself reports partial progress … and then
+ * the response says exactly how far it got": a problem with `entriesProcessed` > 0).
+ */
+async function withProgressWatch(t: TestApp, fn: () => Promise<unknown>): Promise<Res[]> {
+  const progress: Res[] = [];
+  const req = t.req;
+  t.req = async (...args) => {
+    const res = await req(...args);
+    if (res.status >= 400 && typeof res.body?.entriesProcessed === 'number' && res.body.entriesProcessed > 0) progress.push(res);
+    return res;
+  };
+  try {
+    await fn();
+  } finally {
+    t.req = req;
+  }
+  return progress;
+}
+
+/**
+ * Runs `fn` and asserts the database (raw SQL, every table) and the public state (every list,
+ * every mapping, every SMMU model's counters, caches, queue pointers and command log) are both
+ * unchanged, and that the database and the API held the same entities beforehand. The one
+ * exception api.md makes: when an answer reported partial progress (`entriesProcessed` > 0), the
+ * commands it reports ran on the SMMU, so only the SMMU models' state may differ.
+ */
 export async function expectUnchanged(t: TestApp, fn: () => Promise<unknown>): Promise<void> {
-  const before = await t.snapshot();
-  expect(before.db).toBe(before.graph);
-  await fn();
-  const after = await t.snapshot();
+  const before = await capture(t);
+  expect(before.apiIds, 'ids listed by the API vs ids of database rows').toEqual(before.dbIds);
+  const progress = await withProgressWatch(t, fn);
+  const after = await capture(t);
   expect(after.db).toBe(before.db);
-  expect(after.graph).toBe(before.graph);
+  if (progress.length === 0) expect(after.graph).toBe(before.graph);
+  else expect(after.objects).toBe(before.objects);
 }
 
 /** Devices of the built-in topology, by name. */

@@ -4,7 +4,7 @@
  * half-way changes neither.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildViommu, deviceByName, expectProblem, must, startApp, type TestApp } from './helper.js';
+import { buildViommu, deviceByName, expectConsistent, expectProblem, must, startApp, type TestApp } from './helper.js';
 
 let t: TestApp | undefined;
 afterEach(async () => {
@@ -99,8 +99,7 @@ describe('serialised writes', () => {
     }
     const results = (await Promise.all(requests)) as Array<{ status: number }>;
     expect(results.filter((r) => r.status >= 500)).toEqual([]);
-    const snap = await t.snapshot();
-    expect(snap.graph).toBe(snap.db);
+    await expectConsistent(t);
     const mappings = (await t.req('GET', `/v1/ioas/${g.ioas}/mappings`)).body.items;
     expect(mappings).toHaveLength(40);
     const viommus = (await t.req('GET', `/v1/viommus?contextId=${g.ctx}&limit=500`)).body.items;
@@ -124,8 +123,7 @@ describe('serialised writes', () => {
     await t.database.db.$executeRawUnsafe('DROP TRIGGER fail_insert');
     const ok = must(await t.req('POST', '/v1/ioas', { contextId: ctx }), 201);
     expect((await t.req('GET', `/v1/objects/${ok.id}`)).status).toBe(200);
-    const final = await t.snapshot();
-    expect(final.graph).toBe(final.db);
+    await expectConsistent(t);
   });
 
   it('writes: group commit — concurrent writes share one commit, each sees the ones before it, and one that breaks a rule is rejected alone', async () => {
@@ -145,8 +143,7 @@ describe('serialised writes', () => {
     expect(dup.body.id).toBe(b.body.id + 1);
     // Three writes committed (the rejected one stages nothing) in fewer database transactions.
     expect(t.repository.commits() - commitsBefore).toBeLessThan(3);
-    const snap = await t.snapshot();
-    expect(snap.graph).toBe(snap.db);
+    await expectConsistent(t);
     // A later write depends on an earlier one of the same group: the mapping's IOAS is created in it.
     const [ioas, mapping] = await Promise.all([
       t.req('POST', '/v1/ioas', { contextId: ctx }),
@@ -154,8 +151,7 @@ describe('serialised writes', () => {
     ]);
     expect(ioas.status).toBe(201);
     expect(mapping.status).toBe(201);
-    const again = await t.snapshot();
-    expect(again.graph).toBe(again.db);
+    await expectConsistent(t);
   });
 
   it('writes: group commit — when the group\'s commit fails in the database, every write of the group fails and nothing changes', async () => {
@@ -170,8 +166,7 @@ describe('serialised writes', () => {
     expect(after.graph).toBe(before.graph);
     await t.database.db.$executeRawUnsafe('DROP TRIGGER fail_insert');
     must(await t.req('POST', '/v1/ioas', { contextId: ctx }), 201);
-    const final = await t.snapshot();
-    expect(final.graph).toBe(final.db);
+    await expectConsistent(t);
   });
 
   it('writes: SQLite runs in WAL mode, checked at start', async () => {
