@@ -1,0 +1,20 @@
+// Mutation testing of the domain and storage layers (`npm run mutate`; not in CI: it runs the
+// suite once per mutant and takes hours on 2 cores). The score is recorded in
+// docs/architecture.md. STRYKER_MUTATE narrows it, e.g. STRYKER_MUTATE=src/domain/object-table.ts.
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  testRunner: 'vitest',
+  vitest: { configFile: 'vitest.mutate.config.ts' },
+  mutate: process.env.STRYKER_MUTATE
+    ? process.env.STRYKER_MUTATE.split(',')
+    : ['src/domain/**/*.ts', 'src/storage/**/*.ts', '!src/storage/schema-engine.ts', '!src/storage/migrate.ts'],
+  coverageAnalysis: 'perTest',
+  reporters: ['clear-text', 'progress', 'json'],
+  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  concurrency: 2,
+  timeoutMS: 60000,
+  dryRunTimeoutMinutes: 30,
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: 'always',
+  ignoreStatic: true,
+};
