@@ -186,18 +186,26 @@ const LINUX_CMD_SYNC_BYTES = (() => {
 
 /**
  * `arm_smmu_cmdq_issue_cmdlist(..., sync = true)`: `count` commands of `buf` from entry `start`,
- * then the driver's CMD_SYNC, through the main queue. When the SMMU stops on one of them, the
- * driver skips it (`__arm_smmu_cmdq_skip_err`) and the rest of the batch and the CMD_SYNC queued
- * with it still execute. Returns the CERROR the SMMU reported, or null.
+ * then the driver's CMD_SYNC, through the main queue. Each time the SMMU stops on one of them,
+ * the driver's GERROR handler skips it (`__arm_smmu_cmdq_skip_err`: CERROR_ILL is overwritten by
+ * a CMD_SYNC, the others retried) and the queue goes on, so the batch and its CMD_SYNC always
+ * complete. Returns how many times a command was refused.
  */
-export function issueCmdlist(smmu: Smmuv3, buf: Uint8Array, start: number, count: number): string | null {
-  let result = smmu.submitCommands(buf, start * CMD_BYTES, count);
-  const synced = result.error === null;
-  if (synced) result = smmu.submitCommands(LINUX_CMD_SYNC_BYTES, 0, 1);
-  if (result.error === null) return null;
-  skipFailedCommand(smmu);
-  if (!synced) smmu.submitCommands(LINUX_CMD_SYNC_BYTES, 0, 1);
-  return result.error.code;
+export function issueCmdlist(smmu: Smmuv3, buf: Uint8Array, start: number, count: number): number {
+  let refused = 0;
+  let result: { error: unknown } = smmu.submitCommands(buf, start * CMD_BYTES, count);
+  // The queue holds the batch and then its CMD_SYNC: they are consumed in that order.
+  let syncQueued = result.error === null;
+  if (syncQueued) result = smmu.submitCommands(LINUX_CMD_SYNC_BYTES, 0, 1);
+  while (result.error !== null && refused < count + 1) {
+    refused++;
+    result = skipFailedCommand(smmu);
+    if (result.error === null && !syncQueued) {
+      syncQueued = true;
+      result = smmu.submitCommands(LINUX_CMD_SYNC_BYTES, 0, 1);
+    }
+  }
+  return refused;
 }
 
 // ---------------------------------------------------------------------------------------------

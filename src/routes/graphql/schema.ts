@@ -52,6 +52,8 @@ export const typeDefs = /* GraphQL */ `
     entries: Float!
     batches: Float!
     errors: Float!
+    "Commands the SMMU refused inside an issued batch, which the host driver skipped."
+    skipped: Float!
     byOpcode: [OpcodeCount!]!
   }
 
