@@ -87,6 +87,39 @@ describe('vEVENTQ delivery (§2.7 sequence rules)', () => {
     ]);
   });
 
+  it('veventq: after a partial read a new event removes the trailing LOST_EVENTS marker first (iommufd_vevent_handler): the marker never sits in the middle', async () => {
+    const { t, g } = await setup();
+    const q = must(await t.req('POST', '/v1/eventqs', { viommuId: g.viommu, type: 'arm_smmuv3', depth: 2 }), 201);
+    for (let i = 0; i < 3; i++) must(await t.req('POST', `/v1/viommus/${g.viommu}/events`, { type: 'arm_smmuv3', record: record(1, i) }), 201);
+    // [e0, e1, marker(2)]: read e0 only, then a new event fits (one real event pending).
+    expect(must(await t.req('POST', `/v1/eventqs/${q.id}/read`, { max: 1 }), 200).records.map((r: { sequence: number }) => r.sequence)).toEqual([0]);
+    must(await t.req('POST', `/v1/viommus/${g.viommu}/events`, { type: 'arm_smmuv3', record: record(1, 9) }), 201);
+    const rest = must(await t.req('POST', `/v1/eventqs/${q.id}/read`, { max: 10 }), 200).records;
+    // The marker is gone; the gap from 1 to 3 says one event was lost.
+    expect(rest.map((r: { sequence: number; flags: number }) => [r.sequence, r.flags])).toEqual([
+      [1, 0],
+      [3, 0],
+    ]);
+  });
+
+  it('veventq: the depth is any non-zero u32, as iommufd_veventq_alloc takes it (QEMU asks for 1 << 19); it survives a restart', async () => {
+    const { t, g } = await setup();
+    const q = must(await t.req('POST', '/v1/eventqs', { viommuId: g.viommu, type: 'arm_smmuv3', depth: 1 << 19 }), 201);
+    expect(q.depth).toBe(524288);
+    const big = must(await t.req('POST', '/v1/eventqs', { viommuId: g.viommu, type: 'tegra241_cmdqv', depth: 0xffffffff }), 201);
+    expect(big.depth).toBe(0xffffffff);
+    const t2 = await t.restart();
+    try {
+      expect(must(await t2.req('GET', `/v1/eventqs/${big.id}`), 200).depth).toBe(0xffffffff);
+      expect(must(await t2.req('GET', `/v1/eventqs/${q.id}`), 200).depth).toBe(524288);
+      await expectUnchanged(t2, async () => {
+        expectProblem(await t2.req('POST', '/v1/eventqs', { viommuId: g.viommu, type: 'arm_smmuv3', depth: 2 ** 32 }), 'EINVAL', 400);
+      });
+    } finally {
+      await t2.close();
+    }
+  });
+
   it('veventq: read takes at most max records, in order, and leaves the rest queued', async () => {
     const { t, g } = await setup();
     const q = must(await t.req('POST', '/v1/eventqs', { viommuId: g.viommu, type: 'arm_smmuv3', depth: 8 }), 201);

@@ -63,15 +63,14 @@ export function queueEvent(tx: WriteTx, eventq: VeventqRec, payload: bigint[]): 
   const real = pending.filter((e) => e.flags === 0).length;
   const sequence = eventq.nextSequence;
   const ord = eventq.nextOrd;
-  let item: EventRec;
-  if (real >= eventq.depth) {
-    // The single marker is removed from the tail before it is queued again (at most one, always last).
-    const marker = pending.find((e) => e.flags === IOMMU_VEVENTQ_FLAG_LOST_EVENTS);
-    if (marker) tx.delete('events', `${marker.eventqId}:${marker.ord}`);
-    item = { eventqId: eventq.id, ord, sequence, flags: IOMMU_VEVENTQ_FLAG_LOST_EVENTS, payload: [] };
-  } else {
-    item = { eventqId: eventq.id, ord, sequence, flags: 0, payload };
-  }
+  // iommufd_vevent_handler: a lost-events marker at the tail is removed before anything is
+  // appended, a real event or the marker again — so there is at most one, and it is always last.
+  const last = pending[pending.length - 1];
+  if (last?.flags === IOMMU_VEVENTQ_FLAG_LOST_EVENTS) tx.delete('events', `${last.eventqId}:${last.ord}`);
+  const item: EventRec =
+    real >= eventq.depth
+      ? { eventqId: eventq.id, ord, sequence, flags: IOMMU_VEVENTQ_FLAG_LOST_EVENTS, payload: [] }
+      : { eventqId: eventq.id, ord, sequence, flags: 0, payload };
   tx.put('events', item);
   tx.put('objects', { ...eventq, nextSequence: (sequence + 1) & INT_MAX, nextOrd: ord + 1 });
   return item;

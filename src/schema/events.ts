@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { VEVENTQ_ALLOC_TYPES } from '../domain/eventq.js';
 import { EVENTQ_TYPES } from '../domain/types.js';
-import { hex64, objectId } from './common.js';
+import { hex64, objectId, u32 } from './common.js';
 
 export const MAX_MEMORY_IO = 1024 * 1024;
 
@@ -17,8 +17,9 @@ export const memoryQuery = z.strictObject({
 export const allocEventqBody = z.strictObject({
   viommuId: objectId,
   type: z.enum(VEVENTQ_ALLOC_TYPES),
-  // The kernel has no upper bound; records are kept durably here, so the depth is bounded.
-  depth: z.int().min(0).max(65536),
+  // iommufd_veventq_alloc takes any non-zero u32 (0 is EINVAL there, after the type check);
+  // QEMU asks for 1 << 19. Only queued records cost storage, and the depth bounds them.
+  depth: u32,
 });
 
 export const readEventqBody = z.strictObject({ max: z.int().min(1).max(4096).optional() });

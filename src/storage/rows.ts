@@ -71,6 +71,7 @@ const same = <R>(table: string): ColumnMap<R, R> => ({ table, toRow: (r) => r, f
 /** Record value ↔ stored value, per column kind (objects/descriptor.ts ColumnKind). */
 const COLUMN_KINDS: { [K in ColumnKind]: { toRow(v: unknown): unknown; fromRow(v: unknown): unknown; unused: unknown } } = {
   int: { toRow: (v) => v, fromRow: (v) => v, unused: null },
+  u32: { toRow: (v) => (v === null ? null : signed32(v as number)), fromRow: (v) => (v === null ? null : unsigned32(v as number)), unused: null },
   text: { toRow: (v) => v, fromRow: (v) => v, unused: null },
   bool: { toRow: (v) => v, fromRow: (v) => v, unused: false },
   hex64: { toRow: (v) => hexOrNull(v as bigint | null), fromRow: (v) => fromHexOrNull(v as string | null), unused: null },

@@ -38,7 +38,7 @@ export const eventTables: Tables = {
     ...genericBodyCases('POST', EVENTQS, EVENTQS, eventqBase),
     ...fieldCases('POST', EVENTQS, EVENTQS, eventqBase, 'viommuId', BAD_IDS),
     ...fieldCases('POST', EVENTQS, EVENTQS, eventqBase, 'type', [undefined, 'bogus', 'ARM_SMMUV3', '', null, 3]),
-    ...fieldCases('POST', EVENTQS, EVENTQS, eventqBase, 'depth', [undefined, -1, 65537, 1.5, '4', null, true]),
+    ...fieldCases('POST', EVENTQS, EVENTQS, eventqBase, 'depth', [undefined, -1, 2 ** 32, 1.5, '4', null, true]),
     ...fieldCases('POST', EVENTQS, EVENTQS, eventqBase, 'type', ['arm_smmuv3'], 'EEXIST'),
     ...fieldCases('POST', EVENTQS, EVENTQS, eventqBase, 'type', ['default'], 'EOPNOTSUPP'),
     ...fieldCases('POST', EVENTQS, EVENTQS, eventqBase, 'depth', [0], 'EINVAL', { semantic: true }),

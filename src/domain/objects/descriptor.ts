@@ -16,10 +16,11 @@ export interface ObjectBase {
 
 /**
  * How a column of the one object table (prisma/schema.prisma `IommufdObject`) stores a record
- * field: `int`, `bool`, `text`; `hex64` a bigint as "0x" + 16 hex digits; `bigint` a number in a
- * SQLite 64-bit integer. A column two types share must have one kind (checked at start).
+ * field: `int`, `bool`, `text`; `u32` an unsigned 32-bit number as its signed image in an `Int`
+ * column (Prisma's Int is signed 32-bit); `hex64` a bigint as "0x" + 16 hex digits; `bigint` a
+ * number in a SQLite 64-bit integer. A column two types share must have one kind (checked at start).
  */
-export type ColumnKind = 'int' | 'bool' | 'text' | 'hex64' | 'bigint';
+export type ColumnKind = 'int' | 'u32' | 'bool' | 'text' | 'hex64' | 'bigint';
 
 /** What a view may ask of the graph beyond the record itself (answered by object-table.ts). */
 export interface ViewContext {

@@ -11,6 +11,7 @@ export interface VeventqRec extends ObjectBase {
   type: 'veventq';
   viommuId: number;
   eventqType: EventqType;
+  /** Any non-zero u32 (iommufd_veventq_alloc). */
   depth: number;
   /** The sequence number the next queued item gets (wraps at INT_MAX). */
   nextSequence: number;
@@ -22,7 +23,7 @@ export const veventq: ObjectDescriptor<VeventqRec> = {
   type: 'veventq',
   name: 'vEVENTQ',
   graphqlType: 'Eventq',
-  columns: { viommuId: 'int', eventqType: 'text', depth: 'int', nextSequence: 'int', nextOrd: 'bigint' },
+  columns: { viommuId: 'int', eventqType: 'text', depth: 'u32', nextSequence: 'int', nextOrd: 'bigint' },
   // iommufd_veventq_alloc: holds the vIOMMU.
   refs: (o) => [o.viommuId],
   changesStes: false,

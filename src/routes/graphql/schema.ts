@@ -273,7 +273,7 @@ export const typeDefs = /* GraphQL */ `
     context: Context!
     viommuId: Int!
     eventqType: String!
-    depth: Int!
+    depth: Float!
     pending: Int!
     nextSequence: Int!
   }
