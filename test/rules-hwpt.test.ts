@@ -582,6 +582,32 @@ describe('§3.3 / §2.9 attach, replace, detach (PUT/DELETE /v1/devices/{id}/att
     expect(must(await attach(t, far2, g.ioas), 200).attachedTo).toBe(farAuto.id);
   });
 
+  it('§2.9 attach: a bound device\'s id as ptId is EINVAL — it is an object of the fd (iommufd_device_change_pt\'s type switch); an unbound device\'s id is ENOENT', async () => {
+    const t = await app();
+    const g = await buildViommu(t);
+    const other = (await deviceByName(t, 'nvme0')).id;
+    const unbound = (await deviceByName(t, 'gpu0')).id;
+    must(await t.req('POST', `/v1/contexts/${g.ctx}/devices`, { deviceId: other }), 201);
+    await expectUnchanged(t, async () => {
+      expectProblem(await attach(t, g.dev, other), 'EINVAL', 400);
+      expectProblem(await attach(t, g.dev, g.dev), 'EINVAL', 400);
+      expectProblem(await attach(t, g.dev, unbound), 'ENOENT', 404);
+    });
+  });
+
+  it('§2.4 invalidate: a bound device\'s id is EINVAL with entriesProcessed 0 (iommufd_hwpt_invalidate\'s type switch); through /v1/viommus/{id} it is ENOENT', async () => {
+    const t = await app();
+    const g = await buildViommu(t);
+    const body = { dataType: 'arm_smmuv3', entries: [['0x10', '0x0']] };
+    await expectUnchanged(t, async () => {
+      const viaObjects = await t.req('POST', `/v1/objects/${g.dev}/invalidate`, body);
+      expectProblem(viaObjects, 'EINVAL', 400);
+      expect(viaObjects.body.entriesProcessed).toBe(0);
+      expectProblem(await t.req('POST', `/v1/hwpts/${g.dev}/invalidate`, body), 'EINVAL', 400);
+      expectProblem(await t.req('POST', `/v1/viommus/${g.dev}/invalidate`, body), 'ENOENT', 404);
+    });
+  });
+
   it('§2.9 attach: an unknown ptId is ENOENT, a ptId that is not an IOAS or HWPT is EINVAL, an unbound device is ENOENT (§6.3 item 37)', async () => {
     const t = await app();
     const g = await buildViommu(t);

@@ -6,15 +6,20 @@
 import { fail } from './errors.js';
 import type { WriteTx } from './graph.js';
 import { newPagingHwpt } from './hwpt.js';
-import { findObject, lookupBoundDevice, releaseAutoHwpt } from './object-table.js';
+import { findObject, isBoundDevice, lookupBoundDevice, releaseAutoHwpt } from './object-table.js';
 import type { DeviceRec, ObjectRec } from './types.js';
 import { decodeVste } from './vste.js';
 
 export function attachDevice(tx: WriteTx, deviceId: number, ptId: number): DeviceRec {
   const device = lookupBoundDevice(tx, null, deviceId);
   const contextId = device.contextId as number;
-  // iommufd_device_change_pt: IOMMUFD_OBJ_ANY lookup (ENOENT), then a type switch (EINVAL).
-  const pt = findObject(tx, contextId, ptId) ?? fail('ENOENT', `ptId ${ptId} is not an object of context ${contextId}`);
+  // iommufd_device_change_pt: IOMMUFD_OBJ_ANY lookup (ENOENT), then a type switch (EINVAL) —
+  // which a bound device's id, an object of the fd too, reaches.
+  const pt = findObject(tx, contextId, ptId);
+  if (!pt) {
+    if (isBoundDevice(tx, contextId, ptId)) fail('EINVAL', `ptId ${ptId} is a device: a device attaches to an IOAS or a HWPT`);
+    return fail('ENOENT', `ptId ${ptId} is not an object of context ${contextId}`);
+  }
   let hwpt: ObjectRec;
   switch (pt.type) {
     case 'ioas': {

@@ -7,6 +7,7 @@
 import { CMD_BYTES, cmdGetSid, cmdOpcode, commandName } from '../hw/index.js';
 import { CMDQ_BATCH, convertUserCmd, issueCmdlist } from './driver/arm-smmu-v3.js';
 import { fail } from './errors.js';
+import { isBoundDevice } from './object-table.js';
 import type { Hardware } from './hardware.js';
 import type { Reader } from './reader.js';
 import type { ViommuRec } from './objects/index.js';
@@ -46,6 +47,9 @@ export interface InvalidateOptions {
  */
 export function invalidationTarget(r: Reader, id: number, only?: 'viommu'): ViommuRec {
   const o = r.get('objects', id) as ObjectRec | undefined;
+  // iommufd_hwpt_invalidate: IOMMUFD_OBJ_ANY lookup, then the type switch: a bound device (an
+  // object of the fd) is EINVAL like any type that cannot be invalidated.
+  if (!o && only !== 'viommu' && isBoundDevice(r, null, id)) fail('EINVAL', `device ${id} cannot be invalidated (only a vIOMMU or a nested HWPT)`, { entriesProcessed: 0 });
   if (!o || (only === 'viommu' && o.type !== 'viommu')) fail('ENOENT', `${only === 'viommu' ? 'vIOMMU' : 'object'} ${id} does not exist`, { entriesProcessed: 0 });
   if (o.type === 'viommu') return o;
   if (o.type === 'hwpt_nested') fail('EOPNOTSUPP', `nested HWPT ${id}: the ARM SMMUv3 driver invalidates through the vIOMMU, not the nested HWPT`, { entriesProcessed: 0 });

@@ -49,6 +49,16 @@ export function findObject(r: Reader, contextId: number, id: number): ObjectRec 
   return o && o.contextId === contextId ? o : undefined;
 }
 
+/**
+ * Whether `id` names a device bound to `contextId` (any context when null): in the kernel a bound
+ * device is an object of the fd (IOMMUFD_OBJ_DEVICE, iommufd_device_bind), so an IOMMUFD_OBJ_ANY
+ * lookup finds it and the caller's type switch refuses it as EINVAL, not ENOENT.
+ */
+export function isBoundDevice(r: Reader, contextId: number | null, id: number): boolean {
+  const d = r.get('devices', id) as DeviceRec | undefined;
+  return d !== undefined && d.contextId !== null && (contextId === null || d.contextId === contextId);
+}
+
 /** A bound device of `contextId` (the kernel's idev lookup by dev_id); ENOENT otherwise. */
 export function lookupBoundDevice(r: Reader, contextId: number | null, deviceId: number): DeviceRec {
   const d = r.get('devices', deviceId) as DeviceRec | undefined;
