@@ -57,15 +57,19 @@ export function mapIoas(tx: WriteTx, ioasId: number, input: MapInput): MappingRe
 }
 
 /**
- * IOMMU_IOAS_UNMAP (iopt_unmap_iova_range): removes every mapping inside [iova, iova+length);
+ * IOMMU_IOAS_UNMAP (iommufd_ioas_unmap): iova 0 with length U64_MAX (or `range` null) is "unmap
+ * all" (iopt_unmap_all), which succeeds on an empty IOAS; any other range with iova or length
+ * of U64_MAX is EOVERFLOW; iopt_unmap_iova_range removes every mapping inside [iova, iova+length),
  * a mapping that crosses either end is ENOENT, nothing inside is ENOENT, and a mapping pinned by
- * a HW queue is EBUSY. `range` null unmaps everything.
+ * a HW queue is EBUSY.
  */
 export function unmapIoas(tx: WriteTx, ioasId: number, range: { iova: bigint; length: bigint } | null): { unmapped: bigint } {
   const ioas = lookupObject(tx, null, ioasId, ['ioas'], 'IOAS');
   let start = 0n;
   let last = U64_MAX;
+  if (range && range.iova === 0n && range.length === U64_MAX) range = null;
   if (range) {
+    if (range.iova >= U64_MAX || range.length >= U64_MAX) fail('EOVERFLOW', 'iova or length is U64_MAX (only iova 0 with length U64_MAX, "unmap all", may use it)');
     if (range.length === 0n) fail('EINVAL', 'length must not be 0');
     if (range.iova + range.length - 1n > U64_MAX) fail('EOVERFLOW', 'iova + length overflows 64 bits');
     start = range.iova;
