@@ -133,6 +133,16 @@ async function customSmmu(t: TestApp, name: string, idr0: number, cmdqv?: object
 }
 
 describe('VIOMMU_ALLOC (§2.5, §3.1, §6.4, §6.10 A1, §6.11 T1)', () => {
+  it('§2.5 VIOMMU_ALLOC: a type the SMMU does not know is EOPNOTSUPP (get_viommu_size returns 0), after the device lookup (ENOENT)', async () => {
+    t = await startApp();
+    const g = await buildViommu(t);
+    await expectUnchanged(t!, async () => {
+      expectProblem(await t!.req('POST', '/v1/viommus', { deviceId: g.dev, hwptId: g.parent, type: 'intel_vtd' }), 'EOPNOTSUPP', 422);
+      expectProblem(await t!.req('POST', '/v1/viommus', { deviceId: 999999, hwptId: g.parent, type: 'intel_vtd' }), 'ENOENT', 404);
+      expectProblem(await t!.req('POST', '/v1/viommus', { deviceId: g.dev, hwptId: g.parent, type: '' }), 'EINVAL', 400);
+    });
+  });
+
   it('§2.5 VIOMMU_ALLOC: the parent must be a nest-parent paging HWPT (EINVAL); a missing id, an IOAS or another type is ENOENT (§6.4 scenarios 38, 39)', async () => {
     t = await startApp();
     const g = await buildViommu(t);
@@ -163,8 +173,10 @@ describe('VIOMMU_ALLOC (§2.5, §3.1, §6.4, §6.10 A1, §6.11 T1)', () => {
     const nvme0 = await deviceByName(t, 'nvme0');
     await rejected(t, 'ENOENT', 404, () => viommu(t!, nvme0.id, g.parent));
     await rejected(t, 'ENOENT', 404, () => viommu(t!, nvme0.id, 999999));
-    // An unknown type name is a body validation failure (EINVAL with errors).
-    const bad = await rejected(t, 'EINVAL', 400, () => viommu(t!, g.dev, g.parent, 'selftest'));
+    // An unknown type (the selftest's IOMMU_VIOMMU_TYPE_SELFTEST on an ARM SMMU) is EOPNOTSUPP
+    // from the driver; a malformed type name is a body validation failure (EINVAL with errors).
+    await rejected(t, 'EOPNOTSUPP', 422, () => viommu(t!, g.dev, g.parent, 'selftest'));
+    const bad = await rejected(t, 'EINVAL', 400, () => viommu(t!, g.dev, g.parent, 'self test'));
     expect(Array.isArray(bad.errors)).toBe(true);
   });
 

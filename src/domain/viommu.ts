@@ -17,8 +17,11 @@ export type ViommuAllocType = (typeof VIOMMU_ALLOC_TYPES)[number];
 export interface AllocViommuInput {
   deviceId: number;
   hwptId: number;
-  type: ViommuAllocType;
+  /** A ViommuAllocType, or any other name (EOPNOTSUPP, as an unknown type number is). */
+  type: string;
 }
+
+const isViommuType = (type: string): type is ViommuRec['viommuType'] => (VIOMMU_ALLOC_TYPES as readonly string[]).includes(type) && type !== 'default';
 
 export function allocViommu(tx: WriteTx, input: AllocViommuInput): ViommuRec {
   // 1. type DEFAULT is reserved → EOPNOTSUPP.
@@ -27,8 +30,9 @@ export function allocViommu(tx: WriteTx, input: AllocViommuInput): ViommuRec {
   const device = lookupBoundDevice(tx, null, input.deviceId);
   const contextId = device.contextId as number;
   const smmu = tx.get('smmus', device.smmuId) as SmmuRec;
-  // 3. arm_smmu_get_viommu_size returns 0 → EOPNOTSUPP: no nesting, or the type needs an impl
-  // (Tegra241 CMDQV) this SMMU does not have.
+  // 3. arm_smmu_get_viommu_size returns 0 → EOPNOTSUPP: a type it does not know, no nesting, or
+  // the type needs an impl (Tegra241 CMDQV) this SMMU does not have.
+  if (!isViommuType(input.type)) return fail('EOPNOTSUPP', `vIOMMU type ${input.type} is not supported by SMMU ${smmu.id}`);
   if (!decodeFeatures(smmu.idr).nesting) fail('EOPNOTSUPP', `SMMU ${smmu.id} does not support nesting (needs S1P and S2P)`);
   if (input.type === 'tegra241_cmdqv' && !smmu.cmdqv) fail('EOPNOTSUPP', `SMMU ${smmu.id} has no Tegra241 CMDQV`);
   // 4. hwpt_id must be a paging HWPT (ENOENT) allocated with NEST_PARENT (EINVAL).
@@ -38,7 +42,8 @@ export function allocViommu(tx: WriteTx, input: AllocViommuInput): ViommuRec {
   // nest parent finalised on another SMMU is accepted (one S2 shared by vIOMMUs on several SMMUs).
   const vmid = allocVmid(tx, smmu);
   const vintf = input.type === 'tegra241_cmdqv' ? allocVintf(tx, smmu) : null;
-  const viommu: ViommuRec = { id: allocId(tx), contextId, type: 'viommu', viommuType: input.type, hwptId: parent.id, deviceId: device.id, smmuId: smmu.id, vmid, vintf, createdAt: new Date() };
+  const viommuType = input.type;
+  const viommu: ViommuRec = { id: allocId(tx), contextId, type: 'viommu', viommuType, hwptId: parent.id, deviceId: device.id, smmuId: smmu.id, vmid, vintf, createdAt: new Date() };
   return tx.put('objects', viommu);
 }
 

@@ -45,7 +45,12 @@ export const attachBody = z.strictObject({ ptId: objectId });
 export const allocViommuBody = z.strictObject({
   deviceId: objectId,
   hwptId: objectId,
-  type: z.enum(VIOMMU_ALLOC_TYPES),
+  // A type the SMMU does not know is EOPNOTSUPP from the driver (get_viommu_size returns 0),
+  // after the device lookup: any well-formed name is accepted here (VIOMMU_ALLOC_TYPES are known).
+  type: z
+    .string()
+    .regex(/^[A-Za-z0-9_]{1,64}$/, 'must be a vIOMMU type name')
+    .describe(`${VIOMMU_ALLOC_TYPES.join(' | ')}; default is reserved and any other name is EOPNOTSUPP`),
 });
 
 export const allocVdeviceBody = z.strictObject({

@@ -105,7 +105,9 @@ export const objectTables: Tables = {
     ...genericBodyCases('POST', VIOMMUS, VIOMMUS, viommuBase),
     ...fieldCases('POST', VIOMMUS, VIOMMUS, viommuBase, 'deviceId', BAD_IDS),
     ...fieldCases('POST', VIOMMUS, VIOMMUS, viommuBase, 'hwptId', BAD_IDS),
-    ...fieldCases('POST', VIOMMUS, VIOMMUS, viommuBase, 'type', [undefined, 'bogus', 'ARM_SMMUV3', 'intel_vtd', '', 1, null, ['arm_smmuv3']]),
+    ...fieldCases('POST', VIOMMUS, VIOMMUS, viommuBase, 'type', [undefined, '', 'x'.repeat(65), 'arm smmuv3', 1, null, ['arm_smmuv3']]),
+    // A type the driver does not know: arm_smmu_get_viommu_size returns 0.
+    ...fieldCases('POST', VIOMMUS, VIOMMUS, viommuBase, 'type', ['bogus', 'ARM_SMMUV3', 'intel_vtd'], 'EOPNOTSUPP', { semantic: true }),
     ...fieldCases('POST', VIOMMUS, VIOMMUS, viommuBase, 'hwptId', [4294967295], 'ENOENT'),
     ...fieldCases('POST', VIOMMUS, VIOMMUS, viommuBase, 'deviceId', [4294967295], 'ENOENT'),
   ],
