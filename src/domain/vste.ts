@@ -52,7 +52,9 @@ export function validateVste(ste0: bigint, ste1: bigint): ValidatedVste {
     fail('EIO', `vSTE EATS ${eats} is not ABT (0) or TRANS (1)`);
   }
   const config: VsteConfig = cfg === STRTAB_STE_0_CFG_ABORT ? 'abort' : cfg === STRTAB_STE_0_CFG_BYPASS ? 'bypass' : 's1_translate';
-  return { ste: [ste0, ste1], config, enableAts: cfg === STRTAB_STE_0_CFG_S1_TRANS && eats === STRTAB_STE_1_EATS_TRANS };
+  // The kernel strips EATS from the copy it keeps (arm_smmu_make_nested_domain_ste sets it from
+  // enable_ats at attach): the stored vSTE has EATS 0, `enableAts` remembers what it asked for.
+  return { ste: [ste0, ste1 & ~STE1_EATS_MASK], config, enableAts: cfg === STRTAB_STE_0_CFG_S1_TRANS && eats === STRTAB_STE_1_EATS_TRANS };
 }
 
 export interface DecodedVste {
