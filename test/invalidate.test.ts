@@ -490,12 +490,21 @@ describe('framing (api.md: JSON or application/octet-stream of raw little-endian
 
 describe('stats (api.md: GET /v1/viommus/{id}/stats, GET /v1/smmus/{id}/state, GraphQL viommu { stats } / smmu { state })', () => {
   let s: TestApp;
+  let installs: any;
+  /** The SMMU's count of `opcode` with what the STE installs ran before the invalidations added. */
+  const withInstalls = (byOpcode: Record<string, number>) => {
+    const total: Record<string, number> = { ...installs.commands.byOpcode };
+    for (const [op, n] of Object.entries(byOpcode)) total[op] = (total[op] ?? 0) + n;
+    return total;
+  };
   let g: Fixture;
   let h: Fixture;
   beforeAll(async () => {
     s = await startApp();
     g = await fixture(s, 'nic1', 0x42); // on smmu1
     h = await fixture(s, 'nvme1', 0x43); // a second vIOMMU on the same SMMU: its own counters
+    // What building the VMs ran: each STE the driver installed is a CFGI_STE + CMD_SYNC.
+    installs = await smmuState(s, g.smmuId, 1024);
     const sInv = (body: unknown) => s.req('POST', `/v1/viommus/${g.viommu}/invalidate`, body);
     // 1: three entries, one batch.
     must(await sInv(json([cmd('TLBI_NH_VA', { ASID: 1, ADDR: 0x1000n }), cmd('TLBI_NSNH_ALL'), cmd('ATC_INV', { SID: g.vsid, SIZE: 52 })])), 200);
@@ -537,12 +546,22 @@ describe('stats (api.md: GET /v1/viommus/{id}/stats, GET /v1/smmus/{id}/state, G
     expectProblem(await s.req('GET', `/v1/viommus/${g.nested}/stats`), 'ENOENT', 404);
   });
 
+  it('issue 11: the driver installs each STE through the command queue (CFGI_STE leaf + CMD_SYNC, arm_smmu_sync_ste_for_sid), visible in the SMMU state', async () => {
+    const installed = installs.commands.byOpcode.CFGI_STE;
+    expect(installed).toBeGreaterThan(0);
+    expect(installs.commands.byOpcode).toEqual({ CFGI_STE: installed, CMD_SYNC: installed });
+    expect(installs.commands.executed).toBe(2 * installed);
+    const pairs = installs.recentCommands.map((c: string[]) => BigInt(c[0]) & 0xffn);
+    for (let i = 0; i < pairs.length; i += 2) expect([pairs[i], pairs[i + 1]]).toEqual([0x03n, 0x46n]);
+  });
+
   it('api.md: GET /v1/smmus/{id}/state counts executed commands by opcode, errors, TLB/ATC, and the queue pointers', async () => {
-    const st = await smmuState(s, g.smmuId, 1024);
-    expect(st.commands.executed).toBe(68 + 4);
-    expect(st.commands.byOpcode).toEqual(expectedSmmuByOpcode);
+    const base = installs.commands.executed;
+    const st = await smmuState(s, g.smmuId, 72);
+    expect(st.commands.executed).toBe(base + 68 + 4);
+    expect(st.commands.byOpcode).toEqual(withInstalls(expectedSmmuByOpcode));
     expect(st.commands.errors).toEqual({ CERROR_ILL: 0, CERROR_ABT: 0, CERROR_ATC_INV_SYNC: 0 });
-    expect(st.cmdq).toMatchObject({ prod: 72, cons: 72, err: 0, stopped: false, enabled: true, pending: 0 });
+    expect(st.cmdq).toMatchObject({ prod: base + 72, cons: base + 72, err: 0, stopped: false, enabled: true, pending: 0 });
     expect(st.tlb).toMatchObject({ entries: 0, hits: 0, misses: 0, evictions: 0 });
     expect(st.atc).toMatchObject({ entries: 0 });
     expect(st.recentCommands).toHaveLength(72);
@@ -550,7 +569,8 @@ describe('stats (api.md: GET /v1/viommus/{id}/stats, GET /v1/smmus/{id}/state, G
     expect(st.recentCommands[71]).toEqual(asHex([SYNC])[0]);
     // The other SMMU saw nothing.
     const other = (await s.req('GET', '/v1/smmus')).body.items.find((x: { id: number }) => x.id !== g.smmuId);
-    expect((await smmuState(s, other.id)).commands.executed).toBe(0);
+    // (only the STE installs of its own devices at start: CFGI_STE + CMD_SYNC each).
+    expect((await smmuState(s, other.id)).commands.byOpcode).toEqual({ CFGI_STE: 4, CMD_SYNC: 4 });
   });
 
   it('api.md: state?commands=N returns the last N executed commands, oldest first; N outside 0..1024 is EINVAL', async () => {
@@ -579,8 +599,8 @@ describe('stats (api.md: GET /v1/viommus/{id}/stats, GET /v1/smmus/{id}/state, G
     expect(v.stats.atc).toEqual({ entries: 0 });
     const rest = await smmuState(s, g.smmuId);
     expect(v.smmu.id).toBe(g.smmuId);
-    expect(v.smmu.state.commands.executed).toBe(72);
-    expect(toObj(v.smmu.state.commands.byOpcode)).toEqual(expectedSmmuByOpcode);
+    expect(v.smmu.state.commands.executed).toBe(installs.commands.executed + 72);
+    expect(toObj(v.smmu.state.commands.byOpcode)).toEqual(withInstalls(expectedSmmuByOpcode));
     expect(toObj(v.smmu.state.commands.errors)).toEqual(rest.commands.errors);
     expect(v.smmu.state.cmdq).toEqual(rest.cmdq);
     expect(v.smmu.state.configCache).toEqual(rest.configCache);
@@ -592,7 +612,8 @@ describe('stats (api.md: GET /v1/viommus/{id}/stats, GET /v1/smmus/{id}/state, G
   it('GraphQL: smmu(id) { state } agrees with REST', async () => {
     const r = await s.gql(`query($id: Int!) { smmu(id: $id) { state { commands { executed } cmdq { prod cons pending } } } }`, { id: g.smmuId });
     expect(r.errors).toBeUndefined();
-    expect(r.data.smmu.state).toEqual({ commands: { executed: 72 }, cmdq: { prod: 72, cons: 72, pending: 0 } });
+    const n = installs.commands.executed + 72;
+    expect(r.data.smmu.state).toEqual({ commands: { executed: n }, cmdq: { prod: n, cons: n, pending: 0 } });
   });
 
   it('stats: a rejected request before the target is found (ENOENT) changes no vIOMMU counters and runs nothing', async () => {

@@ -68,8 +68,11 @@ describe('restart', () => {
     const state = (await t.req('GET', '/v1/smmus/1/state')).body;
     expect(state.tlb.entries).toBe(0);
     expect(state.atc.entries).toBe(0);
-    expect(state.commands.executed).toBe(0);
-    expect(state.cmdq).toMatchObject({ prod: 0, cons: 0, err: 0, stopped: false });
+    // After the reset the driver installed every device's STE again: CFGI_STE + CMD_SYNC each.
+    const devices = (await t.req('GET', '/v1/devices?smmuId=1&limit=500')).body.items.length;
+    expect(state.commands.byOpcode).toEqual({ CFGI_STE: devices, CMD_SYNC: devices });
+    expect(state.commands.executed).toBe(2 * devices);
+    expect(state.cmdq).toMatchObject({ prod: 2 * devices, cons: 2 * devices, err: 0, stopped: false });
   });
 
   it('restart: the built-in topology is loaded only into an empty inventory', async () => {

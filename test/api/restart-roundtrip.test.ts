@@ -313,18 +313,20 @@ describe('restart round trip: every field of every type', () => {
     for (const table of Object.keys(sqlBefore.tables)) expect(sqlAfterReads.tables[table], table).toEqual(sqlBefore.tables[table]);
   });
 
-  it('restart: the SMMU model comes back as after a reset — same stream table, empty caches, no commands executed', () => {
+  it('restart: the SMMU model comes back as after a reset — same stream table, empty caches, only the driver\'s STE installs executed', () => {
     restarted();
     const url = `/v1/smmus/${w.smmu}/state?commands=1024`;
     expect(before.smmuState[url].commands.executed).toBeGreaterThan(0);
     expect(after.smmuState[url]).toMatchObject({
       streamTable: before.smmuState[url].streamTable,
-      commands: { executed: 0 },
       tlb: { entries: 0, hits: 0, misses: 0 },
       atc: { entries: 0 },
-      recentCommands: [],
     });
     expect(after.smmuState[url].streamTable.entries).toBe(3);
+    // arm_smmu_sync_ste_for_sid for each device's STE: CFGI_STE (leaf) + CMD_SYNC, nothing else.
+    const entries = after.smmuState[url].streamTable.entries;
+    expect(after.smmuState[url].commands).toMatchObject({ executed: 2 * entries, byOpcode: { CFGI_STE: entries, CMD_SYNC: entries } });
+    expect(after.smmuState[url].recentCommands.map((c: string[]) => Number(BigInt(c[0]) & 0xffn))).toEqual(Array.from({ length: 2 * entries }, (_, i) => (i % 2 === 0 ? 0x03 : 0x46)));
   });
 });
 

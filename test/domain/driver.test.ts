@@ -15,7 +15,7 @@ describe('host driver functions on the bare SMMU', () => {
     expect(LINUX_CMD_SYNC).toEqual([0x0fc02046n, 0n]);
   });
 
-  it('installSte writes the STE and drops the cached configuration, without queueing a command', () => {
+  it('installSte writes the STE, then CFGI_STE (leaf) + CMD_SYNC through the command queue drop the cached configuration (arm_smmu_sync_ste_for_sid)', () => {
     const smmu = new Smmuv3({ idr: DEFAULT_IDR }); // 48-bit OAS: the driver's S2 STE (S2T0SZ 16) is valid
     installSte(smmu, 8, buildS2Ste({ vmid: 3, s2ttb: 0n }));
     expect(smmu.fetchConfig(8)?.vmid).toBe(3);
@@ -23,7 +23,8 @@ describe('host driver functions on the bare SMMU', () => {
     expect(smmu.fetchConfig(8)?.vmid).toBe(3); // a plain memory write: the cache keeps its copy
     installSte(smmu, 8, buildS2Ste({ vmid: 5, s2ttb: 0n }));
     expect(smmu.fetchConfig(8)?.vmid).toBe(5);
-    expect(smmu.stats().commands.executed).toBe(0);
+    expect(smmu.stats().commands.executed).toBe(4);
+    expect(smmu.executedCommands(2).commands).toEqual([encodeCommand('CFGI_STE', { SID: 8, LEAF: 1 }), LINUX_CMD_SYNC]);
   });
 
   it('skipFailedCommand replaces a CERROR_ILL command with LINUX_CMD_SYNC and restarts; ABT is only acknowledged', () => {

@@ -4,17 +4,19 @@ import { wordsToBytes } from '../../src/hw/fields.js';
 import { DEFAULT_IDR, type IdrRegisters } from '../../src/hw/idr.js';
 import { encodeSte } from '../../src/hw/ste.js';
 import { Smmuv3 } from '../../src/hw/smmu.js';
-import { installSte, skipFailedCommand } from '../../src/domain/driver/arm-smmu-v3.js';
+import { skipFailedCommand } from '../../src/domain/driver/arm-smmu-v3.js';
 import type { IotlbEntry } from '../../src/hw/tlb.js';
 
 /**
- * The SMMU as the vectors drive it: the hardware (src/hw/smmu.ts) with two of the host driver's
- * operations (src/domain/driver/arm-smmu-v3.ts) as methods — writing an STE with its CFGI, and
- * getting past a failed command — so a vector reads like the driver's sequence.
+ * The SMMU as the vectors drive it: the hardware (src/hw/smmu.ts) with two shortcuts — an STE
+ * written with the effect of its CFGI_STE but without queuing it (so a vector's command counts
+ * are its own), and the host driver's way past a failed command
+ * (src/domain/driver/arm-smmu-v3.ts).
  */
 export class SmmuModel extends Smmuv3 {
   installSte(sid: number, words: ArrayLike<bigint>): void {
-    installSte(this, sid, words);
+    this.setSte(sid, words);
+    this.dropCachedConfig(sid);
   }
   skipFailedCommand() {
     return skipFailedCommand(this);

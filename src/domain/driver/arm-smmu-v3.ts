@@ -137,13 +137,15 @@ export function buildNestedSte(
 }
 
 /**
- * `arm_smmu_write_ste`: writes the STE of `sid` and drops the SMMU's cached copy, as the
- * CFGI_STE + CMD_SYNC the driver issues after it would. The commands themselves are not queued
- * (nor counted): the service's STE installs are not part of the command traffic it reports.
+ * `arm_smmu_write_ste`: writes the STE of `sid` into the stream table, then
+ * `arm_smmu_sync_ste_for_sid` issues CFGI_STE (leaf) and a CMD_SYNC through the main command
+ * queue, so the SMMU drops its cached copy — visible in its executed commands like any other.
  */
 export function installSte(smmu: Smmuv3, sid: number, ste: ArrayLike<bigint>): void {
   smmu.setSte(sid, ste);
-  smmu.dropCachedConfig(sid);
+  const cfgi = new Uint8Array(CMD_BYTES);
+  wordsToBytes(encodeCommand('CFGI_STE', { SID: sid, LEAF: 1 }), cfgi, 0);
+  issueCmdlist(smmu, cfgi, 0, 1);
 }
 
 // ---------------------------------------------------------------------------------------------
