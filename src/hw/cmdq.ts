@@ -11,6 +11,7 @@ import { regGet, regSet } from './fields.js';
 import {
   acknowledgeQueueError,
   baseLog2Size,
+  ByteWindow,
   createQueueState,
   prodAdvance,
   queueCapacity,
@@ -41,15 +42,36 @@ export interface SubmitError {
   slot: number;
 }
 
-/** Outcome of submitCommands (§2.2: everything up to PROD or the failing command ran). */
+/**
+ * Outcome of submitCommands (§2.2: everything up to PROD or the failing command ran), frozen: a
+ * batch that ran through shares the result of its count (submitResult).
+ */
 export interface SubmitResult {
   /** Commands of this batch that executed. */
-  consumed: number;
+  readonly consumed: number;
   /** Commands of this batch written into the queue (less than count only if it stopped full). */
-  enqueued: number;
-  error: SubmitError | null;
+  readonly enqueued: number;
+  readonly error: SubmitError | null;
   /** Queue stopped on an error, waiting for acknowledgeError(). */
-  stopped: boolean;
+  readonly stopped: boolean;
+}
+
+/** Batches of at most this many commands that all executed share one result per count. */
+const SHARED_RESULTS_MAX = 4096;
+const sharedResults = new Array<SubmitResult | undefined>(SHARED_RESULTS_MAX + 1);
+
+/**
+ * The frozen outcome of a submit. A batch of at most SHARED_RESULTS_MAX commands that was
+ * enqueued and executed entirely, the queue running, gets the shared one of its count: the
+ * batch path allocates nothing (allocation there costs page faults, see ByteWindow).
+ */
+function submitResult(consumed: number, enqueued: number, error: SubmitError | null, stopped: boolean): SubmitResult {
+  if (error === null && !stopped && consumed === enqueued && consumed <= SHARED_RESULTS_MAX) {
+    const shared = sharedResults[consumed];
+    if (shared !== undefined) return shared;
+    return (sharedResults[consumed] = Object.freeze({ consumed, enqueued, error, stopped }));
+  }
+  return Object.freeze({ consumed, enqueued, error, stopped });
 }
 
 /** Main command-queue pointers and state (§2.1). */
@@ -69,6 +91,9 @@ export class CommandQueue {
   private base: bigint;
   private ring: Uint8Array;
   private ringMem: CommandMemory;
+  /** Views of the submitted buffers' command runs, reused while a caller resubmits the same range. */
+  private readonly srcRun = new ByteWindow();
+  private readonly srcWrapRun = new ByteWindow();
 
   /**
    * @param maxLog2Size IDR1.CMDQS (at most CMDQS_MAX): BASE.LOG2SIZE is clamped to it
@@ -112,12 +137,13 @@ export class CommandQueue {
       const n = Math.min(queueFree(q), count - enqueued);
       if (n === 0) break;
       // Copy the n commands into the ring at PROD: one contiguous run, or two when it wraps.
-      // Plain Uint8Array views over `buf` (a Node Buffer's own subarray is several times slower).
+      // Plain Uint8Array views over `buf` (a Node Buffer's own subarray is several times slower),
+      // reused when the same range comes again (ByteWindow: no allocation per batch).
       const slot = queueIndex(q.prod, q.log2Size);
       const first = Math.min(n, queueCapacity(q.log2Size) - slot);
-      const src = buf.byteOffset + offset + enqueued * CMD_BYTES;
-      this.ring.set(new Uint8Array(buf.buffer, src, first * CMD_BYTES), slot * CMD_BYTES);
-      if (first < n) this.ring.set(new Uint8Array(buf.buffer, src + first * CMD_BYTES, (n - first) * CMD_BYTES), 0);
+      const src = offset + enqueued * CMD_BYTES;
+      this.ring.set(this.srcRun.of(buf, src, first * CMD_BYTES), slot * CMD_BYTES);
+      if (first < n) this.ring.set(this.srcWrapRun.of(buf, src + first * CMD_BYTES, (n - first) * CMD_BYTES), 0);
       q.prod = prodAdvance(q.prod, q.log2Size, n);
       enqueued += n;
       const r = this.consume();
@@ -129,7 +155,7 @@ export class CommandQueue {
       consumed += ownConsumed;
       if (error !== null || queuePending(q) !== 0) break;
     }
-    return { consumed, enqueued, error, stopped: queueStopped(q) };
+    return submitResult(consumed, enqueued, error, queueStopped(q));
   }
 
   // Registers.

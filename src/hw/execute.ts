@@ -47,6 +47,7 @@ import type { ConfigCache } from './config.js';
 import { getBig, getNum } from './fields.js';
 import type { SmmuFeatures } from './idr.js';
 import {
+  ByteWindow,
   CERROR,
   consumeQueue,
   queueIndexMask,
@@ -91,6 +92,9 @@ export class CommandEngine implements CommandExecutor {
   private readonly commandLogView = new DataView(this.commandLog.buffer);
   /** Commands executed so far (the log's running count). */
   private commandLogCount = 0;
+  /** Views of the queue runs `logRun` copies (at most two per run when the log wraps), reused. */
+  private readonly logSrc = new ByteWindow();
+  private readonly logSrcWrap = new ByteWindow();
   /**
    * Whether `execute` copies each command into the log itself; false during a run that `logRun`
    * records in bulk afterwards (no filter, contiguous queue memory).
@@ -298,7 +302,8 @@ export class CommandEngine implements CommandExecutor {
     while (k < count) {
       const index = (first + k) & indexMask;
       const run = Math.min(count - k, indexMask + 1 - index, COMMAND_LOG_SIZE - logSlot);
-      const src = new Uint8Array(view.buffer, view.byteOffset + base + index * CMD_BYTES, run * CMD_BYTES);
+      const window = k === skip ? this.logSrc : this.logSrcWrap;
+      const src = window.of(view, base + index * CMD_BYTES, run * CMD_BYTES);
       this.commandLog.set(src, logSlot * CMD_BYTES);
       k += run;
       logSlot = (logSlot + run) % COMMAND_LOG_SIZE;

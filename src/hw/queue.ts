@@ -165,6 +165,35 @@ class RingMemory implements CommandMemory {
 }
 
 /**
+ * A `Uint8Array` over `length` bytes of another view's memory from `start` (relative to that
+ * view), kept and handed out again while the same window is asked for: the copies of a batch
+ * into and out of a queue (src/hw/cmdq.ts `submit`, the command log of src/hw/execute.ts) then
+ * neither allocate nor read `buffer`/`byteOffset` (a runtime call on a Node Buffer) when the
+ * same windows repeat. Every byte allocated on the batch path counts: the young-generation pages
+ * V8 hands out again after a scavenge are faulted in afresh, a few µs per 4 KiB page.
+ */
+export class ByteWindow {
+  private bytes: Uint8Array | null = null;
+  private source: ArrayBufferView | null = null;
+  private start = 0;
+
+  /**
+   * The window; a new view only when it differs from the last. A view's buffer and offset never
+   * change; its length is re-read, so a detached or shrunk buffer gets a new view (which throws).
+   * The kept views keep `source` alive.
+   */
+  of(source: ArrayBufferView, start: number, length: number): Uint8Array {
+    const last = this.bytes;
+    if (last !== null && source === this.source && start === this.start && last.length === length) return last;
+    const bytes = new Uint8Array(source.buffer, source.byteOffset + start, length);
+    this.bytes = bytes;
+    this.source = source;
+    this.start = start;
+    return bytes;
+  }
+}
+
+/**
  * Per-queue filter: inspects (and may rewrite in place) the command at `offset` before it
  * executes. Returns CERROR.NONE to let it run, or a CERROR code to stop the queue on it.
  */
@@ -184,10 +213,28 @@ export interface QueueError {
   opcode: number | null;
 }
 
-/** Outcome of one consumer run (§2.2). */
+/** Outcome of one consumer run (§2.2), frozen: runs without error share them (consumeResult). */
 export interface ConsumeResult {
-  consumed: number;
-  error: QueueError | null;
+  readonly consumed: number;
+  readonly error: QueueError | null;
+}
+
+/** Runs without error that consumed at most this many entries share one result per count. */
+const SHARED_RESULTS_MAX = 4096;
+const sharedResults = new Array<ConsumeResult | undefined>(SHARED_RESULTS_MAX + 1);
+
+/**
+ * The frozen outcome of a run. A run without error of at most SHARED_RESULTS_MAX entries gets
+ * the shared one of its count, so the consumer allocates nothing on its common path (allocation
+ * on the batch path costs page faults, see ByteWindow).
+ */
+function consumeResult(consumed: number, error: QueueError | null): ConsumeResult {
+  if (error === null && consumed <= SHARED_RESULTS_MAX) {
+    const shared = sharedResults[consumed];
+    if (shared !== undefined) return shared;
+    return (sharedResults[consumed] = Object.freeze({ consumed, error }));
+  }
+  return Object.freeze({ consumed, error });
 }
 
 /**
@@ -203,7 +250,7 @@ export function consumeQueue(
   executor: CommandExecutor,
   filter?: CommandFilter,
 ): ConsumeResult {
-  if (!q.enabled) return { consumed: 0, error: null };
+  if (!q.enabled) return consumeResult(0, null);
   // PROD/CONS.IDX and .WRAP_IDX in place, once per run: the loop compares and advances with them.
   const ptr = queuePointer(q.log2Size);
   const idxMask = regMask(ptr.IDX);
@@ -238,14 +285,15 @@ export function consumeQueue(
     q.cons = cons;
     consumed++;
   }
-  if (err === CERROR.NONE) return { consumed, error: null };
+  if (err === CERROR.NONE) return consumeResult(consumed, null);
   if (err !== CERROR.ABT && err !== CERROR.ATC_INV_SYNC) err = CERROR.ILL;
   q.cons = regSet(q.cons, CMDQ_CONS.ERR, err);
   q.gerror ^= CMDQ_ERR_MASK;
-  return {
-    consumed,
-    error: { code: cerrorName(err), index: queueIndex(q.cons, q.log2Size), opcode: err === CERROR.ABT ? null : errOpcode },
-  };
+  return consumeResult(consumed, {
+    code: cerrorName(err),
+    index: queueIndex(q.cons, q.log2Size),
+    opcode: err === CERROR.ABT ? null : errOpcode,
+  });
 }
 
 /** LOG2SIZE of a queue BASE register value. */

@@ -65,8 +65,16 @@ const QUEUE_POINTERS: readonly QueuePointerFields[] = Array.from({ length: QUEUE
 /** PROD/CONS fields of a queue of 2^log2Size entries (built once per size). */
 export function queuePointer(log2Size: number): QueuePointerFields {
   const p = QUEUE_POINTERS[log2Size];
-  if (p === undefined) throw new RangeError(`no queue of 2^${log2Size} entries (LOG2SIZE 0..${QUEUE_LOG2SIZE_MAX})`);
+  if (p === undefined) throw noQueuePointer(log2Size);
   return p;
+}
+
+/**
+ * queuePointer's error, built out of line: queuePointer is inlined into every queue operation of
+ * the batch path, and a template literal there would be compiled into each of them.
+ */
+function noQueuePointer(log2Size: number): RangeError {
+  return new RangeError(`no queue of 2^${log2Size} entries (LOG2SIZE 0..${QUEUE_LOG2SIZE_MAX})`);
 }
 
 /** STRTAB_BASE (0x80), 64-bit. */
