@@ -5,7 +5,7 @@
  * consistent copy while the service runs, and the copy starts as a service of its own.
  */
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -160,6 +160,12 @@ describe('storage: one path, one connection, the WAL as the only journal', () =>
     // Either before or after the concurrent round: never in between.
     expect([2 * 2, 3 * 2]).toContain(after.queue.prod);
     expect(after).toEqual(after.queue.prod === 4 ? before : latest);
+  });
+
+  it('storage: a journal left by an earlier version (<db>-fastlog) refuses the start instead of being lost silently', async () => {
+    const dir = tempDir();
+    writeFileSync(path.join(dir, 'vsmmu.db-fastlog'), Buffer.alloc(64));
+    await expect(startApp({ dir })).rejects.toThrow(/vsmmu\.db-fastlog is the journal of an earlier version.*start the earlier version once/);
   });
 
   it('storage: npm run backup without a file, or of a missing database, fails with one line', async () => {

@@ -31,10 +31,14 @@ export function createSmmu(tx: WriteTx, input: CreateSmmuInput): SmmuRec {
     }
     cmdqv = { version: input.cmdqv.version ?? 1, vintfs, vcmdqsPerVintf, sidsPerVintf };
   }
+  const idr = (input.idr ?? DEFAULT_IDR).map((v) => v >>> 0) as unknown as IdrRegisters;
+  // arm_smmu_device_hw_probe: a command queue of CMDQ_BATCH_ENTRIES (64) or fewer is refused
+  // (the driver's batch and its CMD_SYNC must fit): no host could drive such an SMMU.
+  if (getIdrField(idr, 'CMDQS') <= 6) fail('EINVAL', `idr[1].CMDQS ${getIdrField(idr, 'CMDQS')}: a command queue of 64 entries or fewer is not supported (the host driver refuses it)`);
   const smmu: SmmuRec = {
     id: allocId(tx),
     name: input.name,
-    idr: (input.idr ?? DEFAULT_IDR).map((v) => v >>> 0) as unknown as IdrRegisters,
+    idr,
     iidr: input.iidr ?? DEFAULT_IIDR,
     aidr: input.aidr ?? DEFAULT_AIDR,
     iotlbSize: input.iotlbSize ?? DEFAULT_IOTLB_SIZE,

@@ -8,7 +8,7 @@
  * PROD, or up to the failing one, has executed.
  *
  * Hardware only: what the host driver does with it (STE install, skipping a failed command) is
- * src/hw/driver/.
+ * src/domain/driver/.
  */
 import { Atc, type AtcEntry, type AtcStats } from './atc.js';
 import { CMD_BYTES } from './commands.js';
@@ -151,8 +151,9 @@ export class Smmuv3 {
   }
 
   /**
-   * Drops the cached configuration of `sid`: the effect of CFGI_STE(sid), for software that
-   * writes STEs without modelling its command traffic (src/hw/driver installSte).
+   * Drops the cached configuration of `sid`: the effect of CFGI_STE(sid) without queuing the
+   * command (the hardware unit tests' shortcut, test/hw/helpers.ts; the host driver issues the
+   * real command, src/domain/driver/arm-smmu-v3.ts installSte).
    */
   dropCachedConfig(sid: number): void {
     this.configs.invalidate(sid);

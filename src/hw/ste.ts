@@ -1,6 +1,6 @@
 /**
  * Stream Table Entry (smmuv3.md §3.1): field table and encode/decode by names. The STEs the host
- * driver builds (Linux `arm_smmu_make_*_ste`) are in src/hw/driver/arm-smmu-v3.ts.
+ * driver builds (Linux `arm_smmu_make_*_ste`) are in src/domain/driver/arm-smmu-v3.ts.
  */
 import { addrField, decodeFields, encodeFields, numField, wordGet, type FieldTable, type FieldValue, type FieldValues } from './fields.js';
 

@@ -6,7 +6,7 @@
  * WAL is turned on and checked (not assumed): without it a Prisma insert costs ~10x more and a
  * COMMIT can meet SQLITE_BUSY (shared/docs/prisma-offline.md, "Measured costs" and "Traps").
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
@@ -57,6 +57,15 @@ function capturingAdapter(file: string): { factory: PrismaBetterSqlite3; connect
 
 export async function openDatabase(databaseUrl: string): Promise<OpenedDatabase> {
   const file = sqliteFileFromUrl(databaseUrl);
+  // Versions before the one storage path kept acknowledged hot writes in a journal beside the
+  // database and folded them at their next start; this version does not read it. Starting over
+  // one would silently lose what it holds, so the start is refused until it is dealt with.
+  const journal = `${file}-fastlog`;
+  if (existsSync(journal)) {
+    throw new Error(
+      `DATABASE_URL: ${journal} is the journal of an earlier version, which this one does not read: start the earlier version once and stop it cleanly (that folds the journal into the database), then delete the file`,
+    );
+  }
   mkdirSync(path.dirname(file), { recursive: true });
   const appliedMigrations = await applyPendingMigrations(file);
   // One writer process; the busy timeout covers a checkpoint or an external reader (a backup).

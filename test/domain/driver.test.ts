@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { encodeCommand } from '../../src/hw/commands.js';
-import { buildS2Ste, installSte, LINUX_CMD_SYNC, skipFailedCommand } from '../../src/domain/driver/arm-smmu-v3.js';
+import { buildS2Ste, installSte, issueCmdlist, LINUX_CMD_SYNC, skipFailedCommand } from '../../src/domain/driver/arm-smmu-v3.js';
 import { Smmuv3 } from '../../src/hw/smmu.js';
 import { DEFAULT_IDR } from '../../src/hw/idr.js';
 import { cmds } from '../hw/helpers.js';
@@ -35,6 +35,15 @@ describe('host driver functions on the bare SMMU', () => {
     expect(smmu.executedCommands(2).commands).toEqual([LINUX_CMD_SYNC, encodeCommand('TLBI_NSNH_ALL')]);
     // Nothing stopped: acknowledging is harmless.
     expect(skipFailedCommand(smmu)).toEqual({ consumed: 0, error: null });
+  });
+});
+
+describe('issueCmdlist', () => {
+  it('issueCmdlist: a queue that does not drain (CMDQEN off) is the CMD_SYNC timing out — an error, never a silent no-op', () => {
+    const smmu = new Smmuv3({ idr: DEFAULT_IDR });
+    smmu.writeCr0(0);
+    const buf = new Uint8Array(16);
+    expect(() => issueCmdlist(smmu, buf, 0, 1)).toThrow(/did not complete/);
   });
 });
 

@@ -60,5 +60,10 @@ describe('roles per route', () => {
     expect(anonymous.status).toBe(401);
     expect(anonymous.body.errors[0].extensions.errno).toBe('EUNAUTHENTICATED');
     expect((await t.req('POST', '/graphql', { query: '{ smmus { id } }' }, as('viewer-token-1'))).status).toBe(200);
+    // A mutation above the token's role is refused before execution: 403 EPERM, as on REST.
+    const denied = await t.req('POST', '/graphql', { query: 'mutation { createContext(name: "v") { id } }' }, as('viewer-token-1'));
+    expect(denied.status).toBe(403);
+    expect(denied.body.errors[0].extensions.errno).toBe('EPERM');
+    expect(denied.body.data ?? null).toBeNull();
   });
 });

@@ -207,6 +207,12 @@ export function issueCmdlist(smmu: Smmuv3, buf: Uint8Array, start: number, count
       result = smmu.submitCommands(LINUX_CMD_SYNC_BYTES, 0, 1);
     }
   }
+  // The driver waits for its CMD_SYNC: a queue that did not drain (disabled, still stopped, or a
+  // batch that did not fit) is the CMD_SYNC timing out — never an acknowledged, silent no-op.
+  const q = smmu.cmdqState();
+  if (!syncQueued || q.stopped || q.pending !== 0) {
+    throw new Error(`SMMU command queue did not complete the batch (CMD_SYNC timeout): ${JSON.stringify(q)}`);
+  }
   return refused;
 }
 

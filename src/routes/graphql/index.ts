@@ -283,11 +283,8 @@ export const graphqlApi: FastifyPluginAsync = async (app) => {
   // Roles per operation: a mutation needs operator (inventory ones admin).
   app.graphql.addHook('preExecution', async (_schema, document, context) => {
     const request = (context as unknown as Ctx & { reply: { request: { role: Role } } }).reply?.request;
-    try {
-      graphqlRoleCheck(document, request?.role ?? 'admin');
-    } catch (err) {
-      throw toGraphqlError(err, context as unknown as Ctx);
-    }
+    // An EPERM refusal is an IommufdError: the errorFormatter answers it with 403, as REST does.
+    graphqlRoleCheck(document, request?.role ?? 'admin');
   });
 
   // Committed changes feed the subscriptions: new vEVENTQ records and object lifecycle.
