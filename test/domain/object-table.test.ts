@@ -53,6 +53,11 @@ describe('object table', () => {
     // Detach from the VMM's HWPT: it stays.
     must(await t.req('DELETE', `/v1/devices/${dev.id}/attachment`), 200);
     expect(must(await t.req('GET', `/v1/hwpts/${g.parent}`), 200).devices).toEqual([]);
+    // A plain paging HWPT the VMM allocated, with nothing else holding it, stays too.
+    const plain = must(await t.req('POST', '/v1/hwpts', { deviceId: dev.id, ptId: g.ioas }), 201).id;
+    must(await t.req('PUT', `/v1/devices/${dev.id}/attachment`, { ptId: plain }), 200);
+    must(await t.req('DELETE', `/v1/devices/${dev.id}/attachment`), 200);
+    expect(must(await t.req('GET', `/v1/hwpts/${plain}`), 200)).toMatchObject({ auto: false, devices: [] });
     // A nested HWPT the VMM allocated stays after a detach too.
     const nested = must(await t.req('POST', '/v1/hwpts', { deviceId: dev.id, ptId: g.viommu, data: { type: 'arm_smmuv3', ste: ['0x1', '0x0'] } }), 201).id;
     must(await t.req('PUT', `/v1/devices/${dev.id}/attachment`, { ptId: nested }), 200);
