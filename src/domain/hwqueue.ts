@@ -28,12 +28,11 @@ import { U64_MAX } from './ioas.js';
 import { hostSegments, readHost, writeHost } from './memory.js';
 import { lookupObject } from './object-table.js';
 import type { Reader } from './reader.js';
-import { log2SizeOf, type HwQueueRec, type ViommuRec } from './objects/index.js';
+import { log2SizeOf, pinnedSpan, type HwQueueRec, type ViommuRec } from './objects/index.js';
 import type { DeviceRec, SmmuRec } from './types.js';
 
 export const HW_QUEUE_ALLOC_TYPES = ['default', 'tegra241_cmdqv'] as const;
 export type HwQueueAllocType = (typeof HW_QUEUE_ALLOC_TYPES)[number];
-const PAGE = 0x1000n;
 
 export interface AllocHwQueueInput {
   viommuId: number;
@@ -69,8 +68,7 @@ export function allocHwQueue(tx: WriteTx, input: AllocHwQueueInput): HwQueueRec 
   const cmdqv = smmu.cmdqv as NonNullable<SmmuRec['cmdqv']>;
   // 6. Pin the page-aligned span in the parent IOAS: mapped (ENOENT) and contiguous (EFAULT).
   const ioasId = parentIoasOf(tx, viommu);
-  const start = input.nestingParentIova & ~(PAGE - 1n);
-  const end = (input.nestingParentIova + input.length + PAGE - 1n) & ~(PAGE - 1n);
+  const { start, end } = pinnedSpan({ queueIova: input.nestingParentIova, queueLength: input.length });
   if (end - start > 0x1_0000_0000n) fail('ERANGE', 'the queue spans too many pages to pin');
   const segs = hostSegments(tx, ioasId, start, Number(end - start));
   for (let i = 1; i < segs.length; i++) {

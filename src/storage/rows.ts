@@ -10,7 +10,10 @@ import { OBJECT_COLUMNS, OBJECTS, type ColumnKind } from '../domain/objects/inde
 import type { ContextRec, DeviceRec, EventRec, MappingRec, ObjectRec, ObjectType, PageRec, SmmuRec, TableName, TableRecords } from '../domain/types.js';
 import type { IommufdObject } from '../generated/prisma/client.js';
 
-export const hex64 = (v: bigint): string => '0x' + v.toString(16).padStart(16, '0');
+import { word64 } from '../domain/format.js';
+
+/** A 64-bit value as stored: the API's 16-digit form (src/domain/format.ts). */
+export const hex64 = word64;
 export const fromHex = (s: string): bigint => BigInt(s);
 
 const hexOrNull = (v: bigint | null): string | null => (v === null ? null : hex64(v));

@@ -43,10 +43,9 @@ import {
 // ---------------------------------------------------------------------------------------------
 // STEs (`arm_smmu_make_*_ste`, `arm_smmu_write_ste`; iommufd.md §3.2-§3.3).
 
-/** Guest-controllable DW0 bits of a vSTE, `STRTAB_STE_0_NESTING_ALLOWED` (iommufd.md §3.2). */
-export const STE_0_NESTING_ALLOWED = 0xf80fffffffffffffn;
-/** Guest-controllable DW1 bits of a vSTE, `STRTAB_STE_1_NESTING_ALLOWED` (iommufd.md §3.2). */
-export const STE_1_NESTING_ALLOWED = 0x380000ffn;
+/** The guest-controllable vSTE bits, `STRTAB_STE_{0,1}_NESTING_ALLOWED` (defined once, in ../vste.ts). */
+export { STRTAB_STE_0_NESTING_ALLOWED as STE_0_NESTING_ALLOWED, STRTAB_STE_1_NESTING_ALLOWED as STE_1_NESTING_ALLOWED } from '../vste.js';
+import { STRTAB_STE_0_NESTING_ALLOWED as STE_0_NESTING_ALLOWED, STRTAB_STE_1_NESTING_ALLOWED as STE_1_NESTING_ALLOWED } from '../vste.js';
 
 /** Abort STE: V=1, Config=abort (`arm_smmu_make_abort_ste`). */
 export function buildAbortSte(): SteWords {

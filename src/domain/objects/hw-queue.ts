@@ -35,7 +35,7 @@ export interface HwQueueRec extends ObjectBase {
 export const log2SizeOf = (q: Pick<HwQueueRec, 'queueLength'>): number => Math.log2(q.queueLength) - 4;
 
 /** The page-aligned span a queue pins (iommufd_hw_queue_alloc_phys). */
-export function pinnedSpan(q: Pick<HwQueueRec, 'queueIova' | 'queueLength'>): { start: bigint; end: bigint } {
+export function pinnedSpan(q: { queueIova: bigint; queueLength: number | bigint }): { start: bigint; end: bigint } {
   const start = q.queueIova & ~(PAGE - 1n);
   const end = (q.queueIova + BigInt(q.queueLength) + PAGE - 1n) & ~(PAGE - 1n);
   return { start, end };
