@@ -182,6 +182,16 @@ describe('VCMDQ execution (§4.4, §4.5)', () => {
     expect(out.error).toEqual({ code: 'CERROR_ILL', index: 0, opcode: 0x40 });
   });
 
+  it('vcmdq: CFGI_CD and CFGI_CD_ALL stop the queue with CERROR_ILL (tegra241_guest_vcmdq_supports_cmd): a guest sends CD invalidations through the invalidate path', async () => {
+    for (const op of ['0x05', '0x06']) {
+      const { t, q } = await queueWithDevice();
+      must(await t.req('PATCH', `/v1/hw-queues/${q.id}`, { enabled: true }), 200);
+      const out = must(await t.req('POST', `/v1/hw-queues/${q.id}/commands`, { entries: [[`0x00000011000010${op.slice(2)}`, '0x1']] }), 200);
+      expect(out.error).toEqual({ code: 'CERROR_ILL', index: 0, opcode: Number(op) });
+      await t.close();
+    }
+  });
+
   it('vcmdq: more commands than free slots is ENOSPC and writes nothing', async () => {
     const { t, g, q } = await queueWithDevice();
     const entries = Array.from({ length: 17 }, () => ['0x46', '0x0']);

@@ -503,7 +503,8 @@ describe('stats (api.md: GET /v1/viommus/{id}/stats, GET /v1/smmus/{id}/state, G
     s = await startApp();
     g = await fixture(s, 'nic1', 0x42); // on smmu1
     h = await fixture(s, 'nvme1', 0x43); // a second vIOMMU on the same SMMU: its own counters
-    // What building the VMs ran: each STE the driver installed is a CFGI_STE + CMD_SYNC.
+    // What building the VMs ran: each STE the driver installed is a CFGI_STE + CMD_SYNC, and
+    // each CD (the stage-1 auto HWPT of an attach to the IOAS) a CFGI_CD + CMD_SYNC before it.
     installs = await smmuState(s, g.smmuId, 1024);
     const sInv = (body: unknown) => s.req('POST', `/v1/viommus/${g.viommu}/invalidate`, body);
     // 1: three entries, one batch.
@@ -546,13 +547,24 @@ describe('stats (api.md: GET /v1/viommus/{id}/stats, GET /v1/smmus/{id}/state, G
     expectProblem(await s.req('GET', `/v1/viommus/${g.nested}/stats`), 'ENOENT', 404);
   });
 
-  it('issue 11: the driver installs each STE through the command queue (CFGI_STE leaf + CMD_SYNC, arm_smmu_sync_ste_for_sid), visible in the SMMU state', async () => {
-    const installed = installs.commands.byOpcode.CFGI_STE;
-    expect(installed).toBeGreaterThan(0);
-    expect(installs.commands.byOpcode).toEqual({ CFGI_STE: installed, CMD_SYNC: installed });
-    expect(installs.commands.executed).toBe(2 * installed);
-    const pairs = installs.recentCommands.map((c: string[]) => BigInt(c[0]) & 0xffn);
-    for (let i = 0; i < pairs.length; i += 2) expect([pairs[i], pairs[i + 1]]).toEqual([0x03n, 0x46n]);
+  it('issue 11: the driver installs each STE (CFGI_STE leaf + CMD_SYNC, arm_smmu_sync_ste_for_sid) and each CD before the STE that points at it (CFGI_CD leaf + CMD_SYNC, arm_smmu_sync_cd) through the command queue, visible in the SMMU state', async () => {
+    // At start, the abort STE of every device behind the SMMU, in id order. Then each fixture's
+    // attach of its device to the IOAS: the auto HWPT is a stage-1 domain, so the driver writes
+    // its CD at SSID 0 and syncs it, then installs the CD-table STE (arm_smmu_attach_dev,
+    // ARM_SMMU_DOMAIN_S1). The nest parent, vIOMMU, vDEVICE and unattached nested HWPT change no
+    // STE or CD.
+    const devices = must(await s.req('GET', `/v1/devices?smmuId=${g.smmuId}&limit=500`), 200).items as Array<{ id: number; streamId: number }>;
+    expect(devices.map((d) => d.streamId)).toContain(g.sid);
+    expect(devices.map((d) => d.streamId)).toContain(h.sid);
+    const cfgiSte = (sid: number) => cmd('CFGI_STE', { SID: sid, LEAF: 1 });
+    const cfgiCd = (sid: number) => cmd('CFGI_CD', { SID: sid, SSID: 0, LEAF: 1 });
+    const expected = [
+      ...devices.flatMap((d) => [cfgiSte(d.streamId), SYNC]),
+      ...[g.sid, h.sid].flatMap((sid) => [cfgiCd(sid), SYNC, cfgiSte(sid), SYNC]),
+    ];
+    expect(installs.recentCommands).toEqual(asHex(expected));
+    expect(installs.commands.byOpcode).toEqual({ CFGI_STE: devices.length + 2, CFGI_CD: 2, CMD_SYNC: devices.length + 4 });
+    expect(installs.commands.executed).toBe(expected.length);
   });
 
   it('api.md: GET /v1/smmus/{id}/state counts executed commands by opcode, errors, TLB/ATC, and the queue pointers', async () => {

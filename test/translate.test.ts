@@ -193,9 +193,13 @@ describe('translate: DMA through the model over HTTP', () => {
     expect(must(await t.req('GET', `/v1/eventqs/${vm.eventq}`), 200).pending).toBe(0);
   });
 
-  it('§3.5: a device without a vmaster (attached to the IOAS, S2 only) faults without forwarding; a vDEVICE alone is not enough', async () => {
+  it('§3.5: a device without a vmaster (attached to the nest parent, S2 only) faults without forwarding; a vDEVICE alone is not enough', async () => {
     const vm = await buildVm(t);
-    must(await t.req('PUT', `/v1/devices/${vm.dev}/attachment`, { ptId: vm.ioas }), 200);
+    // The nest parent is the stage-2 domain (an attach to the IOAS would get a stage-1 auto HWPT).
+    expect(must(await t.req('PUT', `/v1/devices/${vm.dev}/attachment`, { ptId: vm.parent }), 200)).toMatchObject({
+      attachedTo: vm.parent,
+      host: { config: 's2_translate', cdTable: null },
+    });
     const res = await translate(t, vm.dev, 0x4000_0000_0000n);
     expect(res.fault).toMatchObject({ stage: 2 });
     expect(res.event).not.toBeNull(); // S2R is set in the host's S2 STE: the host sees it
@@ -203,10 +207,20 @@ describe('translate: DMA through the model over HTTP', () => {
     expect(must(await t.req('GET', `/v1/eventqs/${vm.eventq}`), 200).pending).toBe(0);
   });
 
-  it('S2 only: a device attached to its IOAS translates IPA = IOVA to the host address of the mapping', async () => {
+  it('S2 only: a device attached to the nest parent of its IOAS translates IPA = IOVA to the host address of the mapping', async () => {
     const vm = await buildVm(t);
-    must(await t.req('PUT', `/v1/devices/${vm.dev}/attachment`, { ptId: vm.ioas }), 200);
+    must(await t.req('PUT', `/v1/devices/${vm.dev}/attachment`, { ptId: vm.parent }), 200);
     expect(await translate(t, vm.dev, OLD_IPA + 8n)).toMatchObject({ pa: hex(vm.hostBase + OLD_IPA + 8n), tlbHit: false });
+  });
+
+  it('stage 1: a device attached to its IOAS (a stage-1 auto HWPT) translates IOVA to the host address of the mapping through its CD', async () => {
+    const vm = await buildVm(t);
+    const attached = must(await t.req('PUT', `/v1/devices/${vm.dev}/attachment`, { ptId: vm.ioas }), 200);
+    const auto = must(await t.req('GET', `/v1/hwpts/${attached.attachedTo}`), 200);
+    expect(auto).toMatchObject({ auto: true, ioasId: vm.ioas, stage: 1, vmid: null });
+    expect(attached.host).toMatchObject({ config: 's1_translate', cdTable: { s1dss: 'ssid0', cds: [{ ssid: 0, hwptId: auto.id, asid: auto.asid }] } });
+    expect(await translate(t, vm.dev, OLD_IPA + 8n)).toMatchObject({ pa: hex(vm.hostBase + OLD_IPA + 8n), tlbHit: false });
+    expect(await translate(t, vm.dev, OLD_IPA + 0x10n, 'write')).toMatchObject({ pa: hex(vm.hostBase + OLD_IPA + 0x10n), tlbHit: true });
   });
 
   it('abort: a device attached to nothing answers an abort fault without an event', async () => {

@@ -5,8 +5,9 @@
  */
 import { fail } from './errors.js';
 import type { WriteTx } from './graph.js';
-import { newPagingHwpt } from './hwpt.js';
+import { autoHwptFlags, newPagingHwpt } from './hwpt.js';
 import { findObject, isBoundDevice, lookupBoundDevice, releaseAutoHwpt } from './object-table.js';
+import type { HwptPagingRec } from './objects/index.js';
 import type { DeviceRec, ObjectRec } from './types.js';
 import { decodeVste } from './vste.js';
 
@@ -23,32 +24,44 @@ export function attachDevice(tx: WriteTx, deviceId: number, ptId: number): Devic
   let hwpt: ObjectRec;
   switch (pt.type) {
     case 'ioas': {
-      const existing = [...tx.values('objects')].find((o) => o.type === 'hwpt_paging' && o.auto && o.ioasId === pt.id && o.smmuId === device.smmuId);
-      hwpt = existing ?? newPagingHwpt(tx, device, pt.id, { nestParent: false, dirtyTracking: false, auto: true });
+      // iommufd_device_auto_get_domain: an auto HWPT of this IOAS the device can use (its SMMU;
+      // PASID-compatible while it has PASIDs attached), else a new one.
+      const existing = [...tx.values('objects')].find(
+        (o): o is HwptPagingRec => o.type === 'hwpt_paging' && o.auto && o.ioasId === pt.id && o.smmuId === device.smmuId,
+      );
+      hwpt = existing && (existing.pasidCompat || device.pasids.length === 0) ? existing : newPagingHwpt(tx, device, pt.id, autoHwptFlags(device), true);
       break;
     }
     case 'hwpt_paging':
-      // arm_smmu_attach_dev: a domain finalised for another SMMU → EINVAL.
-      if (pt.smmuId !== device.smmuId) fail('EINVAL', `HWPT ${pt.id} belongs to SMMU ${pt.smmuId}, device ${device.id} is behind SMMU ${device.smmuId}`);
+    case 'hwpt_nested':
       hwpt = pt;
       break;
-    case 'hwpt_nested': {
-      // arm_smmu_attach_dev_nested: the nested domain's SMMU must be the device's (EINVAL).
-      if (pt.smmuId !== device.smmuId) fail('EINVAL', `nested HWPT ${pt.id} is on SMMU ${pt.smmuId}, device ${device.id} is behind SMMU ${device.smmuId}`);
-      // arm_smmu_attach_prepare_vmaster: an S1-translate vSTE needs the device's vDEVICE on that
-      // vIOMMU (ENOENT); abort, bypass and V=0 attach without one (v6.19 "GBPA" change).
-      if (decodeVste(pt.vste0 ?? 0n, pt.vste1 ?? 0n).config === 's1_translate') {
-        const vdev = [...tx.values('objects')].find((o) => o.type === 'vdevice' && o.viommuId === pt.viommuId && o.deviceId === device.id);
-        if (!vdev) fail('ENOENT', `device ${device.id} has no vDEVICE on vIOMMU ${pt.viommuId}, which an S1-translate nested HWPT needs`);
-      }
-      hwpt = pt;
-      break;
-    }
     default:
       return fail('EINVAL', `ptId ${pt.id} is a ${pt.type}: a device attaches to an IOAS or a HWPT`);
   }
   const previous = device.attachedTo;
+  // iommufd_device_do_replace: the HWPT already attached → nothing to do.
   if (previous === hwpt.id) return device;
+  // iommufd_hwpt_pasid_compat (RID): a domain not allocated for PASID use cannot take the RID
+  // while PASIDs are attached — checked by the core before the driver sees the domain (so the
+  // driver's own EBUSY for PASIDs in use, arm_smmu_attach_dev_nested, is never reached).
+  if (!(hwpt.type === 'hwpt_paging' && hwpt.pasidCompat) && device.pasids.length > 0) {
+    fail('EINVAL', `device ${device.id} has PASIDs attached (${device.pasids.map((a) => a.pasid).join(', ')}); HWPT ${hwpt.id} was not allocated with the pasid flag`);
+  }
+  if (hwpt.type === 'hwpt_paging') {
+    // arm_smmu_attach_dev: a domain finalised for another SMMU → EINVAL.
+    if (hwpt.smmuId !== device.smmuId) fail('EINVAL', `HWPT ${hwpt.id} belongs to SMMU ${hwpt.smmuId}, device ${device.id} is behind SMMU ${device.smmuId}`);
+  } else if (hwpt.type === 'hwpt_nested') {
+    // arm_smmu_attach_dev_nested: the nested domain's SMMU must be the device's (EINVAL).
+    if (hwpt.smmuId !== device.smmuId) fail('EINVAL', `nested HWPT ${hwpt.id} is on SMMU ${hwpt.smmuId}, device ${device.id} is behind SMMU ${device.smmuId}`);
+    // arm_smmu_attach_prepare_vmaster: an S1-translate vSTE needs the device's vDEVICE on that
+    // vIOMMU (ENOENT); abort, bypass and V=0 attach without one (v6.19 "GBPA" change).
+    if (decodeVste(hwpt.vste0 ?? 0n, hwpt.vste1 ?? 0n).config === 's1_translate') {
+      const viommuId = hwpt.viommuId;
+      const vdev = [...tx.values('objects')].find((o) => o.type === 'vdevice' && o.viommuId === viommuId && o.deviceId === device.id);
+      if (!vdev) fail('ENOENT', `device ${device.id} has no vDEVICE on vIOMMU ${viommuId}, which an S1-translate nested HWPT needs`);
+    }
+  }
   const updated = tx.put('devices', { ...device, attachedTo: hwpt.id });
   releaseAutoHwpt(tx, previous);
   return updated;

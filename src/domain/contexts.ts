@@ -1,6 +1,7 @@
 /** Contexts (one iommufd file descriptor per VM) and device bind/unbind (VFIO's side). */
 import { detachDevice } from './attach.js';
 import { fail } from './errors.js';
+import { detachPasid } from './pasid.js';
 import type { WriteTx } from './graph.js';
 import { allocId } from './ids.js';
 import { destroyAllObjects, lookupBoundDevice } from './object-table.js';
@@ -21,7 +22,7 @@ export function bindDevice(tx: WriteTx, contextId: number, deviceId: number): De
   if (device.contextId !== null) {
     fail('EBUSY', `device ${deviceId} is already bound to context ${device.contextId}`, { blockedBy: [device.contextId] });
   }
-  return tx.put('devices', { ...device, contextId: context.id, attachedTo: null });
+  return tx.put('devices', { ...device, contextId: context.id, attachedTo: null, pasids: [] });
 }
 
 /**
@@ -32,6 +33,8 @@ export function bindDevice(tx: WriteTx, contextId: number, deviceId: number): De
 export function unbindDevice(tx: WriteTx, contextId: number, deviceId: number): { destroyedVdevice: number | null } {
   lookupContext(tx, contextId);
   const device = lookupBoundDevice(tx, contextId, deviceId);
+  // iommufd_device_unbind: every PASID, then the RID, is detached first.
+  for (const a of device.pasids) detachPasid(tx, device.id, a.pasid);
   detachDevice(tx, device.id);
   let destroyedVdevice: number | null = null;
   for (const o of [...tx.values('objects')]) {
@@ -40,7 +43,7 @@ export function unbindDevice(tx: WriteTx, contextId: number, deviceId: number): 
       destroyedVdevice = o.id;
     }
   }
-  tx.put('devices', { ...(tx.get('devices', device.id) as DeviceRec), contextId: null, attachedTo: null });
+  tx.put('devices', { ...(tx.get('devices', device.id) as DeviceRec), contextId: null, attachedTo: null, pasids: [] });
   return { destroyedVdevice };
 }
 
@@ -50,7 +53,7 @@ export function deleteContext(tx: WriteTx, id: number): { destroyedObjects: numb
   const unboundDevices: number[] = [];
   for (const d of [...tx.values('devices')]) {
     if (d.contextId === id) {
-      tx.put('devices', { ...d, contextId: null, attachedTo: null });
+      tx.put('devices', { ...d, contextId: null, attachedTo: null, pasids: [] });
       unboundDevices.push(d.id);
     }
   }

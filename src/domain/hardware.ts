@@ -1,29 +1,55 @@
 /**
  * The physical side as the model sees it: one Smmuv3 per SMMU of the inventory, whose stream
- * table is derived from the committed object graph after every write (as the ARM driver writes
- * an STE and issues CFGI_STE on attach, replace and detach). Rebuilt from the database at start,
- * with empty caches, as after a hardware reset.
+ * table and the driver's CD tables are derived from the committed object graph after every write
+ * (as the ARM driver writes a CD and issues CFGI_CD, writes an STE and issues CFGI_STE, on
+ * attach, replace and detach). Rebuilt from the database at start, with empty caches, as after a
+ * hardware reset.
  */
-import { Smmuv3, type SteWords } from '../hw/index.js';
-import { buildAbortSte, buildNestedSte, buildS2Ste, installSte } from './driver/arm-smmu-v3.js';
+import { decodeFeatures, encodeCommand, getIdrField, Smmuv3, wordsToBytes, CMD_BYTES, type SteWords } from '../hw/index.js';
+import { buildAbortSte, buildNestedSte, buildS2Ste, installSte, issueCmdlist } from './driver/arm-smmu-v3.js';
+import { buildCdTableSte, buildS1Cd, cdTableLayout, cdTableRegion, DriverMemory, S1DSS, s1HandleOfIoas, writeCd, type CdTableLayout } from './driver/cd-table.js';
 import type { ObjectGraph } from './graph.js';
+import type { HwptPagingRec } from './objects/index.js';
+import { ssidBitsOf } from './pasid.js';
 import type { DeviceRec, SmmuRec } from './types.js';
 import { decodeVste } from './vste.js';
 
 /** The S2 "table base" of an IOAS: the model resolves stage 2 through the IOAS mappings. */
 export const s2HandleOfIoas = (ioasId: number): bigint => BigInt(ioasId) << 4n;
 
+/** One CD of a device's table: the stage-1 domain behind an SSID. */
+export interface HostCd {
+  ssid: number;
+  hwptId: number;
+  asid: number;
+  words: bigint[];
+}
+
+/** What the host driver programs for one device: its STE, and its CD table when it has one. */
+export interface HostConfig {
+  ste: SteWords;
+  cdTable: (CdTableLayout & { s1dss: number; cds: HostCd[] }) | null;
+}
+
+const key = (words: readonly bigint[]): string => words.map((w) => w.toString(16)).join(',');
+
 export class Hardware {
   private readonly models = new Map<number, Smmuv3>();
-  /** The STE each device currently has installed, as 16-digit hex words, to spot changes. */
+  /** DMA-coherent memory of the host driver: the CD tables (read by the models). */
+  readonly driverMemory = new DriverMemory();
+  /** The STE each device currently has installed, to spot changes. */
   private readonly installed = new Map<number, string>();
+  /** The CD table each device currently has, and the CDs it holds by SSID. */
+  private readonly installedCds = new Map<number, { layout: CdTableLayout; cds: Map<number, string> }>();
 
   constructor(private readonly graph: ObjectGraph) {}
 
-  /** Fresh models for every SMMU (caches empty) and every device's STE installed. */
+  /** Fresh models for every SMMU (caches empty) and every device's CD table and STE installed. */
   rebuild(): void {
     this.models.clear();
     this.installed.clear();
+    this.installedCds.clear();
+    this.driverMemory.clear();
     this.sync();
   }
 
@@ -37,7 +63,7 @@ export class Hardware {
     return this.models.has(smmuId);
   }
 
-  /** Brings the models in line with the committed graph: SMMUs added/removed, STEs changed. */
+  /** Brings the models in line with the committed graph: SMMUs added/removed, CDs and STEs changed. */
   sync(): void {
     for (const smmu of this.graph.values('smmus')) {
       if (!this.models.has(smmu.id)) this.models.set(smmu.id, newModel(smmu));
@@ -46,34 +72,120 @@ export class Hardware {
     const seen = new Set<number>();
     for (const device of this.graph.values('devices')) {
       seen.add(device.id);
-      const ste = this.deriveSte(device);
-      const key = ste.map((w) => w.toString(16)).join(',');
-      if (this.installed.get(device.id) === key) continue;
-      installSte(this.model(device.smmuId), device.streamId, ste);
-      this.installed.set(device.id, key);
+      const host = this.deriveHost(device);
+      const model = this.model(device.smmuId);
+      // The driver's order: new and changed CDs, and PASID CDs going away, before the STE
+      // (arm_smmu_set_pasid, arm_smmu_blocking_set_dev_pasid); the RID's CD 0 going away after
+      // it (arm_smmu_attach_dev_ste, and arm_smmu_attach_dev for a stage-2 domain, clear CD 0 once
+      // the new STE is in).
+      const table = host.cdTable;
+      const dropsCd0 = this.installedCds.get(device.id)?.cds.has(0) === true && !table?.cds.some((cd) => cd.ssid === 0);
+      if (table || this.installedCds.has(device.id)) this.installCds(model, device, table, dropsCd0 ? 0 : null);
+      const steKey = key(host.ste);
+      if (this.installed.get(device.id) !== steKey) {
+        installSte(model, device.streamId, host.ste);
+        this.installed.set(device.id, steKey);
+      }
+      if (dropsCd0) this.installCds(model, device, table, null);
     }
-    for (const id of [...this.installed.keys()]) if (!seen.has(id)) this.installed.delete(id);
+    for (const id of [...this.installed.keys()]) {
+      if (!seen.has(id)) {
+        this.installed.delete(id);
+        this.installedCds.delete(id);
+      }
+    }
+  }
+
+  /**
+   * `arm_smmu_write_cd_entry` for every CD that changed (written, or cleared — but `keep`, whose
+   * clearing waits for the STE), then `arm_smmu_sync_cd`: CFGI_CD (SSID, leaf) for each, and a
+   * CMD_SYNC, through the main queue.
+   */
+  private installCds(model: Smmuv3, device: DeviceRec, table: HostConfig['cdTable'], keep: number | null): void {
+    const previous = this.installedCds.get(device.id);
+    const before = previous?.cds ?? new Map<number, string>();
+    const after = new Map<number, string>();
+    const changed: number[] = [];
+    for (const cd of table?.cds ?? []) {
+      const k = key(cd.words);
+      after.set(cd.ssid, k);
+      if (before.get(cd.ssid) !== k) {
+        writeCd(this.driverMemory, table as CdTableLayout, cd.ssid, cd.words);
+        changed.push(cd.ssid);
+      }
+    }
+    for (const ssid of before.keys()) {
+      if (after.has(ssid)) continue;
+      if (ssid === keep) {
+        after.set(ssid, before.get(ssid) as string);
+        continue;
+      }
+      writeCd(this.driverMemory, table ?? (previous as { layout: CdTableLayout }).layout, ssid, new Array<bigint>(8).fill(0n));
+      changed.push(ssid);
+    }
+    const layout = table ?? previous?.layout;
+    if (layout && after.size > 0) this.installedCds.set(device.id, { layout, cds: after });
+    else this.installedCds.delete(device.id);
+    if (changed.length === 0) return;
+    const buf = new Uint8Array(changed.length * CMD_BYTES);
+    changed.forEach((ssid, i) => wordsToBytes(encodeCommand('CFGI_CD', { SID: device.streamId, SSID: ssid, LEAF: 1 }), buf, i * CMD_BYTES));
+    issueCmdlist(model, buf, 0, changed.length);
   }
 
   /** The physical STE of a device, from what it is attached to (iommufd.md §3.3). */
   deriveSte(device: DeviceRec): SteWords {
+    return this.deriveHost(device).ste;
+  }
+
+  /**
+   * What the driver programs for `device`: an abort STE while it is unbound or blocked without
+   * PASIDs; the S2 STE of a stage-2 domain; the nested STE of a nested domain; and a CD table
+   * STE (`arm_smmu_make_cdtable_ste`) when its RID is on a stage-1 domain (S1DSS=SSID0, that
+   * domain's CD at SSID 0) or PASIDs are attached (S1DSS from the RID: blocked → terminate).
+   */
+  deriveHost(device: DeviceRec): HostConfig {
     const hwpt = device.attachedTo === null ? undefined : this.graph.get('objects', device.attachedTo);
-    if (!hwpt || device.contextId === null) return buildAbortSte();
-    if (hwpt.type === 'hwpt_paging') {
-      return buildS2Ste({ vmid: hwpt.vmid, s2ttb: s2HandleOfIoas(hwpt.ioasId), ats: false });
+    if (device.contextId === null) return { ste: buildAbortSte(), cdTable: null };
+    const smmu = this.graph.get('smmus', device.smmuId) as SmmuRec;
+    const cds: HostCd[] = [];
+    for (const a of device.pasids) {
+      const domain = this.graph.get('objects', a.hwptId);
+      if (domain?.type === 'hwpt_paging' && domain.stage === 1) cds.push(this.s1Cd(smmu, a.pasid, domain));
     }
-    if (hwpt.type !== 'hwpt_nested') return buildAbortSte();
+    if (hwpt?.type === 'hwpt_paging' && hwpt.stage === 1) {
+      return this.cdTableConfig(smmu, device, S1DSS.SSID0, [this.s1Cd(smmu, 0, hwpt), ...cds]);
+    }
+    if (!hwpt) return cds.length > 0 ? this.cdTableConfig(smmu, device, S1DSS.TERMINATE, cds) : { ste: buildAbortSte(), cdTable: null };
+    if (hwpt.type === 'hwpt_paging') {
+      return { ste: buildS2Ste({ vmid: hwpt.vmid, s2ttb: s2HandleOfIoas(hwpt.ioasId), ats: false }), cdTable: null };
+    }
+    if (hwpt.type !== 'hwpt_nested') return { ste: buildAbortSte(), cdTable: null };
     const viommu = this.graph.get('objects', hwpt.viommuId);
     const parent = viommu?.type === 'viommu' ? this.graph.get('objects', viommu.hwptId) : undefined;
     if (viommu?.type !== 'viommu' || parent?.type !== 'hwpt_paging') throw new Error(`nested HWPT ${hwpt.id}: no vIOMMU with a nest parent`);
     const vste: [bigint, bigint] = [hwpt.vste0, hwpt.vste1];
     const config = decodeVste(vste[0], vste[1]).config;
-    if (config === 'invalid' || config === 'abort') return buildAbortSte();
+    if (config === 'invalid' || config === 'abort') return { ste: buildAbortSte(), cdTable: null };
     // arm_smmu_make_nested_domain_ste: the parent's S2 STE, with the vIOMMU's VMID.
     const ats = hwpt.enableAts && device.ats;
     const s2 = buildS2Ste({ vmid: viommu.vmid, s2ttb: s2HandleOfIoas(parent.ioasId), ats: config === 's1_translate' && ats });
-    if (config === 'bypass') return s2;
-    return buildNestedSte(vste, s2, { ats });
+    if (config === 'bypass') return { ste: s2, cdTable: null };
+    return { ste: buildNestedSte(vste, s2, { ats }), cdTable: null };
+  }
+
+  private s1Cd(smmu: SmmuRec, ssid: number, domain: HwptPagingRec): HostCd {
+    const words = buildS1Cd({ asid: domain.asid, ttb0: s1HandleOfIoas(domain.ioasId), ips: getIdrField(smmu.idr, 'OAS') });
+    return { ssid, hwptId: domain.id, asid: domain.asid, words };
+  }
+
+  private cdTableConfig(smmu: SmmuRec, device: DeviceRec, s1dss: number, cds: HostCd[]): HostConfig {
+    const features = decodeFeatures(smmu.idr);
+    const layout = cdTableLayout(cdTableRegion(device.id), ssidBitsOf(device, smmu), getIdrField(smmu.idr, 'CD2L') === 1);
+    // arm_smmu_make_cdtable_ste: S1STALLD when the SMMU supports stalls (STALL_MODEL 0 or 2) and
+    // the master does not use them; ATS stays off for host paging domains, as for stage 2 here.
+    const stalls = getIdrField(smmu.idr, 'STALL_MODEL') !== 1 && features.s1p;
+    const ste = buildCdTableSte(layout, s1dss, { ats: false, stalls });
+    return { ste, cdTable: { ...layout, s1dss, cds: cds.sort((a, b) => a.ssid - b.ssid) } };
   }
 }
 

@@ -1,12 +1,12 @@
 /** IOMMU_HWPT_ALLOC (iommufd_hwpt_alloc, arm_vsmmu_alloc_domain_nested). */
-import { getIdrField } from '../hw/idr.js';
+import { decodeFeatures, getIdrField } from '../hw/idr.js';
 import { fail } from './errors.js';
 import type { WriteTx } from './graph.js';
 import { allocId } from './ids.js';
 import { findObject, lookupBoundDevice } from './object-table.js';
 import type { HwptNestedRec, HwptPagingRec } from './objects/index.js';
 import type { DeviceRec, SmmuRec } from './types.js';
-import { allocVmid } from './vmid.js';
+import { allocAsid, allocVmid } from './vmid.js';
 import { validateVste } from './vste.js';
 
 export const HWPT_ALLOC_FLAGS = ['nest_parent', 'dirty_tracking', 'pasid'] as const;
@@ -22,13 +22,26 @@ export interface AllocHwptInput {
 }
 
 /**
- * A stage-2 paging HWPT for `device`'s SMMU. The ARM driver finalises a paging domain for the
- * allocating device's SMMU at once (arm_smmu_domain_alloc_paging_flags), and an S2 domain owns a
- * VMID from then on (arm_smmu_domain_finalise_s2); every paging HWPT is modelled as stage 2.
+ * A paging HWPT for `device`'s SMMU, finalised at once as arm_smmu_domain_alloc_paging_flags does:
+ * no flags → stage 1 when the SMMU has it (else stage 2); `nest_parent` alone → stage 2 (needs
+ * nesting: S1P and S2P); `dirty_tracking` and/or `pasid` → stage 1 (needs S1P); any other mix →
+ * EOPNOTSUPP. A stage-1 domain owns an ASID (arm_smmu_domain_finalise_s1), a stage-2 one a VMID
+ * (arm_smmu_domain_finalise_s2).
  */
-export function newPagingHwpt(tx: WriteTx, device: DeviceRec, ioasId: number, opts: { nestParent: boolean; dirtyTracking: boolean; auto: boolean }): HwptPagingRec {
+export function newPagingHwpt(tx: WriteTx, device: DeviceRec, ioasId: number, flags: ReadonlySet<HwptAllocFlag>, auto: boolean): HwptPagingRec {
   const smmu = tx.get('smmus', device.smmuId) as SmmuRec;
-  const vmid = allocVmid(tx, smmu);
+  const { s1p, s2p } = decodeFeatures(smmu.idr);
+  const nestParent = flags.has('nest_parent');
+  let stage: 1 | 2;
+  if (flags.size === 0) stage = s1p ? 1 : 2;
+  else if (nestParent) {
+    if (flags.size > 1) fail('EOPNOTSUPP', `nest_parent cannot be combined with ${[...flags].filter((f) => f !== 'nest_parent').join(', ')}`);
+    if (!s1p || !s2p) fail('EOPNOTSUPP', `SMMU ${smmu.id} cannot nest (a nest parent needs stage 1 and stage 2)`);
+    stage = 2;
+  } else {
+    if (!s1p) fail('EOPNOTSUPP', `SMMU ${smmu.id} has no stage 1, which ${[...flags].join(' and ')} need`);
+    stage = 1;
+  }
   return tx.put('objects', {
     id: allocId(tx),
     contextId: device.contextId as number,
@@ -36,10 +49,23 @@ export function newPagingHwpt(tx: WriteTx, device: DeviceRec, ioasId: number, op
     ioasId,
     deviceId: device.id,
     smmuId: smmu.id,
-    vmid,
-    ...opts,
+    stage,
+    vmid: stage === 2 ? allocVmid(tx, smmu) : 0,
+    asid: stage === 1 ? allocAsid(tx, smmu) : 0,
+    nestParent,
+    dirtyTracking: flags.has('dirty_tracking'),
+    pasidCompat: flags.has('pasid'),
+    auto,
     createdAt: new Date(),
   } satisfies HwptPagingRec);
+}
+
+/**
+ * The flags of an auto HWPT (iommufd_device_auto_get_domain): IOMMU_HWPT_ALLOC_PASID when the
+ * device can issue PASIDs, so the domain of its RID can carry PASIDs and a PASID may share it.
+ */
+export function autoHwptFlags(device: DeviceRec): ReadonlySet<HwptAllocFlag> {
+  return new Set<HwptAllocFlag>(device.pasidBits > 0 ? ['pasid'] : []);
 }
 
 export function allocHwpt(tx: WriteTx, input: AllocHwptInput): HwptPagingRec | HwptNestedRec {
@@ -63,7 +89,7 @@ export function allocHwpt(tx: WriteTx, input: AllocHwptInput): HwptPagingRec | H
         const smmu = tx.get('smmus', device.smmuId) as SmmuRec;
         if (getIdrField(smmu.idr, 'HTTU') !== 2) fail('EOPNOTSUPP', `SMMU ${smmu.id} cannot track dirty pages (IDR0.HTTU != 2)`);
       }
-      return newPagingHwpt(tx, device, pt.id, { nestParent: flags.has('nest_parent'), dirtyTracking: flags.has('dirty_tracking'), auto: false });
+      return newPagingHwpt(tx, device, pt.id, flags, false);
     }
     case 'hwpt_paging': {
       // iommufd_hwpt_nested_alloc: flags, then data, then the driver op. The ARM

@@ -87,6 +87,7 @@ export function createDevice(tx: WriteTx, input: CreateDeviceInput): DeviceRec {
     pasidBits: input.pasidBits ?? 0,
     contextId: null,
     attachedTo: null,
+    pasids: [],
     createdAt: new Date(),
   };
   return tx.put('devices', device);

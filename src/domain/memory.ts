@@ -8,6 +8,7 @@ import { fail } from './errors.js';
 import type { ObjectGraph, WriteTx } from './graph.js';
 import type { Reader } from './reader.js';
 import type { MappingRec } from './types.js';
+import { ioasOfS1Handle, type DriverMemory } from './driver/cd-table.js';
 
 export const GUEST_PAGE = 4096n;
 const PAGE_SHIFT = 12n;
@@ -136,7 +137,11 @@ export class HostMemory {
   private ranges: Array<{ start: bigint; end: bigint }> = [];
   private version = -1;
 
-  constructor(private readonly graph: ObjectGraph) {}
+  constructor(
+    private readonly graph: ObjectGraph,
+    /** The host driver's own memory (its CD tables, driver/cd-table.ts), read before the RAM of mappings. */
+    private readonly driver: DriverMemory | null = null,
+  ) {}
 
   private refresh(): void {
     if (this.version === this.graph.version) return;
@@ -150,6 +155,7 @@ export class HostMemory {
   }
 
   read64(pa: bigint): bigint | null {
+    if (this.driver?.owns(pa)) return pa & 7n ? null : this.driver.read64(pa);
     if (pa & 7n || !this.backed(pa)) return null;
     const pageAddr = pa & ~(GUEST_PAGE - 1n);
     const page = this.graph.get('pages', pageAddr.toString(16));
@@ -157,9 +163,22 @@ export class HostMemory {
     return new DataView(page.data.buffer, page.data.byteOffset, page.data.byteLength).getBigUint64(Number(pa - pageAddr), true);
   }
 
+  /**
+   * A host stage-1 domain through the IOAS whose handle is in CD.TTB0 (driver/cd-table.ts
+   * s1HandleOfIoas), as the io-pgtable the kernel fills from the IOAS would translate; undefined
+   * for any other TTB0 (a guest's own tables, walked in memory).
+   */
+  stage1(ttb: bigint, va: bigint): { pa: bigint; read: boolean; write: boolean; pageLog2: number } | null | undefined {
+    const ioasId = ioasOfS1Handle(ttb);
+    return ioasId === null ? undefined : this.resolve(ioasId, va);
+  }
+
   /** Stage 2 through the IOAS whose handle is in STE.S2TTB (hardware.ts s2HandleOfIoas). */
   stage2(s2ttb: bigint, ipa: bigint): { pa: bigint; read: boolean; write: boolean; pageLog2: number } | null {
-    const ioasId = Number(s2ttb >> 4n);
+    return this.resolve(Number(s2ttb >> 4n), ipa);
+  }
+
+  private resolve(ioasId: number, ipa: bigint): { pa: bigint; read: boolean; write: boolean; pageLog2: number } | null {
     for (const m of this.graph.values('mappings')) {
       if (m.ioasId === ioasId && ipa >= m.iova && ipa < m.iova + m.length) {
         return { pa: m.hostAddress + (ipa - m.iova), read: m.readable, write: m.writable, pageLog2: Number(PAGE_SHIFT) };

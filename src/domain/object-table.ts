@@ -27,7 +27,8 @@ export function usersOf(r: Reader, target: ObjectRec): Blocker[] {
     }
   }
   for (const d of r.values('devices') as Iterable<DeviceRec>) {
-    if (d.attachedTo === target.id) users.push({ id: d.id, type: 'device' });
+    // A device holds a users reference per attachment: its RID and each of its PASIDs.
+    if (d.attachedTo === target.id || d.pasids.some((a) => a.hwptId === target.id)) users.push({ id: d.id, type: 'device' });
   }
   return users.sort((a, b) => a.id - b.id);
 }
@@ -137,6 +138,13 @@ export function viewContext(r: Reader): ViewContext {
       const ids: number[] = [];
       for (const d of r.values('devices') as Iterable<DeviceRec>) if (d.attachedTo === hwptId) ids.push(d.id);
       return ids.sort((a, b) => a - b);
+    },
+    pasidAttachments(hwptId) {
+      const out: Array<{ deviceId: number; pasid: number }> = [];
+      for (const d of r.values('devices') as Iterable<DeviceRec>) {
+        for (const a of d.pasids) if (a.hwptId === hwptId) out.push({ deviceId: d.id, pasid: a.pasid });
+      }
+      return out.sort((a, b) => a.deviceId - b.deviceId || a.pasid - b.pasid);
     },
     pendingEvents(eventqId) {
       let pending = 0;

@@ -6,6 +6,7 @@
 import { bindDevice, createContext, deleteContext, lookupContext, unbindDevice } from './contexts.js';
 import { fail } from './errors.js';
 import { attachDevice, detachDevice } from './attach.js';
+import { attachPasid, detachPasid } from './pasid.js';
 import { allocHwpt, type AllocHwptInput } from './hwpt.js';
 import { createIoas, mapIoas, mappingsOf, unmapIoas, type MapInput } from './ioas.js';
 import { createDevice, createSmmu, deleteDevice, deleteSmmu, hwInfo, loadTopology, type CreateDeviceInput, type CreateSmmuInput, type HwInfoType } from './inventory.js';
@@ -73,7 +74,7 @@ export class Iommufd {
     readonly options: ServiceOptions = DEFAULT_SERVICE_OPTIONS,
   ) {
     this.hardware = new Hardware(store.graph);
-    this.hostMemory = new HostMemory(store.graph);
+    this.hostMemory = new HostMemory(store.graph, this.hardware.driverMemory);
     this.hardware.rebuild();
     // STEs follow SMMUs, devices and the HWPTs/vIOMMUs they attach to; queue registers, guest
     // pages and events never change one, so those commits skip the derivation.
@@ -192,6 +193,16 @@ export class Iommufd {
   }
   detachDevice(deviceId: number) {
     return this.store.write((tx) => detachDevice(tx, deviceId));
+  }
+  attachPasid(deviceId: number, pasid: number, ptId: number) {
+    return this.store.write((tx) => attachPasid(tx, deviceId, pasid, ptId));
+  }
+  detachPasid(deviceId: number, pasid: number) {
+    return this.store.write((tx) => detachPasid(tx, deviceId, pasid));
+  }
+  /** What the host driver programmed for the device: its STE and CD table (hardware.ts). */
+  hostConfig(deviceId: number) {
+    return this.hardware.deriveHost(this.getDevice(deviceId));
   }
   allocViommu(input: AllocViommuInput) {
     return this.store.write((tx) => allocViommu(tx, input));

@@ -32,7 +32,15 @@ export interface DeviceRec {
   pasidBits: number;
   contextId: number | null;
   attachedTo: number | null;
+  /** PASID attachments (VFIO attach with a PASID), ascending by PASID. */
+  pasids: PasidAttachment[];
   createdAt: Date;
+}
+
+/** One PASID of a device attached to a HWPT (the kernel's igroup->pasid_attach entry). */
+export interface PasidAttachment {
+  pasid: number;
+  hwptId: number;
 }
 
 export interface ContextRec {

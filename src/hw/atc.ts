@@ -1,8 +1,16 @@
 /**
  * Per-device Address Translation Cache for ATS-enabled streams (project decision in smmuv3.md:
  * "An ATC per device is modelled for devices whose STE enables ATS (EATS=1)"). ATC_INV removes
- * by StreamID, SubstreamID (only when SSV=1), Address and Size exactly as the command encodes
- * them (§1.3: Size = log2 of the number of 4 KiB pages, 52 = everything).
+ * by StreamID, SubstreamID (only when SSV=1), Global, Address and Size exactly as the command
+ * encodes them (§1.3: Size = log2 of the number of 4 KiB pages, 52 = everything).
+ *
+ * Global (IHI0070 §4.5.1 CMD_ATC_INV; PCIe ATS Invalidate Request): with SSV=1, G=1 sets the
+ * Global Invalidate flag, which also reaches the entries of other PASIDs that their translation
+ * completion marked Global; G is IGNORED when SSV=0 (the request has no PASID and hits every
+ * entry of the range, whatever its PASID: Linux `arm_smmu_atc_inv_to_cmd`). The SMMU never
+ * returns a Global translation for a request with a PASID (IHI0070 §3.9.1), so the entries it
+ * fills are never Global and G=1 removes nothing more than G=0 there; only a device's own
+ * Global entries (`AtcEntry.global`) make the difference.
  */
 import { ATC_INV_SIZE_ALL } from './commands.js';
 
@@ -16,6 +24,8 @@ export interface AtcEntry {
   addrMask: bigint;
   translatedAddr: bigint;
   perm: number;
+  /** PCIe Global Mapping of a translation with a PASID (valid for every PASID); never set by the SMMU (IHI0070 §3.9.1). */
+  global?: boolean;
 }
 
 /** ATC counters for the service's stats. */
@@ -63,10 +73,11 @@ export class Atc {
   /**
    * ATC_INV semantics: entries of `sid` overlapping [Address, Address + 2^(Size+12)) with Address
    * aligned down to that span; Size ≥ 52 covers everything. With SSV=0 the invalidation carries
-   * no PASID and so hits entries of every SSID (PCIe ATS; Linux arm_smmu_atc_inv_domain
-   * comment); with SSV=1 only entries of that SSID. Returns the number removed.
+   * no PASID and so hits entries of every SSID (PCIe ATS; Linux `arm_smmu_atc_inv_to_cmd`
+   * comment), Global ignored; with SSV=1 entries of that SSID, and with Global=1 also the Global
+   * entries of any SSID (see the file comment). Returns the number removed.
    */
-  invalidate(sid: number, ssv: boolean, ssid: number, address: bigint, size: number): number {
+  invalidate(sid: number, ssv: boolean, ssid: number, address: bigint, size: number, global = false): number {
     const dev = this.devices.get(sid);
     if (dev === undefined) return 0;
     let start = 0n;
@@ -78,7 +89,7 @@ export class Atc {
     }
     let n = 0;
     for (const [k, e] of dev) {
-      if (ssv && e.ssid !== ssid) continue;
+      if (ssv && e.ssid !== ssid && !(global && e.global === true)) continue;
       if (e.iova <= last && e.iova + e.addrMask >= start) {
         dev.delete(k);
         n++;

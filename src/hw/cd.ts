@@ -1,8 +1,11 @@
 /**
- * Context Descriptor (smmuv3.md §3.2): field table and encode/decode by names. The CD is read
- * by the translation walk (a later issue); here it only has to be buildable and readable.
+ * Context Descriptor and CD tables (smmuv3.md §3.2): the CD's field table, the level-1 CD
+ * descriptor's (Linux `CTXDESC_L1_DESC_*`), the split of a 2-level CD table, and where CD number
+ * `index` of a table lives (IHI0070 STE.S1Fmt; Linux `arm_smmu_get_cd_ptr`). The walk that reads
+ * them is src/hw/cdtable.ts; the host driver builds tables with the same tables and constants.
  */
-import { addrField, bigField, decodeFields, encodeFields, numField, type FieldTable, type FieldValues } from './fields.js';
+import { addrField, bigField, decodeFields, dwGet, encodeFields, numField, type FieldTable, type FieldValues } from './fields.js';
+import { STE_S1FMT } from './ste.js';
 
 /** A CD is 64 bytes = 8 DWs (§3.2). */
 export const CD_DWORDS = 8;
@@ -56,4 +59,72 @@ export function encodeCd(fields: Partial<Record<CdFieldName, number | bigint>>):
 /** Decodes every CD field. */
 export function decodeCd(words: ArrayLike<bigint>): FieldValues<typeof CD> {
   return decodeFields(CD, words);
+}
+
+// ---------------------------------------------------------------------------------------------
+// CD tables (STE.S1CDMax > 0): linear, or 2-level through level-1 descriptors.
+
+/** Level-1 CD descriptor, one 64-bit word (smmuv3.md §3.2; Linux `CTXDESC_L1_DESC_V`, `CTXDESC_L1_DESC_L2PTR_MASK`). */
+export const L1CD = {
+  V: numField(0, 0),
+  /** The level-2 table, [51:12] in place (a 64 KiB leaf table also ignores [15:12], see cdTableSlot). */
+  L2PTR: addrField(0, 51, 12),
+} as const satisfies FieldTable;
+export const L1CD_BYTES = 8;
+
+/**
+ * SubstreamID bits that index a level-2 table, per STE.S1Fmt (IHI0070 STE.S1Fmt): 6 for 4 KiB
+ * leaf tables (64 CDs), 10 for 64 KiB leaf tables (1024 CDs, Linux `CTXDESC_SPLIT`).
+ */
+export const CD_SPLIT_4K = 6;
+export const CD_SPLIT_64K = 10;
+/** CDs per level-2 table (Linux `CTXDESC_L2_ENTRIES` is the 64 KiB one). */
+export const CD_L2_ENTRIES_4K = 1 << CD_SPLIT_4K;
+export const CD_L2_ENTRIES_64K = 1 << CD_SPLIT_64K;
+
+/** Builds a level-1 CD descriptor (Linux `arm_smmu_write_cd_l1_desc`). */
+export function encodeL1Cd(fields: Partial<Record<keyof typeof L1CD, number | bigint>>): bigint {
+  return encodeFields(L1CD, 1, fields, 'L1CD')[0];
+}
+
+/** Decodes a level-1 CD descriptor. */
+export function decodeL1Cd(word: bigint): { V: number; L2PTR: bigint } {
+  return { V: dwGet(word, L1CD.V), L2PTR: dwGet(word, L1CD.L2PTR) };
+}
+
+/** The split of an effective S1Fmt: 0 for a linear table. */
+export function cdSplit(s1fmt: number): number {
+  return s1fmt === STE_S1FMT.L2_4K ? CD_SPLIT_4K : s1fmt === STE_S1FMT.L2_64K ? CD_SPLIT_64K : 0;
+}
+
+/** Where CD `index` of a table lives: its address, or its level-1 descriptor and its slot in the level-2 table. */
+export type CdTableSlot =
+  | { readonly level: 1; readonly cdAddr: bigint }
+  | { readonly level: 2; readonly l1Index: number; readonly l1Addr: bigint; readonly l2Index: number };
+
+function lowMask(bits: number): bigint {
+  return (1n << BigInt(bits)) - 1n;
+}
+
+/**
+ * CD `index` of the table at `ctxPtr` (STE.S1ContextPtr) with 2^`s1cdmax` CDs in format `s1fmt`
+ * (IHI0070 STE.S1Fmt; Linux `arm_smmu_get_cd_ptr`): s1cdmax 0 is one CD at ctxPtr; linear
+ * tables and level-1 tables are aligned to their size (at least 64 bytes) and the pointer bits
+ * below that are RES0, taken as zero here (one of the CONSTRAINED UNPREDICTABLE choices).
+ */
+export function cdTableSlot(ctxPtr: bigint, s1fmt: number, s1cdmax: number, index: number): CdTableSlot {
+  const i = BigInt(index);
+  if (s1cdmax === 0) return { level: 1, cdAddr: ctxPtr };
+  const split = cdSplit(s1fmt);
+  if (split === 0) return { level: 1, cdAddr: (ctxPtr & ~lowMask(s1cdmax + 6)) + i * BigInt(CD_BYTES) };
+  const l1Bits = Math.max(0, s1cdmax - split);
+  const l1Base = ctxPtr & ~lowMask(Math.max(6, l1Bits + 3));
+  const l1Index = index >> split;
+  return { level: 2, l1Index, l1Addr: l1Base + BigInt(l1Index) * BigInt(L1CD_BYTES), l2Index: index & ((1 << split) - 1) };
+}
+
+/** The address of CD `l2Index` in the level-2 table an L1CD points to (64 KiB tables: L2Ptr[15:12] RES0, taken as zero). */
+export function cdInLeafTable(l2Ptr: bigint, s1fmt: number, l2Index: number): bigint {
+  const base = s1fmt === STE_S1FMT.L2_64K ? l2Ptr & ~lowMask(16) : l2Ptr;
+  return base + BigInt(l2Index) * BigInt(CD_BYTES);
 }

@@ -1,55 +1,31 @@
 /**
  * The one road from an STE to a configuration (smmuv3.md §4.1-§4.4; QEMU `smmuv3_get_config` →
- * `smmuv3_decode_config` → `decode_ste` → `smmu_get_cd` → `decode_cd`), and the configuration
- * cache that holds its result per StreamID. The command path (CFGI_*, the ATC's ATS check) and
- * the translation walk both read configurations only through `ConfigCache`.
+ * `smmuv3_decode_config` → `decode_ste` → `smmu_find_cd` → `decode_cd`), and the configuration
+ * cache that holds its result per (StreamID, SubstreamID). The command path (CFGI_*, the ATC's
+ * ATS check) and the translation walk both read configurations only through `ConfigCache`.
  *
- * The cache holds the decoded STE, and the decoded CD once a translation fetched it: as on
- * hardware, STE and CD are fetched when first needed and stay cached until a CFGI command or a
- * reset, whatever memory says in between (vector 37). Nothing is cached when a decode fails.
+ * The cache holds each structure once fetched and valid: the decoded STE per StreamID, and the
+ * decoded CDs (and level-1 CD descriptors) of its CD table by index, fetched when a transaction
+ * first needs them (src/hw/cdtable.ts). As on hardware they stay cached until a CFGI command or
+ * a reset, whatever memory says in between (vector 37); a failed fetch or decode caches nothing
+ * (the STE of a stream whose CD failed stays cached).
  *
  * Project decisions (smmuv3.md "Decisions"): a malformed STE (S2AA64=0 included) is C_BAD_STE;
  * ATS is enabled only for a translating stream (Config S1, S2 or nested) with EATS=TRANS on an
  * SMMU with IDR0.ATS. Abort and bypass streams never use ATS: the architecture treats their
  * ATS requests as with EATS=0 (IHI0070E §5.2, quoted by Linux `arm_smmu_attach_prepare`).
  */
-import { CD, CD_DWORDS, CD_TG0_GRANULE_LOG2, CD_TG1_GRANULE_LOG2 } from './cd.js';
-import { fault, isFault, RECORDABLE_FAULTS, type Fault } from './events.js';
+import { CD, CD_TG0_GRANULE_LOG2, CD_TG1_GRANULE_LOG2, cdSplit } from './cd.js';
+import { fetchCdWords, substreamRoute } from './cdtable.js';
+import { fault, isFault, type Fault } from './events.js';
 import { wordGet } from './fields.js';
 import type { SmmuFeatures } from './idr.js';
-import { STE, STE_CFG, STE_EATS } from './ste.js';
+import { STE, STE_CFG, STE_EATS, STE_S1DSS, STE_S1FMT } from './ste.js';
 import type { StreamTable } from './strtab.js';
-import {
-  levelShift,
-  readDwords,
-  s2StartLevel,
-  s2Translate,
-  type S1Config,
-  type S1TableConfig,
-  type S2Config,
-  type WalkMemory,
-} from './walk.js';
+import { levelShift, s2StartLevel, type S1Config, type S1TableConfig, type S2Config, type WalkMemory } from './walk.js';
 
-export type StreamMode = 'abort' | 'bypass' | 's1' | 's2' | 'nested';
-
-/** The cached configuration of one StreamID (QEMU `SMMUTransCfg`). */
-export interface StreamConfig {
-  readonly sid: number;
-  /** The STE as fetched (later writes to it matter only after CFGI_STE). */
-  readonly ste: readonly bigint[];
-  /** STE.Config. */
-  readonly config: number;
-  readonly mode: StreamMode;
-  /** S2VMID when S2P is implemented, else −1 (§4.3), whatever the Config. */
-  readonly vmid: number;
-  /** ATS enabled: see the file comment. */
-  readonly ats: boolean;
-  readonly s2: S2Config | null;
-  /** S1ContextPtr of a stage-1 or nested stream (an IPA when nested), else 0. */
-  readonly cdPtr: bigint;
-  /** The decoded CD: set by the first translation of a stage-1 or nested stream. */
-  s1: S1Config | null;
-}
+export type { StreamConfig, StreamMode, SubstreamConfig } from './stream-config.js';
+import type { StreamConfig, SubstreamConfig } from './stream-config.js';
 
 const OAS_BITS = [32, 36, 40, 42, 44, 48, 52, 52] as const;
 /** `oas2bits` (QEMU smmuv3-internal.h), 6 → 52; the reserved 7 is treated as 52. */
@@ -87,13 +63,18 @@ function decodeS2(features: SmmuFeatures, ste: ArrayLike<bigint>, vmid: number):
   return { vmid, tsz, granule, startLevel, effPs, ttb, affd: wordGet(ste, STE.S2AFFD) === 1, record: wordGet(ste, STE.S2R) === 1 };
 }
 
-/** `decode_ste` (§4.3): the configuration of `sid` from its STE, without the CD. */
-export function decodeSteConfig(features: SmmuFeatures, sid: number, ste: readonly bigint[]): StreamConfig | Fault {
+/**
+ * `decode_ste` (§4.3; IHI0070 §5.2.2 `SteIllegal`): the configuration of `sid` from its STE,
+ * without the CDs. Substreams: S1CDMax above IDR1.SSIDSIZE is ILLEGAL (the field is IGNORED
+ * when SSIDSIZE is 0); a 2-level S1Fmt (0b01, 0b10) with substreams enabled needs IDR0.CD2L,
+ * else ILLEGAL. `cd2l` is IDR0.CD2L (not part of `SmmuFeatures`, whose shape the API reports).
+ */
+export function decodeSteConfig(features: SmmuFeatures, sid: number, ste: readonly bigint[], cd2l = false): StreamConfig | Fault {
   const { s1p, s2p } = features;
   if (wordGet(ste, STE.V) === 0) return fault('C_BAD_STE');
   const config = wordGet(ste, STE.CONFIG);
   const vmid = s2p ? wordGet(ste, STE.S2VMID) : -1;
-  const common = { sid, ste, config, vmid, cdPtr: 0n, s1: null };
+  const common = { sid, ste, config, vmid, cdPtr: 0n, s1cdmax: 0, s1fmt: 0, s1dss: 0, cds: new Map<number, S1Config>(), l1cds: new Map<number, bigint>() };
   // 0b000-0b011: abort, no event (QEMU `STE_CFG_ABORT` = !(cfg & 4); vector 33).
   if (config < STE_CFG.BYPASS) return { ...common, mode: 'abort', ats: false, s2: null };
   if (config === STE_CFG.BYPASS) return { ...common, mode: 'bypass', ats: false, s2: null };
@@ -107,9 +88,22 @@ export function decodeSteConfig(features: SmmuFeatures, sid: number, ste: readon
     s2cfg = r;
   }
   let cdPtr = 0n;
+  let s1cdmax = 0;
+  let s1fmt: number = STE_S1FMT.LINEAR;
+  let s1dss: number = STE_S1DSS.TERMINATE;
   if (s1) {
-    if (wordGet(ste, STE.S1CDMAX) !== 0) return fault('C_BAD_STE');
     if (wordGet(ste, STE.S1STALLD) === 1) return fault('C_BAD_STE');
+    if (features.ssidBits !== 0) {
+      s1cdmax = wordGet(ste, STE.S1CDMAX);
+      if (s1cdmax > features.ssidBits) return fault('C_BAD_STE');
+    }
+    if (s1cdmax !== 0) {
+      const fmt = wordGet(ste, STE.S1FMT);
+      if ((fmt === STE_S1FMT.L2_4K || fmt === STE_S1FMT.L2_64K) && !cd2l) return fault('C_BAD_STE');
+      s1fmt = cdSplit(fmt) === 0 ? STE_S1FMT.LINEAR : fmt;
+      const dss = wordGet(ste, STE.S1DSS);
+      s1dss = dss === STE_S1DSS.BYPASS || dss === STE_S1DSS.SSID0 ? dss : STE_S1DSS.TERMINATE;
+    }
     cdPtr = wordGet(ste, STE.S1CONTEXTPTR);
     if (!s2 && cdPtr >= 1n << BigInt(features.oasBits)) return fault('C_BAD_STE');
   }
@@ -119,6 +113,9 @@ export function decodeSteConfig(features: SmmuFeatures, sid: number, ste: readon
     ats: features.ats && wordGet(ste, STE.EATS) === STE_EATS.TRANS,
     s2: s2cfg,
     cdPtr,
+    s1cdmax,
+    s1fmt,
+    s1dss,
   };
 }
 
@@ -158,78 +155,100 @@ export function decodeCdConfig(features: SmmuFeatures, cd: ArrayLike<bigint>): S
   };
 }
 
-/** `smmu_get_cd` + `decode_cd` (§4.4): the CD of a stage-1 or nested stream, fetched through stage 2 (class CD) when nested. */
-function fetchCd(features: SmmuFeatures, cfg: StreamConfig, mem: WalkMemory): S1Config | Fault {
-  let cdAddr = cfg.cdPtr;
-  if (cfg.s2 !== null) {
-    const t = s2Translate(cfg.s2, cfg.cdPtr, false, 'CD', mem);
-    // A stage-2 fault of the CD fetch is recorded as STE.S2R says, not as a stage-1 fault.
-    if (isFault(t)) return RECORDABLE_FAULTS.has(t.type) ? { ...t, record: cfg.s2.record } : t;
-    cdAddr = t.out;
-  }
-  const words = readDwords(mem, cdAddr, CD_DWORDS);
-  if (words === null) return fault('F_CD_FETCH', 0, null, null, cdAddr);
-  return decodeCdConfig(features, words);
-}
-
 /** The configuration cache of one SMMU (§4.1 step 2), filled only by the decode above. */
 export class ConfigCache {
   private readonly entries = new Map<number, StreamConfig>();
   private hits = 0;
   private misses = 0;
 
+  /** @param cd2l IDR0.CD2L: 2-level CD tables supported. */
   constructor(
     private readonly features: SmmuFeatures,
     private readonly streamTable: StreamTable,
+    private readonly cd2l = false,
   ) {}
 
   /**
-   * `smmuv3_get_config`: the configuration of `sid` a translation uses, CD included. On a miss
-   * the STE is fetched and decoded, then (stage 1, nested) the CD; the result is cached only
-   * when every step succeeded. Counts one hit or one miss.
+   * `smmuv3_get_config` for one transaction of `sid` with SubstreamID `ssid` (undefined: none):
+   * the STE (cached, or fetched and decoded), the SubstreamID rules (src/hw/cdtable.ts
+   * `substreamRoute`), and the CD it uses (cached by CD table index, or fetched). Counts one hit
+   * (nothing fetched) or one miss.
    */
-  get(sid: number, mem: WalkMemory): StreamConfig | Fault {
-    return this.lookup(sid, mem, true);
+  get(sid: number, mem: WalkMemory, ssid?: number): SubstreamConfig | Fault {
+    const found = this.stream(sid, mem);
+    if (isFault(found)) return this.count(true, found);
+    const cfg = found.cfg;
+    const route = substreamRoute(this.features.ssidBits, cfg, ssid);
+    if (isFault(route)) return this.count(found.fetched, route);
+    if (route.kind === 'stages') return this.count(found.fetched, { stream: cfg, mode: route.mode, s1: null, cdIndex: -1 });
+    let s1 = cfg.cds.get(route.index);
+    const fetched = found.fetched || s1 === undefined;
+    if (s1 === undefined) {
+      const words = fetchCdWords(this.features, cfg, route.index, mem);
+      const cd = isFault(words) ? words : decodeCdConfig(this.features, words);
+      if (isFault(cd)) return this.count(true, cd);
+      cfg.cds.set(route.index, cd);
+      s1 = cd;
+    }
+    return this.count(fetched, { stream: cfg, mode: cfg.mode, s1, cdIndex: route.index });
   }
 
-  /** The same for the STE alone (the CD is left for the first translation): what ATS checks need. */
+  /** The STE alone (the CDs are left to translations): what ATS checks and `fetchConfig` need. Counts one hit or miss. */
   getSte(sid: number, mem: WalkMemory): StreamConfig | Fault {
-    return this.lookup(sid, mem, false);
+    const found = this.stream(sid, mem);
+    return isFault(found) ? this.count(true, found) : this.count(found.fetched, found.cfg);
   }
 
-  private lookup(sid: number, mem: WalkMemory, withCd: boolean): StreamConfig | Fault {
-    let cfg = this.entries.get(sid);
-    const miss = cfg === undefined;
-    if (cfg === undefined) {
-      this.misses++;
-      const ste = this.streamTable.fetch(sid, mem);
-      if (isFault(ste)) return ste;
-      const decoded = decodeSteConfig(this.features, sid, ste);
-      if (isFault(decoded)) return decoded;
-      cfg = decoded;
-    } else {
-      this.hits++;
-    }
-    if (withCd && cfg.s1 === null && (cfg.mode === 's1' || cfg.mode === 'nested')) {
-      const s1 = fetchCd(this.features, cfg, mem);
-      if (isFault(s1)) return s1;
-      cfg.s1 = s1;
-    }
-    if (miss) this.entries.set(sid, cfg);
-    return cfg;
+  private count<T>(miss: boolean, result: T): T {
+    if (miss) this.misses++;
+    else this.hits++;
+    return result;
   }
 
-  /** CFGI_STE / CFGI_CD / CFGI_CD_ALL (`smmuv3_flush_config`): the whole configuration of `sid`. */
+  /** The cached STE configuration of `sid`, or fetched, decoded and cached (`decode_ste`). */
+  private stream(sid: number, mem: WalkMemory): { cfg: StreamConfig; fetched: boolean } | Fault {
+    const cached = this.entries.get(sid);
+    if (cached !== undefined) return { cfg: cached, fetched: false };
+    const ste = this.streamTable.fetch(sid, mem);
+    if (isFault(ste)) return ste;
+    const cfg = decodeSteConfig(this.features, sid, ste, this.cd2l);
+    if (isFault(cfg)) return cfg;
+    this.entries.set(sid, cfg);
+    return { cfg, fetched: true };
+  }
+
+  /** CFGI_STE (`smmuv3_flush_config`): the STE of `sid` and every CD and level-1 CD descriptor fetched through it. */
   invalidate(sid: number): void {
     this.entries.delete(sid);
   }
 
-  /** CFGI_STE_RANGE (`smmu_configs_inv_sid_range`): the 2^(range+1) StreamIDs around `sid`. */
+  /** CFGI_STE_RANGE / CFGI_ALL (`smmu_configs_inv_sid_range`): the same for the 2^(range+1) StreamIDs around `sid`. */
   invalidateRange(sid: number, range: number): void {
     const span = 2 ** (range + 1);
     const start = sid - (sid % span);
     const end = start + span - 1;
     for (const k of this.entries.keys()) if (k >= start && k <= end) this.entries.delete(k);
+  }
+
+  /**
+   * CFGI_CD (IHI0070 §4.3.3): the CD fetched from index `ssid` of the CD table of `sid` (the single
+   * CD is index 0; with S1DSS=SSID0 index 0 is the CD of traffic without a SubstreamID); with
+   * Leaf=0 also the level-1 descriptor that locates it. The STE and other CDs stay cached.
+   */
+  invalidateCd(sid: number, ssid: number, leaf: boolean): void {
+    const cfg = this.entries.get(sid);
+    if (cfg === undefined) return;
+    cfg.cds.delete(ssid);
+    const split = cfg.s1cdmax === 0 ? 0 : cdSplit(cfg.s1fmt);
+    if (!leaf && split !== 0) cfg.l1cds.delete(ssid >> split);
+  }
+
+  /** CFGI_CD_ALL (IHI0070 §4.3.4): every CD and level-1 CD descriptor fetched through the STE of `sid`; the STE stays. */
+  invalidateCdAll(sid: number): void {
+    const cfg = this.entries.get(sid);
+    if (cfg === undefined) return;
+    cfg.cds.clear();
+    cfg.l1cds.clear();
   }
 
   clear(): void {
@@ -241,7 +260,19 @@ export class ConfigCache {
     return [...this.entries.keys()].sort((a, b) => a - b);
   }
 
+  /** The CD table indexes cached for `sid`, ascending (empty when none or `sid` is not cached). */
+  cdIndexes(sid: number): number[] {
+    return [...(this.entries.get(sid)?.cds.keys() ?? [])].sort((a, b) => a - b);
+  }
+
+  /**
+   * Counters: `entries` is the number of cached configurations of a (StreamID, CD) — each cached
+   * CD counts one, a cached StreamID without any cached CD counts one (level-1 CD descriptors are
+   * not counted); `hits`/`misses` count lookups that fetched nothing / something.
+   */
   stats(): { entries: number; hits: number; misses: number } {
-    return { entries: this.entries.size, hits: this.hits, misses: this.misses };
+    let entries = 0;
+    for (const cfg of this.entries.values()) entries += Math.max(1, cfg.cds.size);
+    return { entries, hits: this.hits, misses: this.misses };
   }
 }

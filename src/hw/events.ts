@@ -134,15 +134,26 @@ export interface FaultingAccess {
   write: boolean;
 }
 
-/** `smmuv3_record_event` (§4.7): the 32-byte record of a recorded fault. */
+/**
+ * `smmuv3_record_event` (§4.7): the 32-byte record of a recorded fault, with the fields IHI0070
+ * §7.3 gives each event. SSV and SubstreamID are filled for a transaction with a SubstreamID in
+ * every record that has them; C_BAD_SUBSTREAMID has a SubstreamID but no SSV (always valid: the
+ * one input, or 0 when a transaction without one reached CD 0 through STE.S1DSS=SSID0, §7.3.9);
+ * F_STREAM_DISABLED has only the StreamID (§7.3.7), F_TRANSL_FORBIDDEN no SubstreamID (§7.3.8).
+ */
 export function faultRecord(f: Fault & { type: EventName }, access: FaultingAccess): EventWords {
   const ssv = access.ssid !== undefined ? { SSV: 1, SSID: access.ssid } : {};
   const sid = BigInt(access.sid >>> 0);
   switch (f.type) {
+    case 'C_BAD_SUBSTREAMID':
+      return encodeEvent(f.type, { SID: sid, SSID: access.ssid ?? 0 });
+    case 'F_STREAM_DISABLED':
+      return encodeEvent(f.type, { SID: sid });
+    case 'F_TRANSL_FORBIDDEN':
+      return encodeEvent(f.type, { SID: sid, RNW: access.write ? 0 : 1, ADDR: access.iova });
     case 'C_BAD_STREAMID':
     case 'C_BAD_STE':
     case 'C_BAD_CD':
-    case 'C_BAD_SUBSTREAMID':
     case 'F_CFG_CONFLICT':
       return encodeEvent(f.type, { SID: sid, ...ssv });
     case 'F_STE_FETCH':

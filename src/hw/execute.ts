@@ -5,6 +5,10 @@
  * commands. `run` is how any queue (the main CMDQ of src/hw/cmdq.ts, a guest vCMDQ) reaches these
  * semantics through the generic consumer of src/hw/queue.ts.
  *
+ * Where QEMU flushes the whole configuration of a StreamID for CFGI_CD and CFGI_CD_ALL, the model
+ * does what the architecture says (IHI0070 §4.3.3, §4.3.4): one CD, or the CDs, of the StreamID
+ * (src/hw/config.ts); ATC_INV honours SSV, SubstreamID and Global (src/hw/atc.ts).
+ *
  * This is the hot path of invalidation and vCMDQs: commands are read straight from the queue's
  * DataView, nothing is allocated per command.
  */
@@ -204,11 +208,20 @@ export class CommandEngine implements CommandExecutor {
       case CMDQ_OP_PREFETCH_ADDR:
         break;
       case CMDQ_OP_CFGI_STE:
-      case CMDQ_OP_CFGI_CD:
-      case CMDQ_OP_CFGI_CD_ALL:
-        // SSID and Leaf are ignored: the whole config of the SID is dropped (§2.5).
+        // The STE and every CD fetched through it (IHI0070 §4.3.1); Leaf only concerns level-1
+        // stream table descriptors, which the model does not cache.
         if (getNum(view, off, CMD.SSEC)) return CERROR.ILL;
         this.configs.invalidate(getNum(view, off, CMD.SID));
+        break;
+      case CMDQ_OP_CFGI_CD:
+        // The CD of table index SSID, with Leaf=0 also its level-1 descriptor (IHI0070 §4.3.3).
+        if (getNum(view, off, CMD.SSEC)) return CERROR.ILL;
+        this.configs.invalidateCd(getNum(view, off, CMD.SID), getNum(view, off, L.CFGI_CD.SSID), getNum(view, off, L.CFGI_CD.LEAF) === 1);
+        break;
+      case CMDQ_OP_CFGI_CD_ALL:
+        // Every CD and level-1 CD descriptor of the SID; the STE stays (IHI0070 §4.3.4).
+        if (getNum(view, off, CMD.SSEC)) return CERROR.ILL;
+        this.configs.invalidateCdAll(getNum(view, off, CMD.SID));
         break;
       case CMDQ_OP_CFGI_STE_RANGE:
         if (getNum(view, off, CMD.SSEC)) return CERROR.ILL;
@@ -259,6 +272,7 @@ export class CommandEngine implements CommandExecutor {
           getNum(view, off, L.ATC_INV.SSID),
           getBig(view, off, L.ATC_INV.ADDR),
           getNum(view, off, L.ATC_INV.SIZE),
+          getNum(view, off, L.ATC_INV.GLOBAL) === 1,
         );
         break;
       }

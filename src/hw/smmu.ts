@@ -17,7 +17,7 @@ import { ConfigCache, type StreamConfig } from './config.js';
 import { isFault } from './events.js';
 import { CommandEngine, COMMAND_LOG_SIZE, type CommandStats } from './execute.js';
 import { encodeReg, regGet, regSet } from './fields.js';
-import { decodeFeatures, DEFAULT_AIDR, DEFAULT_IIDR, type IdrRegisters, type SmmuFeatures } from './idr.js';
+import { decodeFeatures, DEFAULT_AIDR, DEFAULT_IIDR, getIdrField, type IdrRegisters, type SmmuFeatures } from './idr.js';
 import type { CommandFilter, CommandMemory, ConsumeResult, QueueState } from './queue.js';
 import { CR0, CR0_RESERVED, GERROR, IRQ_CTRL } from './registers.js';
 import { StreamTable, type StrtabRegs } from './strtab.js';
@@ -79,7 +79,7 @@ export class Smmuv3 {
     this.features = decodeFeatures(this.idr);
     this.iotlb = new Iotlb(opts.iotlbSize ?? IOTLB_DEFAULT_CAPACITY);
     this.streamTable = new StreamTable(this.features.sidBits);
-    this.configs = new ConfigCache(this.features, this.streamTable);
+    this.configs = new ConfigCache(this.features, this.streamTable, getIdrField(this.idr, 'CD2L') === 1);
     this.engine = new CommandEngine(this.features, this.iotlb, this.atc, this.configs);
     const raiseGerror = (): void => {
       if (regGet(this.irqCtrl, IRQ_CTRL.GERROR_IRQEN)) this.gerrorIrqs++;
@@ -91,7 +91,7 @@ export class Smmuv3 {
       atc,
       oasBits: this.features.oasBits,
       smmuEnabled: () => regGet(this.cr0, CR0.SMMUEN) === 1,
-      config: (sid, mem) => configs.get(sid, mem),
+      config: (sid, ssid, mem) => configs.get(sid, mem, ssid),
     };
   }
 
@@ -148,6 +148,11 @@ export class Smmuv3 {
   /** StreamIDs currently in the configuration cache. */
   configCacheSids(): number[] {
     return this.configs.sids();
+  }
+
+  /** The CD table indexes (SubstreamIDs; 0 for a single CD) whose CD is cached for `sid`. */
+  configCacheCds(sid: number): number[] {
+    return this.configs.cdIndexes(sid);
   }
 
   /**

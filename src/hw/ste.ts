@@ -49,6 +49,18 @@ export type SteWords = bigint[];
 
 /** STE.Config encodings (§3.1 table; Linux `STRTAB_STE_0_CFG_*`). */
 export const STE_CFG = { ABORT: 0, BYPASS: 4, S1_TRANS: 5, S2_TRANS: 6, NESTED: 7 } as const;
+/**
+ * STE.S1Fmt encodings (§3.1; Linux `STRTAB_STE_0_S1FMT_*`): the CD table layout when
+ * STE.S1CDMax > 0. 0b11 is reserved and behaves as LINEAR (IHI0070 STE.S1Fmt); the 2-level
+ * formats need IDR0.CD2L. Split sizes: src/hw/cd.ts.
+ */
+export const STE_S1FMT = { LINEAR: 0, L2_4K: 1, L2_64K: 2 } as const;
+/**
+ * STE.S1DSS encodings (§3.1; Linux `STRTAB_STE_1_S1DSS_*`): what a transaction without a
+ * SubstreamID does when STE.S1CDMax > 0. 0b11 is reserved and behaves as TERMINATE (IHI0070
+ * STE.S1DSS).
+ */
+export const STE_S1DSS = { TERMINATE: 0, BYPASS: 1, SSID0: 2 } as const;
 /** STE.EATS encodings (§3.1). */
 export const STE_EATS = { ABT: 0, TRANS: 1, S1CHK: 2 } as const;
 /** STE.SHCFG_INCOMING (§3.1). */

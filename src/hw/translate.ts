@@ -1,21 +1,25 @@
 /**
  * One DMA access through an SMMU (smmuv3.md §4; QEMU `smmuv3_translate` → `smmuv3_do_translate`
- * → `smmu_translate`): the device's ATC for ATS streams, SMMUEN, the configuration (src/hw/config.ts),
- * abort/bypass, the IOTLB (§5 key: ASID, VMID, IOVA, TG, level), the stage-1/stage-2/nested walk
- * (src/hw/walk.ts), IOTLB and ATC fill, and the event record of a fault (§4.6, §4.7).
+ * → `smmu_translate`): the device's ATC for ATS streams (keyed by StreamID and SubstreamID),
+ * SMMUEN, the configuration of (StreamID, SubstreamID) — STE, SubstreamID rules and CD
+ * (src/hw/config.ts, src/hw/cdtable.ts) — abort/bypass, the IOTLB (§5 key: the CD's ASID, VMID,
+ * IOVA, TG, level), the stage-1/stage-2/nested walk (src/hw/walk.ts), IOTLB and ATC fill, and the
+ * event record of a fault (§4.6, §4.7) with SSV/SubstreamID for a transaction that has one.
  *
  * The walk takes only what it needs of its SMMU (`TranslationContext`), never the SMMU itself.
  * Strict model (smmuv3.md "Decisions"): the stage-1 F_ADDR_SIZE of a stage-2-only stream is
  * recorded (vector 46).
  */
 import type { Atc } from './atc.js';
-import type { StreamConfig } from './config.js';
+import { SSID_MAX } from './cdtable.js';
+import type { SubstreamConfig } from './config.js';
 import { EVT_ID, fault, faultRecord, isFault, RECORDABLE_FAULTS, type Fault, type FaultClassName } from './events.js';
 import { IOMMU_PERM, type Iotlb, type IotlbEntry, type IotlbKey } from './tlb.js';
 import { levelShift, s1Walk, s2Translate, selectTt, type S1Config, type S2Config, type StageOk, type WalkMemory } from './walk.js';
 
 export interface TranslateRequest {
   sid: number;
+  /** SubstreamID (PCIe PASID, 0..2^20−1): selects the CD of a stream with substreams; absent: none (SSV=0). */
   ssid?: number;
   iova: bigint;
   access: 'read' | 'write';
@@ -52,8 +56,8 @@ export interface TranslationContext {
   readonly oasBits: number;
   /** CR0.SMMUEN. */
   smmuEnabled(): boolean;
-  /** `smmuv3_get_config`: the configuration of `sid`, CD included (src/hw/config.ts ConfigCache.get). */
-  config(sid: number, mem: WalkMemory): StreamConfig | Fault;
+  /** `smmuv3_get_config`: the configuration of a transaction of `sid` with `ssid` (src/hw/config.ts ConfigCache.get). */
+  config(sid: number, ssid: number | undefined, mem: WalkMemory): SubstreamConfig | Fault;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -110,7 +114,7 @@ function iotlbLookup(
 // ---------------------------------------------------------------------------------------------
 // Results.
 
-function faultResult(req: TranslateRequest, f: Fault, cfg: StreamConfig | null): TranslateResult {
+function faultResult(req: TranslateRequest, f: Fault, cfg: SubstreamConfig | null): TranslateResult {
   const out: TranslateFault = {
     type: f.type,
     code: f.type === 'ABORT' ? 0 : EVT_ID[f.type],
@@ -126,7 +130,7 @@ function faultResult(req: TranslateRequest, f: Fault, cfg: StreamConfig | null):
   else if (RECORDABLE_FAULTS.has(f.type)) {
     // PTW_RECORD_FAULT: CD.R for stage 1, STE.S2R for stage 2. A stage-1 fault without a CD
     // (stage-2-only input-size check, vector 46) is recorded (strict model).
-    if (f.stage === 2) recorded = cfg?.s2?.record ?? true;
+    if (f.stage === 2) recorded = cfg?.stream.s2?.record ?? true;
     else recorded = cfg?.s1?.record ?? true;
   }
   if (!recorded) return { ok: false, fault: out, event: null };
@@ -154,6 +158,9 @@ export function translate(ctx: TranslationContext, req: TranslateRequest, mem: W
   const write = req.access === 'write';
   const need = write ? IOMMU_PERM.WO : IOMMU_PERM.RO;
   const iova = req.iova & ((1n << 64n) - 1n);
+  if (req.ssid !== undefined && !(Number.isInteger(req.ssid) && req.ssid >= 0 && req.ssid <= SSID_MAX)) {
+    throw new RangeError(`SubstreamID ${req.ssid} is not 0..${SSID_MAX}`);
+  }
   const ssid = req.ssid ?? -1;
 
   // The device's own ATC answers first (ATS translated request).
@@ -168,14 +175,11 @@ export function translate(ctx: TranslationContext, req: TranslateRequest, mem: W
     return { ok: true, pa: iova, perm: { read: true, write: true }, tlbHit: false, pageSize: 0x1000n };
   }
 
-  const cfg = ctx.config(req.sid, mem);
-  if (isFault(cfg)) return faultResult(req, cfg, null);
-  if (cfg.mode === 'abort') return faultResult(req, fault('ABORT'), cfg);
-  if (cfg.mode === 'bypass') return { ok: true, pa: iova, perm: { read: true, write: true }, tlbHit: false, pageSize: 0x1000n };
-  if (cfg.s1 !== null && req.ssid !== undefined && req.ssid !== 0) {
-    // S1CDMax = 0: a single CD, no substreams.
-    return faultResult(req, fault('C_BAD_SUBSTREAMID'), cfg);
-  }
+  const sc = ctx.config(req.sid, req.ssid, mem);
+  if (isFault(sc)) return faultResult(req, sc, null);
+  const cfg = sc.stream;
+  if (sc.mode === 'abort') return faultResult(req, fault('ABORT'), sc);
+  if (sc.mode === 'bypass') return { ok: true, pa: iova, perm: { read: true, write: true }, tlbHit: false, pageSize: 0x1000n };
 
   const fillAtc = (e: IotlbEntry): void => {
     if (cfg.ats) {
@@ -183,19 +187,19 @@ export function translate(ctx: TranslationContext, req: TranslateRequest, mem: W
     }
   };
 
-  // Stage-2-only.
-  if (cfg.mode === 's2') {
+  // Stage-2-only (or stage 1 bypassed by STE.S1DSS on a nested stream).
+  if (sc.mode === 's2') {
     const s2 = cfg.s2 as S2Config;
     // IAS = OAS: input ≥ 2^oas → stage-1 F_ADDR_SIZE (§4.5, vector 46).
-    if (iova >= 1n << BigInt(ctx.oasBits)) return faultResult(req, fault('F_ADDR_SIZE', 1, 'IN'), cfg);
+    if (iova >= 1n << BigInt(ctx.oasBits)) return faultResult(req, fault('F_ADDR_SIZE', 1, 'IN'), sc);
     const hit = iotlbLookup(ctx.iotlb, -1, cfg.vmid, iova, [{ granule: s2.granule, start: s2.startLevel }]);
     if (hit !== undefined) {
-      if ((hit.perm & need) === 0) return faultResult(req, fault('F_PERMISSION', 2, 'IN', iova), cfg);
+      if ((hit.perm & need) === 0) return faultResult(req, fault('F_PERMISSION', 2, 'IN', iova), sc);
       fillAtc(hit);
       return { ok: true, pa: hit.translatedAddr + (iova & hit.addrMask), perm: permOf(hit.perm), tlbHit: true, pageSize: hit.addrMask + 1n };
     }
     const r = s2Translate(s2, iova, write, 'IN', mem);
-    if (isFault(r)) return faultResult(req, r, cfg);
+    if (isFault(r)) return faultResult(req, r, sc);
     const e = singleStageEntry(-1, cfg.vmid, iova, r);
     ctx.iotlb.insert(e);
     fillAtc(e);
@@ -203,25 +207,25 @@ export function translate(ctx: TranslationContext, req: TranslateRequest, mem: W
   }
 
   // Stage 1 (and nested).
-  const s1 = cfg.s1 as S1Config;
+  const s1 = sc.s1 as S1Config;
   const sel = selectTt(s1, iova);
-  if (isFault(sel)) return faultResult(req, sel, cfg);
+  if (isFault(sel)) return faultResult(req, sel, sc);
   const va = sel.va;
   const probes = [{ granule: sel.tt.granule, start: sel.startLevel }];
   if (cfg.s2 !== null && cfg.s2.granule !== sel.tt.granule) probes.push({ granule: cfg.s2.granule, start: cfg.s2.startLevel });
   const hit = iotlbLookup(ctx.iotlb, s1.asid, cfg.vmid, va, probes);
   if (hit !== undefined) {
-    if ((hit.perm & need) === 0) return faultResult(req, fault('F_PERMISSION', 1, 'IN'), cfg);
+    if ((hit.perm & need) === 0) return faultResult(req, fault('F_PERMISSION', 1, 'IN'), sc);
     if (hit.parentPerm !== undefined && (hit.parentPerm & need) === 0) {
       const ipa = hit.ipa === undefined ? null : hit.ipa + (va & hit.addrMask);
-      return faultResult(req, fault('F_PERMISSION', 2, 'IN', ipa), cfg);
+      return faultResult(req, fault('F_PERMISSION', 2, 'IN', ipa), sc);
     }
     fillAtc(hit);
     const p = hit.parentPerm === undefined ? hit.perm : hit.perm & hit.parentPerm;
     return { ok: true, pa: hit.translatedAddr + (va & hit.addrMask), perm: permOf(p), tlbHit: true, pageSize: hit.addrMask + 1n };
   }
   const r1 = s1Walk(s1, sel, write, cfg.s2, mem);
-  if (isFault(r1)) return faultResult(req, r1, cfg);
+  if (isFault(r1)) return faultResult(req, r1, sc);
   let e: WalkIotlbEntry;
   let pa: bigint;
   let perm: { read: boolean; write: boolean };
@@ -231,7 +235,7 @@ export function translate(ctx: TranslationContext, req: TranslateRequest, mem: W
     e = singleStageEntry(s1.asid, cfg.vmid, va, r1);
   } else {
     const r2 = s2Translate(cfg.s2, r1.out, write, 'IN', mem);
-    if (isFault(r2)) return faultResult(req, r2, cfg);
+    if (isFault(r2)) return faultResult(req, r2, sc);
     // `combine_tlb`: the smaller block wins (S1 on a tie).
     const small = r2.addrMask < r1.addrMask ? r2 : r1;
     const m = small.addrMask;

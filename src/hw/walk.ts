@@ -1,8 +1,9 @@
 /**
  * Page-table walks (smmuv3.md §4.5; QEMU `smmu-common.c` `smmu_ptw_64_s1` / `smmu_ptw_64_s2`):
  * the VMSAv8-64 descriptor as a field table, stage-1 walks for 4K/16K/64K granules with TT0/TT1
- * selection, and stage-2 walks (concatenated start-level tables, or the service's `stage2`
- * resolver). In nested mode every stage-1 descriptor address is an IPA translated by stage 2.
+ * selection (or the service's `stage1` resolver), and stage-2 walks (concatenated start-level
+ * tables, or the service's `stage2` resolver). In nested mode every stage-1 descriptor address
+ * is an IPA translated by stage 2.
  *
  * Pure: memory is only read through `WalkMemory`; the configuration comes decoded from
  * src/hw/config.ts, faults are returned as `Fault` values (src/hw/events.ts). Strict-model
@@ -24,6 +25,14 @@ export interface WalkMemory {
    * translation fault). When absent, stage 2 walks S2 tables in memory per §4.5.
    */
   stage2?(s2ttb: bigint, ipa: bigint): { pa: bigint; read: boolean; write: boolean; pageLog2: number } | null;
+  /**
+   * Optional, the stage-1 counterpart (host stage-1 paging domains): given the TTB of the CD's
+   * selected translation table and the input address (TBI tag removed), return the translation
+   * as `stage2` does, null (= stage-1 translation fault, class IN) or undefined when `ttb` is not
+   * one of the service's handles — then the stage-1 tables in memory are walked per §4.5. Used
+   * for stage-1-only streams; a nested stream's stage 1 is always walked in (IPA) memory.
+   */
+  stage1?(ttb: bigint, va: bigint): { pa: bigint; read: boolean; write: boolean; pageLog2: number } | null | undefined;
 }
 
 /** Reads `n` consecutive 64-bit words (an STE, a CD); null when any of them is unbacked. */
@@ -176,6 +185,24 @@ export interface StageOk {
   write: boolean;
 }
 
+/** A resolver's answer (`WalkMemory.stage1` / `stage2`) as a walk result, or the fault it stands for. */
+function resolved(
+  r: { pa: bigint; read: boolean; write: boolean; pageLog2: number },
+  write: boolean,
+  granule: number,
+  startLevel: number,
+  outBits: number,
+  stageFault: (type: EventName) => Fault,
+): StageOk | Fault {
+  if (write ? !r.write : !r.read) return stageFault('F_PERMISSION');
+  if (r.pa >= 1n << BigInt(outBits)) return stageFault('F_ADDR_SIZE');
+  // Largest level block not above the mapping size (and not above the start level).
+  let level = 3;
+  while (level > startLevel && levelShift(level - 1, granule) <= r.pageLog2 && blockAllowed(granule, level - 1)) level--;
+  const addrMask = mask(levelShift(level, granule));
+  return { out: r.pa, addrMask, level, granule, read: r.read, write: r.write };
+}
+
 /** `smmu_ptw_64_s2` (or the service's `stage2` resolver): translates an IPA; faults are S2 with ADDR2 = IPA. */
 export function s2Translate(s2: S2Config, ipa: bigint, write: boolean, cls: FaultClassName, mem: WalkMemory): StageOk | Fault {
   const g = s2.granule;
@@ -185,13 +212,7 @@ export function s2Translate(s2: S2Config, ipa: bigint, write: boolean, cls: Faul
   if (mem.stage2 !== undefined) {
     const r = mem.stage2(s2.ttb, ipa);
     if (r === null) return s2fault('F_TRANSLATION');
-    if (write ? !r.write : !r.read) return s2fault('F_PERMISSION');
-    if (r.pa >= 1n << BigInt(s2.effPs)) return s2fault('F_ADDR_SIZE');
-    // Largest level block not above the mapping size (and not above the start level).
-    let level = 3;
-    while (level > s2.startLevel && levelShift(level - 1, g) <= r.pageLog2 && blockAllowed(g, level - 1)) level--;
-    const addrMask = mask(levelShift(level, g));
-    return { out: r.pa, addrMask, level, granule: g, read: r.read, write: r.write };
+    return resolved(r, write, g, s2.startLevel, s2.effPs, s2fault);
   }
   let level = s2.startLevel;
   const topBits = inputSize - levelShift(level, g);
@@ -247,10 +268,20 @@ export function selectTt(s1: S1Config, iova: bigint): TtSelection | Fault {
   return { tt, va, startLevel: s1StartLevel(tt.granule, tt.tsz) };
 }
 
-/** `smmu_ptw_64_s1` (§4.5). In nested mode every descriptor address is an IPA translated by stage 2 (class TT). */
+/**
+ * `smmu_ptw_64_s1` (§4.5). In nested mode every descriptor address is an IPA translated by stage 2
+ * (class TT). A stage-1-only walk first asks the service's `stage1` resolver, if any, about the
+ * TTB (`WalkMemory.stage1`).
+ */
 export function s1Walk(s1: S1Config, sel: TtSelection, write: boolean, s2: S2Config | null, mem: WalkMemory): StageOk | Fault {
   const { tt, va } = sel;
   const g = tt.granule;
+  const s1fault = (type: EventName, fetchAddr?: bigint): Fault => fault(type, 1, fetchAddr === undefined ? 'IN' : 'TT', null, fetchAddr);
+  if (s2 === null && mem.stage1 !== undefined) {
+    const r = mem.stage1(tt.ttb, va);
+    if (r === null) return s1fault('F_TRANSLATION');
+    if (r !== undefined) return resolved(r, write, g, sel.startLevel, tt.oas, s1fault);
+  }
   const inputSize = 64 - tt.tsz;
   const addr = va & mask(inputSize);
   let level = sel.startLevel;
@@ -258,7 +289,6 @@ export function s1Walk(s1: S1Config, sel: TtSelection, write: boolean, s2: S2Con
   let base = tt.ttb & mask(tt.oas) & ~mask(Math.max(topBits + 3, 3));
   const strideMask = mask(g - 3);
   let tableRo = false;
-  const s1fault = (type: EventName, fetchAddr?: bigint): Fault => fault(type, 1, fetchAddr === undefined ? 'IN' : 'TT', null, fetchAddr);
   for (;;) {
     const shift = levelShift(level, g);
     const descAddr = base + ((addr >> BigInt(shift)) & strideMask) * 8n;

@@ -4,7 +4,8 @@
  * declared by its type's descriptor (src/domain/objects/) and built by `objectView`.
  */
 import { decodeFeatures, type SmmuFeatures } from '../hw/idr.js';
-import { decodeEvent, type TranslateResult } from '../hw/index.js';
+import { decodeEvent, steGet, type TranslateResult } from '../hw/index.js';
+import type { HostConfig } from '../domain/hardware.js';
 import { objectView as describeObject } from '../domain/object-table.js';
 import type { Iommufd, Page } from '../domain/service.js';
 import type { ContextRec, DeviceRec, EventRec, EventqType, MappingRec, ObjectRec, SmmuRec } from '../domain/types.js';
@@ -49,10 +50,37 @@ export function deviceView(d: DeviceRec) {
     pasidBits: d.pasidBits,
     contextId: d.contextId,
     attachedTo: d.attachedTo,
+    pasids: d.pasids.map((a) => ({ pasid: a.pasid, hwptId: a.hwptId })),
     createdAt: d.createdAt.toISOString(),
   };
 }
 export type DeviceView = ReturnType<typeof deviceView>;
+
+const STE_CONFIGS: Record<number, string> = { 4: 'bypass', 5: 's1_translate', 6: 's2_translate', 7: 'nested' };
+const S1FMTS: Record<number, string> = { 0: 'linear', 1: '4k_l2', 2: '64k_l2' };
+const S1DSS_NAMES: Record<number, string> = { 0: 'terminate', 1: 'bypass', 2: 'ssid0' };
+
+/** What the host driver programmed for a device: its STE and CD table (hardware.ts deriveHost). */
+export function hostConfigView(h: HostConfig) {
+  return {
+    ste: h.ste.map(word64),
+    config: STE_CONFIGS[steGet(h.ste, 'CONFIG')] ?? 'abort',
+    cdTable: h.cdTable
+      ? {
+          base: addr64(h.cdTable.base),
+          s1fmt: S1FMTS[h.cdTable.s1fmt],
+          s1cdmax: h.cdTable.s1cdmax,
+          s1dss: S1DSS_NAMES[h.cdTable.s1dss],
+          cds: h.cdTable.cds.map((cd) => ({ ssid: cd.ssid, hwptId: cd.hwptId, asid: cd.asid, words: cd.words.map(word64) })),
+        }
+      : null,
+  };
+}
+
+/** GET /v1/devices/{id} and attachment replies: the device with what its SMMU was programmed with. */
+export function deviceDetailView(service: Iommufd, d: DeviceRec) {
+  return { ...deviceView(d), host: hostConfigView(service.hostConfig(d.id)) };
+}
 
 export function contextView(c: ContextRec) {
   return { id: c.id, name: c.name, createdAt: c.createdAt.toISOString() };

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { HWPT_ALLOC_FLAGS, HWPT_DATA_TYPES } from '../domain/hwpt.js';
 import { OBJECT_TYPES } from '../domain/types.js';
 import { VIOMMU_ALLOC_TYPES } from '../domain/viommu.js';
-import { hex64, listQuery, name, objectId, optionalIdQuery, u32 } from './common.js';
+import { hex64, idParam, listQuery, name, objectId, optionalIdQuery, u32 } from './common.js';
 
 export const createContextBody = z.strictObject({ name });
 export const bindDeviceBody = z.strictObject({ deviceId: objectId });
@@ -41,6 +41,17 @@ export const allocHwptBody = z.strictObject({
 });
 
 export const attachBody = z.strictObject({ ptId: objectId });
+/** `/devices/{id}/pasids/{pasid}`: a PASID is any u32 on the wire (ioasid_t); the device's width is the domain's check. */
+/** GraphQL's attachDevicePasid arguments: the same PASID and ptId rules. */
+export const pasidBody = z.strictObject({ pasid: u32, ptId: objectId });
+export const pasidParams = z.object({
+  id: idParam,
+  pasid: z
+    .string()
+    .regex(/^[0-9]{1,10}$/, 'must be a decimal PASID')
+    .transform(Number)
+    .pipe(u32),
+});
 
 export const allocViommuBody = z.strictObject({
   deviceId: objectId,

@@ -91,7 +91,8 @@ export class PrismaRepository implements Repository {
       case 'devices': {
         const r = c.record as DeviceRec | null;
         if (!r) return db.device.delete({ where: { id: Number(c.key) } });
-        return c.created ? db.device.create({ data: r }) : db.device.update({ where: { id: r.id }, data: r });
+        const row = m.devices.toRow(r);
+        return c.created ? db.device.create({ data: row }) : db.device.update({ where: { id: r.id }, data: row });
       }
       case 'objects': {
         const r = c.record as ObjectRec | null;

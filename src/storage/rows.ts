@@ -102,6 +102,22 @@ const objects: ColumnMap<ObjectRec, IommufdObject> = {
   },
 };
 
+/** A device's PASID attachments as one text column: "pasid:hwptId" pairs, comma-separated. */
+const devices = {
+  table: 'Device',
+  toRow: (r: DeviceRec) => ({ ...r, pasids: r.pasids.map((a) => `${a.pasid}:${a.hwptId}`).join(',') }),
+  fromRow: (r: Omit<DeviceRec, 'pasids'> & { pasids: string }): DeviceRec => ({
+    ...r,
+    pasids:
+      r.pasids === ''
+        ? []
+        : r.pasids.split(',').map((pair) => {
+            const [pasid, hwptId] = pair.split(':').map(Number);
+            return { pasid, hwptId };
+          }),
+  }),
+};
+
 const mappings = {
   table: 'IoasMapping',
   toRow: (r: MappingRec) => ({ ...r, iova: hex64(r.iova), length: hex64(r.length), hostAddress: hex64(r.hostAddress) }),
@@ -136,7 +152,7 @@ export const COLUMN_MAPS = {
   meta: same<TableRecords['meta']>('Meta'),
   smmus,
   contexts: same<ContextRec>('Context'),
-  devices: same<DeviceRec>('Device'),
+  devices,
   objects,
   mappings,
   pages,

@@ -9,8 +9,13 @@
  * and a nest-parent paging HWPT, a Tegra241 and an ARM vIOMMU, a vDEVICE, three nested HWPTs
  * (S1 translate with every decoded vSTE field set, S1 with EATS, V=0), a HW queue stopped by an
  * illegal command, and two vEVENTQs holding records.
+ *
+ * Paging HWPTs follow arm_smmu_domain_alloc_paging_flags: the auto and the dirty-tracking HWPT
+ * are stage 1 (an ASID, no VMID), the nest parent stage 2 (a VMID, no ASID). The device attached
+ * to the auto HWPT (dev2) so has a CD-table STE; dev, attached to the nested HWPT, a nested STE.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeCd, encodeSte, STE_CFG, STE_S1DSS } from '../../src/hw/index.js';
 import { expectProblem, must, startApp, type TestApp } from '../helper.js';
 
 const hex = (n: number | bigint) => `0x${n.toString(16)}`;
@@ -66,6 +71,18 @@ const STE1_ATS = 1n << 28n; // EATS = TRANS
 const QUEUE_IOVA = 0x8000_0800n;
 const QUEUE_LENGTH = 0x800; // 128 commands: LOG2SIZE 7
 const MAP_IOVA = 0x8000_0000n;
+
+// ---- What the host driver programs (GET /v1/devices/{id} `host`). ----
+// Where the kernel puts an io-pgtable root, the model puts a handle of the IOAS it resolves:
+// STE.S2TTB = IOAS id << 4 (hardware.ts s2HandleOfIoas), CD.TTB0 = 0xe000_0000_0000 + (IOAS id << 12)
+// (driver/cd-table.ts s1HandleOfIoas).
+const s2Ttb = (ioasId: number) => BigInt(ioasId) << 4n;
+const s1Ttb = (ioasId: number) => 0xe000_0000_0000n + (BigInt(ioasId) << 12n);
+// The CD tables live in driver memory from 0xf000_0000_0000, one 128 MiB region per device fixed
+// by its id (driver/cd-table.ts cdTableRegion), so the address survives a restart.
+const cdTableBase = (deviceId: number) => 0xf000_0000_0000n + (BigInt(deviceId) << 27n);
+// The MAIR the model's arm_smmu_make_s1_cd writes into CD word 3 (driver/cd-table.ts buildS1Cd).
+const HOST_MAIR = 0xf404_ff44n;
 
 let t: TestApp;
 let started = 0;
@@ -127,7 +144,90 @@ function vmidOf(name: string): number {
   return v;
 }
 
+/**
+ * The ASIDs of the stage-1 HWPTs: arm_smmu_domain_finalise_s1 takes the lowest free ASID from 1
+ * (xa_alloc in arm_smmu_asid_xa, one ASID space for the host), and no other stage-1 domain
+ * exists in this app: the auto HWPT (attach2) got 1, the dirty-tracking HWPT, allocated next, 2.
+ */
+const ASID = { auto: 1, dirty: 2 } as const;
+
+/** The lowest `n` ids in 1.. that `used` does not hold (how the kernel's ASID xarray and VMID IDA allocate). */
+function lowestFree(used: number[], n: number): number[] {
+  const out: number[] = [];
+  for (let v = 1; out.length < n; v++) if (!used.includes(v)) out.push(v);
+  return out;
+}
+
 const autoHwpt = () => made.attach2.attachedTo as number;
+
+/**
+ * The host configuration of each device, derived by hand (driver/arm-smmu-v3.ts, driver/cd-table.ts,
+ * after Linux arm-smmu-v3.c).
+ */
+function expectedHosts(): { dev: Record<string, unknown>; dev2: Record<string, unknown> } {
+  // dev on the nested HWPT (arm_smmu_make_nested_domain_ste): the nest parent's S2 STE with the
+  // vIOMMU's VMID — SHCFG incoming, VTCR 4 KiB granule / T0SZ 16 / SL0 2 / PS 5 / WBWA inner and
+  // outer / inner shareable, S2AA64, S2PTW, S2R, S2TTB the parent's IOAS — Config forced to
+  // nested, the guest's word-0 fields (S1Fmt 1, S1ContextPtr, S1CDMax 5) and word-1 fields (S1DSS
+  // 2, S1CIR 1, S1COR 2, S1CSH 3, S1STALLD) OR-ed in, MEV forced on, EATS 0 (no ATS).
+  const nested = encodeSte({
+    V: 1,
+    CONFIG: STE_CFG.NESTED,
+    S1FMT: 1,
+    S1CONTEXTPTR: CD_PTR,
+    S1CDMAX: 5,
+    S1DSS: 2,
+    S1CIR: 1,
+    S1COR: 2,
+    S1CSH: 3,
+    S1STALLD: 1,
+    MEV: 1,
+    EATS: 0,
+    SHCFG: 1,
+    S2VMID: vmidOf('tviommu'),
+    S2T0SZ: 16,
+    S2SL0: 2,
+    S2TG: 0,
+    S2PS: 5,
+    S2IR0: 1,
+    S2OR0: 1,
+    S2SH0: 3,
+    S2AA64: 1,
+    S2PTW: 1,
+    S2R: 1,
+    S2TTB: s2Ttb(id('ioas2')),
+  });
+  // dev2 on the stage-1 auto HWPT (arm_smmu_attach_dev, ARM_SMMU_DOMAIN_S1): its CD at SSID 0
+  // (arm_smmu_make_s1_cd: T0SZ 16, TG0 4 KiB, IRGN0/ORGN0 WBWA, SH0 inner, EPD1, V, IPS = IDR5.OAS
+  // (6: 52 bits), AA64, R, A, ASET, the domain's ASID; TTB0; MAIR), and a CD-table STE
+  // (arm_smmu_make_cdtable_ste: Config S1, linear table of 2^0 CDs — dev2 has no PASIDs —
+  // S1DSS=SSID0, CD fetches WBRA inner/outer and inner shareable; no S1STALLD, as IDR0.STALL_MODEL
+  // is 1 (no stalls); EATS 0; STRW NS-EL1; VMID 0).
+  const cd = encodeCd({ T0SZ: 16, TG0: 0, IR0: 1, OR0: 1, SH0: 3, EPD1: 1, V: 1, IPS: 6, AA64: 1, R: 1, A: 1, ASET: 1, ASID: ASID.auto, TTB0: s1Ttb(id('ioas2')), MAIR: HOST_MAIR });
+  const cdTableSte = encodeSte({
+    V: 1,
+    CONFIG: STE_CFG.S1_TRANS,
+    S1FMT: 0,
+    S1CONTEXTPTR: cdTableBase(id('dev2')),
+    S1CDMAX: 0,
+    S1DSS: STE_S1DSS.SSID0,
+    S1CIR: 1,
+    S1COR: 1,
+    S1CSH: 3,
+    S1STALLD: 0,
+    EATS: 0,
+    STRW: 0,
+    S2VMID: 0,
+  });
+  return {
+    dev: { ste: nested.map(word), config: 'nested', cdTable: null },
+    dev2: {
+      ste: cdTableSte.map(word),
+      config: 's1_translate',
+      cdTable: { base: hex(cdTableBase(id('dev2'))), s1fmt: 'linear', s1cdmax: 0, s1dss: 'ssid0', cds: [{ ssid: 0, hwptId: autoHwpt(), asid: ASID.auto, words: cd.map(word) }] },
+    },
+  };
+}
 
 /** Every object's expected view, by name (GET /v1/objects/{id} and its own route answer exactly this). */
 function expectedObjects(): Record<string, { route: string; view: Record<string, unknown> }> {
@@ -147,11 +247,16 @@ function expectedObjects(): Record<string, { route: string; view: Record<string,
         ioasId: id('ioas2'),
         nestParent: false,
         dirtyTracking: true,
+        pasid: false,
         auto: false,
         smmuId,
-        vmid: vmidOf('dirty'),
+        // dirty_tracking alone: a stage-1 domain (arm_smmu_domain_alloc_paging_flags).
+        stage: 1,
+        vmid: null,
+        asid: ASID.dirty,
         deviceId: id('dev'),
         devices: [],
+        pasidDevices: [],
       },
     },
     parent: {
@@ -164,11 +269,16 @@ function expectedObjects(): Record<string, { route: string; view: Record<string,
         ioasId: id('ioas2'),
         nestParent: true,
         dirtyTracking: false,
+        pasid: false,
         auto: false,
         smmuId,
+        // nest_parent: a stage-2 domain with its VMID.
+        stage: 2,
         vmid: vmidOf('parent'),
+        asid: null,
         deviceId: id('dev'),
         devices: [],
+        pasidDevices: [],
       },
     },
     tviommu: {
@@ -346,7 +456,7 @@ describe('GET of every object type by its own route and by /v1/objects/{id}', ()
     });
   }
 
-  it('get: the auto HWPT of an attach to an IOAS is a paging HWPT with auto, its device and a VMID of the device\'s SMMU', async () => {
+  it('get: the auto HWPT of an attach to an IOAS is a stage-1 paging HWPT with auto, its device and an ASID (no VMID)', async () => {
     const view = must(await t.req('GET', `/v1/hwpts/${autoHwpt()}`), 200);
     expect(view).toEqual({
       id: autoHwpt(),
@@ -356,17 +466,24 @@ describe('GET of every object type by its own route and by /v1/objects/{id}', ()
       ioasId: id('ioas2'),
       nestParent: false,
       dirtyTracking: false,
+      // iommufd_device_auto_get_domain asks for IOMMU_HWPT_ALLOC_PASID only for a device that can
+      // issue PASIDs: dev2 has none.
+      pasid: false,
       auto: true,
       smmuId: id('smmu'),
-      vmid: expect.any(Number),
+      // No flags: stage 1 on an SMMU with S1P, with the lowest free ASID and no VMID.
+      stage: 1,
+      vmid: null,
+      asid: ASID.auto,
       deviceId: id('dev2'),
       devices: [id('dev2')],
+      pasidDevices: [],
     });
     expect(must(await t.req('GET', `/v1/objects/${autoHwpt()}`), 200)).toEqual(view);
-    // Every VMID on the SMMU is distinct: paging HWPTs and vIOMMUs each own one.
-    const vmids = [view.vmid, vmidOf('dirty'), vmidOf('parent'), vmidOf('tviommu'), vmidOf('aviommu')];
+    // The stage-1 domains own distinct ASIDs, the stage-2 nest parent and the vIOMMUs distinct VMIDs.
+    expect(made.dirty.asid).not.toBe(view.asid);
+    const vmids = [vmidOf('parent'), vmidOf('tviommu'), vmidOf('aviommu')];
     expect(new Set(vmids).size).toBe(vmids.length);
-    expect(vmids.every((v) => v >= 1 && v <= 0xffff)).toBe(true);
   });
 
   it('get: a nested HWPT from an S1 vSTE with EATS=1 enables ATS and decodes like the one without', async () => {
@@ -424,14 +541,18 @@ describe('GET of every object type by its own route and by /v1/objects/{id}', ()
     expect(must(await t.req('GET', `/v1/smmus/${id('smmu')}`), 200)).toEqual(expected);
   });
 
-  it('get: GET /v1/devices/{id} returns each device as created, with its binding and attachment', async () => {
+  it('get: GET /v1/devices/{id} returns each device as created, with its binding, attachment, PASIDs and what the host driver programmed (STE, CD table)', async () => {
     const dev = { id: id('dev'), name: 'get-dev', smmuId: id('smmu'), streamId: 0xabcde, ats: true, pasidBits: 14, createdAt: createdAt('dev') };
     const dev2 = { id: id('dev2'), name: 'get-dev2', smmuId: id('smmu'), streamId: 5, ats: false, pasidBits: 0, createdAt: createdAt('dev2') };
-    expect(made.dev).toEqual({ ...dev, contextId: null, attachedTo: null });
-    expect(made.dev2).toEqual({ ...dev2, contextId: null, attachedTo: null });
-    expect(made.attach).toEqual({ ...dev, contextId: id('ctx'), attachedTo: id('nested') });
-    expect(must(await t.req('GET', `/v1/devices/${id('dev')}`), 200)).toEqual({ ...dev, contextId: id('ctx'), attachedTo: id('nested') });
-    expect(must(await t.req('GET', `/v1/devices/${id('dev2')}`), 200)).toEqual({ ...dev2, contextId: id('ctx'), attachedTo: autoHwpt() });
+    const host = expectedHosts();
+    // POST /v1/devices answers the device without `host`; no PASID is attached anywhere here.
+    expect(made.dev).toEqual({ ...dev, contextId: null, attachedTo: null, pasids: [] });
+    expect(made.dev2).toEqual({ ...dev2, contextId: null, attachedTo: null, pasids: [] });
+    // The PUT attachment answers carry what the attach programmed.
+    expect(made.attach).toEqual({ ...dev, contextId: id('ctx'), attachedTo: id('nested'), pasids: [], host: host.dev });
+    expect(made.attach2).toEqual({ ...dev2, contextId: id('ctx'), attachedTo: autoHwpt(), pasids: [], host: host.dev2 });
+    expect(must(await t.req('GET', `/v1/devices/${id('dev')}`), 200)).toEqual({ ...dev, contextId: id('ctx'), attachedTo: id('nested'), pasids: [], host: host.dev });
+    expect(must(await t.req('GET', `/v1/devices/${id('dev2')}`), 200)).toEqual({ ...dev2, contextId: id('ctx'), attachedTo: autoHwpt(), pasids: [], host: host.dev2 });
   });
 
   it('get: GET /v1/devices/{id}/hw-info reports the SMMU\'s raw registers, the CMDQV parameters and the device\'s PASID width and capabilities', async () => {
@@ -487,15 +608,18 @@ const GQL_FIELDS: Record<string, { type: string; fields: string; expect: (v: any
   },
   hwpt_paging: {
     type: 'Hwpt',
-    fields: 'nestParent dirtyTracking auto ioasId viommuId smmuId vmid vste { ste } devices { id }',
+    fields: 'nestParent dirtyTracking auto pasid ioasId viommuId smmuId stage vmid asid vste { ste } devices { id }',
     expect: (v) => ({
       nestParent: v.nestParent,
       dirtyTracking: v.dirtyTracking,
       auto: v.auto,
+      pasid: v.pasid,
       ioasId: asId(v.ioasId),
       viommuId: null,
       smmuId: asId(v.smmuId),
+      stage: v.stage,
       vmid: v.vmid,
+      asid: v.asid,
       vste: null,
       devices: v.devices.map((d: number) => ({ id: asId(d) })),
     }),
@@ -618,8 +742,12 @@ describe('GraphQL: object(id:) and each type\'s own query', () => {
     });
   });
 
-  it('graphql: device(id:) returns the device as created, with its context, attachment and vDEVICE', async () => {
-    const data = await gqlOk(`{ device(id: ${id('dev')}) { id name smmuId streamId ats pasidBits contextId attachedTo smmu { id } context { id } attachment { id type } vdevice { id virtId } } }`);
+  it('graphql: device(id:) returns the device as created, with its context, attachment, PASIDs, host configuration and vDEVICE', async () => {
+    const HOST = 'host { ste config cdTable { base s1fmt s1cdmax s1dss cds { ssid hwptId asid words } } }';
+    const host = expectedHosts();
+    const data = await gqlOk(
+      `{ device(id: ${id('dev')}) { id name smmuId streamId ats pasidBits contextId attachedTo smmu { id } context { id } attachment { id type } pasids { pasid hwptId } ${HOST} vdevice { id virtId } } }`,
+    );
     expect(data.device).toEqual({
       id: asId(id('dev')),
       name: 'get-dev',
@@ -632,7 +760,20 @@ describe('GraphQL: object(id:) and each type\'s own query', () => {
       smmu: { id: asId(id('smmu')) },
       context: { id: asId(id('ctx')) },
       attachment: { id: asId(id('nested')), type: 'hwpt_nested' },
+      pasids: [],
+      host: host.dev,
       vdevice: { id: asId(id('vdev')), virtId: 0x77 },
+    });
+    // dev2: the CD table of its stage-1 RID domain (hwptId is an id: text over GraphQL).
+    const two = await gqlOk(`{ device(id: ${id('dev2')}) { id attachedTo attachment { id type } pasids { pasid hwptId } ${HOST} vdevice { id } } }`);
+    const cdTable = host.dev2.cdTable as { cds: Array<Record<string, unknown>> };
+    expect(two.device).toEqual({
+      id: asId(id('dev2')),
+      attachedTo: asId(autoHwpt()),
+      attachment: { id: asId(autoHwpt()), type: 'hwpt_paging' },
+      pasids: [],
+      host: { ...host.dev2, cdTable: { ...cdTable, cds: cdTable.cds.map((cd) => ({ ...cd, hwptId: asId(cd.hwptId) })) } },
+      vdevice: null,
     });
   });
 
@@ -689,6 +830,88 @@ describe('GraphQL: object(id:) and each type\'s own query', () => {
     expect(ctx.context.objects.map((o: { id: string }) => Number(o.id))).toEqual(
       [id('ioas'), id('ioas2'), autoHwpt(), id('dirty'), id('parent'), id('tviommu'), id('aviommu'), id('vdev'), id('nested'), id('nestedAts'), id('nestedInvalid'), id('teventq'), id('aeventq'), id('queue')].sort((a, b) => a - b),
     );
+  });
+});
+
+// Paging HWPT stages (arm_smmu_domain_alloc_paging_flags). The HWPTs made here are destroyed at
+// the end, so the world the other tests read is unchanged.
+describe('paging HWPT stage: no flags → stage 1 with an ASID, nest_parent → stage 2 with a VMID', () => {
+  it('get: a paging HWPT allocated without flags is stage 1 (an ASID, no VMID) and a nest parent stage 2 (a VMID, no ASID), allocated and read through REST and GraphQL', async () => {
+    const ctx = id('ctx');
+    const smmuId = id('smmu');
+    const allocated: number[] = [];
+    try {
+      // REST: IOMMU_HWPT_ALLOC on the empty IOAS, without flags and with nest_parent alone.
+      const restPlain = must(await t.req('POST', '/v1/hwpts', { deviceId: id('dev'), ptId: id('ioas') }), 201);
+      allocated.push(restPlain.id);
+      const restParent = must(await t.req('POST', '/v1/hwpts', { deviceId: id('dev'), ptId: id('ioas'), flags: ['nest_parent'] }), 201);
+      allocated.push(restParent.id);
+      // GraphQL: the same two allocations (mutation fields run in order).
+      const gql = await gqlOk(
+        `mutation { plain: allocHwpt(deviceId: ${id('dev')}, ptId: ${id('ioas')}) { id } parent: allocHwpt(deviceId: ${id('dev')}, ptId: ${id('ioas')}, flags: ["nest_parent"]) { id } }`,
+      );
+      const gqlPlain = Number(gql.plain.id);
+      const gqlParent = Number(gql.parent.id);
+      allocated.push(gqlPlain, gqlParent);
+
+      // The lowest free ASIDs (the auto and dirty HWPTs hold 1 and 2) and the lowest free VMIDs of
+      // the SMMU (the nest parent and the two vIOMMUs hold three), in allocation order.
+      const [asidRest, asidGql] = lowestFree([ASID.auto, ASID.dirty], 2);
+      const [vmidRest, vmidGql] = lowestFree([vmidOf('parent'), vmidOf('tviommu'), vmidOf('aviommu')], 2);
+      const view = (hwptId: number, stage: 1 | 2, vmid: number | null, asid: number | null) => ({
+        id: hwptId,
+        type: 'hwpt_paging',
+        contextId: ctx,
+        createdAt: expect.stringMatching(ISO),
+        ioasId: id('ioas'),
+        nestParent: stage === 2,
+        dirtyTracking: false,
+        pasid: false,
+        auto: false,
+        smmuId,
+        stage,
+        vmid,
+        asid,
+        deviceId: id('dev'),
+        devices: [],
+        pasidDevices: [],
+      });
+      const expected = [
+        view(restPlain.id, 1, null, asidRest),
+        view(restParent.id, 2, vmidRest, null),
+        view(gqlPlain, 1, null, asidGql),
+        view(gqlParent, 2, vmidGql, null),
+      ];
+      // The POST answers, and REST GET by both routes.
+      expect(restPlain).toEqual(expected[0]);
+      expect(restParent).toEqual(expected[1]);
+      for (const e of expected) {
+        expect(must(await t.req('GET', `/v1/hwpts/${e.id}`), 200), `hwpt ${e.id}`).toEqual(e);
+        expect(must(await t.req('GET', `/v1/objects/${e.id}`), 200), `object ${e.id}`).toEqual(e);
+      }
+      // GraphQL: hwpt(id:) and object(id:) give the same stage, VMID and ASID.
+      for (const e of expected) {
+        const fields = 'id type nestParent dirtyTracking pasid auto smmuId stage vmid asid';
+        const want = {
+          id: asId(e.id),
+          type: 'hwpt_paging',
+          nestParent: e.nestParent,
+          dirtyTracking: false,
+          pasid: false,
+          auto: false,
+          smmuId: asId(smmuId),
+          stage: e.stage,
+          vmid: e.vmid,
+          asid: e.asid,
+        };
+        const data = await gqlOk(`{ hwpt(id: ${e.id}) { ${fields} } object(id: ${e.id}) { id type ... on Hwpt { ${fields} } } }`);
+        expect(data.hwpt, `hwpt(id: ${e.id})`).toEqual(want);
+        expect(data.object, `object(id: ${e.id})`).toEqual(want);
+      }
+    } finally {
+      for (const hwptId of [...allocated].reverse()) must(await t.req('DELETE', `/v1/objects/${hwptId}`), 204);
+    }
+    for (const hwptId of allocated) expectProblem(await t.req('GET', `/v1/hwpts/${hwptId}`), 'ENOENT', 404);
   });
 });
 

@@ -38,6 +38,8 @@ const contextIds: number[] = [];
 /** Devices per SMMU and per context (bound), as created. */
 const devicesBySmmu = new Map<number, number[]>();
 const boundTo = new Map<number, number>();
+/** Devices attached (to the auto HWPT of an IOAS), and that HWPT. */
+const attachedTo = new Map<number, number>();
 let ctxA = 0;
 let ctxB = 0;
 let ctxC = 0;
@@ -81,6 +83,7 @@ async function bind(ctx: number, dev: number): Promise<void> {
 async function attachToIoas(dev: number, ioas: number, ctx: number): Promise<void> {
   const d = must(await t.req('PUT', `/v1/devices/${dev}/attachment`, { ptId: ioas }), 200);
   objects.set(d.attachedTo, { type: 'hwpt_paging', ctx });
+  attachedTo.set(dev, d.attachedTo);
 }
 
 /** One of each object type in `ctx`, on the built-in SMMUs (nic0 on smmu0, nic1 on the CMDQV smmu1). */
@@ -181,6 +184,25 @@ afterAll(async () => {
   await t?.close();
 });
 
+/**
+ * GET /v1/devices/{id}: the device's list view plus `host` (what the host driver programmed),
+ * which list items leave out. In this world a device is either attached to the auto HWPT of an
+ * IOAS — a stage-1 domain on these SMMUs, so a CD-table STE whose CD at SSID 0 is that HWPT's —
+ * or attached to nothing (an abort STE, no CD table).
+ */
+async function deviceDetail(id: number): Promise<{ view: Record<string, unknown>; host: any }> {
+  const { host, ...view } = must(await t.req('GET', `/v1/devices/${id}`), 200);
+  expect(host.ste, `device ${id} STE`).toHaveLength(8);
+  for (const w of host.ste) expect(w).toMatch(/^0x[0-9a-f]{16}$/);
+  if (view.attachedTo === null) {
+    expect(host, `device ${id}`).toMatchObject({ config: 'abort', cdTable: null });
+  } else {
+    expect(host.config, `device ${id}`).toBe('s1_translate');
+    expect(host.cdTable, `device ${id}`).toMatchObject({ s1dss: 'ssid0', cds: [{ ssid: 0, hwptId: view.attachedTo }] });
+  }
+  return { view, host };
+}
+
 /** The items of one GET, which must succeed with `{ items, nextCursor }`. */
 async function page(url: string): Promise<{ items: any[]; nextCursor: string | null }> {
   const res = must(await t.req('GET', url), 200);
@@ -242,13 +264,15 @@ describe('lists: each collection returns exactly its own items', () => {
     }
   });
 
-  it('lists: GET /v1/devices returns every device (bound or not) and nothing else, each as GET /v1/devices/{id} shows it', async () => {
+  it('lists: GET /v1/devices returns every device (bound or not) and nothing else, each as GET /v1/devices/{id} shows it (without its host configuration)', async () => {
     const items = await listAll(t, '/v1/devices');
     expect(idsOf(items)).toEqual([...deviceIds].sort(sortNum));
     for (const d of items) {
       expect(d.type).toBeUndefined();
-      expect(d).toEqual(must(await t.req('GET', `/v1/devices/${d.id}`), 200));
+      expect(d.host).toBeUndefined();
+      expect(d).toEqual((await deviceDetail(d.id)).view);
       expect(d.contextId).toBe(boundTo.get(d.id) ?? null);
+      expect(d.attachedTo).toBe(attachedTo.get(d.id) ?? null);
     }
   });
 
@@ -292,11 +316,14 @@ describe('lists: each collection returns exactly its own items', () => {
     expect(all.filter((id) => inventory.has(id))).toEqual([]);
   });
 
-  it('lists: GET /v1/contexts/{id}/devices returns exactly the devices bound to that context', async () => {
+  it('lists: GET /v1/contexts/{id}/devices returns exactly the devices bound to that context, each as GET /v1/devices/{id} shows it (without its host configuration)', async () => {
     for (const ctx of [ctxA, ctxB, ctxC]) {
       const items = await listAll(t, `/v1/contexts/${ctx}/devices`);
       expect(idsOf(items), `context ${ctx}`).toEqual([...boundTo].filter(([, c]) => c === ctx).map(([d]) => d).sort(sortNum));
-      for (const d of items) expect(d).toEqual(must(await t.req('GET', `/v1/devices/${d.id}`), 200));
+      for (const d of items) {
+        expect(d.host).toBeUndefined();
+        expect(d).toEqual((await deviceDetail(d.id)).view);
+      }
     }
     expect((await listAll(t, `/v1/contexts/${ctxB}/devices`)).map((d) => d.name)).toEqual(['nic0', 'nic1']);
   });

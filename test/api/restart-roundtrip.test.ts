@@ -12,10 +12,15 @@
  * Observed only through the API and the SQLite file.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeCommand, type CommandWords } from '../../src/hw/index.js';
 import { listAll, must, readDatabase, readPublicState, startApp, type DatabaseRows, type TestApp } from '../helper.js';
 
 const hex = (n: number | bigint) => `0x${n.toString(16)}`;
 const word = (n: bigint) => `0x${n.toString(16).padStart(16, '0')}`;
+/** A command as GET /v1/smmus/{id}/state lists it: two 16-digit hex words. */
+const cmdHex = ([w0, w1]: CommandWords): string[] => [word(w0), word(w1)];
+/** The CMD_SYNC the driver ends each batch with (CS=SEV, MSH=ISH, MSIAttr=OIWB). */
+const SYNC: CommandWords = [0x0fc02046n, 0n];
 
 // ---- Guest memory layout in the nest parent's IOAS (IPA = IOVA of the IOAS). ----
 const RAM = { iova: 0x0n, length: 0x100_0000n }; // 16 MiB of guest RAM, read-write
@@ -212,10 +217,11 @@ async function publicViews(t: TestApp, w: World): Promise<{ views: Record<string
   for (const c of await listAll(t, '/v1/contexts')) views[`/v1/contexts/${c.id}`] = must(await t.req('GET', `/v1/contexts/${c.id}`), 200);
   // GraphQL's view of the same world (relations walked through the loaders).
   const gql = await t.gql(`{
-    smmus { id name idr iidr aidr iotlbSize cmdqv { version vintfs vcmdqsPerVintf sidsPerVintf } devices { id streamId ats pasidBits contextId attachedTo }
+    smmus { id name idr iidr aidr iotlbSize cmdqv { version vintfs vcmdqsPerVintf sidsPerVintf } devices { id streamId ats pasidBits contextId attachedTo pasids { pasid hwptId }
+      host { ste config cdTable { base s1fmt s1cdmax s1dss cds { ssid hwptId asid words } } } }
       viommus { id vmid vintf viommuType nestParent { id } vdevices { id virtId sidSlot physicalStreamId } nestedHwpts { id vste { ste config } devices { id } }
         eventqs { id eventqType depth pending nextSequence } } }
-    contexts { id name ioas { id mappings { iova length hostAddress read write } hwpts { id auto dirtyTracking nestParent vmid } } }
+    contexts { id name ioas { id mappings { iova length hostAddress read write } hwpts { id auto dirtyTracking nestParent pasid stage vmid asid } } }
   }`);
   expect(gql.errors).toBeUndefined();
   views.graphql = gql.data;
@@ -275,8 +281,16 @@ describe('restart round trip: every field of every type', () => {
     expect([...types].sort()).toEqual(['hw_queue', 'hwpt_nested', 'hwpt_paging', 'ioas', 'vdevice', 'veventq', 'viommu']);
     expect(v[`/v1/smmus/${w.smmu}`]).toMatchObject({ idr: SMMU_BODY.idr, iidr: SMMU_BODY.iidr, aidr: 2, iotlbSize: 13, cmdqv: { version: 3, vintfs: 8, vcmdqsPerVintf: 4, sidsPerVintf: 32 } });
     expect(v[`/v1/devices/${w.dev}`]).toMatchObject({ ats: true, pasidBits: 14, streamId: 0xabcde, contextId: w.ctx, attachedTo: w.nested });
-    expect(v[`/v1/objects/${w.dirty}`]).toMatchObject({ dirtyTracking: true, nestParent: false, auto: false });
-    expect(v[`/v1/objects/${w.auto}`]).toMatchObject({ auto: true, devices: [w.dev2] });
+    // Paging HWPTs of both stages: dirty-tracking and auto stage 1 (ASIDs), the nest parent stage 2.
+    expect(v[`/v1/objects/${w.dirty}`]).toMatchObject({ dirtyTracking: true, nestParent: false, auto: false, stage: 1, vmid: null });
+    expect(v[`/v1/objects/${w.parent}`]).toMatchObject({ nestParent: true, stage: 2, asid: null });
+    // dev2 can issue PASIDs: its auto HWPT is PASID-compatible, and its CD table has 2^10 CDs
+    // (min of its 20 PASID bits and SSIDSIZE 10), the auto HWPT's at SSID 0.
+    expect(v[`/v1/objects/${w.auto}`]).toMatchObject({ auto: true, devices: [w.dev2], stage: 1, vmid: null, pasid: true });
+    expect(v[`/v1/devices/${w.dev2}`]).toMatchObject({
+      attachedTo: w.auto,
+      host: { config: 's1_translate', cdTable: { s1fmt: 'linear', s1cdmax: 10, s1dss: 'ssid0', cds: [{ ssid: 0, hwptId: w.auto }] } },
+    });
     expect(v[`/v1/objects/${w.nested}`].vste.ste).toEqual([word(STE0), word(STE1)]);
     expect(BigInt(v[`/v1/objects/${w.nested}`].vste.ste[1])).not.toBe(0n);
     expect(v[`/v1/objects/${w.nestedFull}`].vste).toMatchObject({ ste: [word(STE0_FULL), word(STE1_FULL)], s1Fmt: 1, s1CdMax: 5, s1Dss: 1, s1ContextPtr: '0xfedcba980' });
@@ -313,7 +327,7 @@ describe('restart round trip: every field of every type', () => {
     for (const table of Object.keys(sqlBefore.tables)) expect(sqlAfterReads.tables[table], table).toEqual(sqlBefore.tables[table]);
   });
 
-  it('restart: the SMMU model comes back as after a reset — same stream table, empty caches, only the driver\'s STE installs executed', () => {
+  it('restart: the SMMU model comes back as after a reset — same stream table, empty caches, only the driver\'s CD and STE installs executed', () => {
     restarted();
     const url = `/v1/smmus/${w.smmu}/state?commands=1024`;
     expect(before.smmuState[url].commands.executed).toBeGreaterThan(0);
@@ -323,10 +337,16 @@ describe('restart round trip: every field of every type', () => {
       atc: { entries: 0 },
     });
     expect(after.smmuState[url].streamTable.entries).toBe(3);
-    // arm_smmu_sync_ste_for_sid for each device's STE: CFGI_STE (leaf) + CMD_SYNC, nothing else.
-    const entries = after.smmuState[url].streamTable.entries;
-    expect(after.smmuState[url].commands).toMatchObject({ executed: 2 * entries, byOpcode: { CFGI_STE: entries, CMD_SYNC: entries } });
-    expect(after.smmuState[url].recentCommands.map((c: string[]) => Number(BigInt(c[0]) & 0xffn))).toEqual(Array.from({ length: 2 * entries }, (_, i) => (i % 2 === 0 ? 0x03 : 0x46)));
+    // The driver programs each device, in id order: dev (nested STE) and rt-unbound (abort STE)
+    // with arm_smmu_sync_ste_for_sid — CFGI_STE (leaf) + CMD_SYNC; dev2, whose RID is on the
+    // stage-1 auto HWPT, first gets its CD at SSID 0 (arm_smmu_write_cd_entry → arm_smmu_sync_cd:
+    // CFGI_CD (SSID 0, leaf) + CMD_SYNC), then its CD-table STE. Nothing else runs.
+    const cfgiSte = (sid: number) => cmdHex(encodeCommand('CFGI_STE', { SID: sid, LEAF: 1 }));
+    const cfgiCd = (sid: number, ssid: number) => cmdHex(encodeCommand('CFGI_CD', { SID: sid, SSID: ssid, LEAF: 1 }));
+    const sync = cmdHex(SYNC);
+    expect(after.smmuState[url].commands).toMatchObject({ executed: 8, byOpcode: { CFGI_STE: 3, CFGI_CD: 1, CMD_SYNC: 4 } });
+    expect(Object.keys(after.smmuState[url].commands.byOpcode).sort()).toEqual(['CFGI_CD', 'CFGI_STE', 'CMD_SYNC']);
+    expect(after.smmuState[url].recentCommands).toEqual([cfgiSte(0xabcde), sync, cfgiCd(0xfffff, 0), sync, cfgiSte(0xfffff), sync, cfgiSte(0x7), sync]);
   });
 });
 
@@ -408,7 +428,13 @@ describe('read-only IOAS mappings (stage-2 permissions)', () => {
       const ro = BigInt(must(await app.req('POST', `/v1/ioas/${ioas}/mappings`, { iova: '0x40000000', length: '0x2000', read: true, write: false }), 201).hostAddress);
       const wo = BigInt(must(await app.req('POST', `/v1/ioas/${ioas}/mappings`, { iova: '0x50000000', length: '0x1000', read: false, write: true }), 201).hostAddress);
       const rw = BigInt(must(await app.req('POST', `/v1/ioas/${ioas}/mappings`, { iova: '0x60000000', length: '0x1000' }), 201).hostAddress);
-      must(await app.req('PUT', `/v1/devices/${dev}/attachment`, { ptId: ioas }), 200);
+      // S2 only: a nest parent is a stage-2 domain (a VMID, an S2 STE); attaching to the IOAS
+      // itself would give the device a stage-1 auto HWPT (arm_smmu_domain_alloc_paging_flags).
+      const parent = must(await app.req('POST', '/v1/hwpts', { deviceId: dev, ptId: ioas, flags: ['nest_parent'] }), 201);
+      expect(parent).toMatchObject({ stage: 2, asid: null, nestParent: true });
+      expect(parent.vmid).toBeGreaterThanOrEqual(1);
+      const attached = must(await app.req('PUT', `/v1/devices/${dev}/attachment`, { ptId: parent.id }), 200);
+      expect(attached).toMatchObject({ attachedTo: parent.id, host: { config: 's2_translate', cdTable: null } });
       const check = async (a: TestApp) => {
         // The write first (a TLB miss), then the read, then the write again (after a fill).
         for (const [iova, host, ok] of [
@@ -428,6 +454,7 @@ describe('read-only IOAS mappings (stage-2 permissions)', () => {
       };
       await check(app);
       app = await app.restart();
+      expect(must(await app.req('GET', `/v1/devices/${dev}`), 200)).toMatchObject({ attachedTo: parent.id, host: { config: 's2_translate', cdTable: null } });
       await check(app);
       expect(must(await app.req('GET', `/v1/ioas/${ioas}/mappings`), 200).items.map((m: any) => [m.iova, m.read, m.write])).toEqual([
         ['0x40000000', true, false],

@@ -19,6 +19,16 @@ const aep = '/v1/devices/{id}/attachment';
 const aurl = '/v1/devices/{dev}/attachment';
 const abase = { ptId: '$parent' };
 
+const pep = '/v1/devices/{id}/pasids/{pasid}/attachment';
+const purl = '/v1/devices/{dev}/pasids/5/attachment';
+const pbase = { ptId: '$ioas' };
+/** Hostile PASIDs in the path (a PASID is a u32; 0, IOMMU_NO_PASID, is the domain's EINVAL). */
+const BAD_PASIDS = ['abc', '-1', '1e3', '1.5', '0x10', '4294967296', '99999999999', '%20', '+1'];
+const pasidPathCases = (method: 'PUT' | 'DELETE', payload?: { kind: 'json'; value: unknown }) => [
+  ...pathCases(method, pep, (id) => `/v1/devices/${id}/pasids/5/attachment`, payload),
+  ...BAD_PASIDS.map((p) => mk(method, pep, `/v1/devices/{dev}/pasids/${p}/attachment`, `PASID ${JSON.stringify(decodeURIComponent(p))}`, 'EINVAL', { payload, errorPath: 'params' })),
+];
+
 // ---- vIOMMUs and vDEVICEs ----
 const VIOMMUS = '/v1/viommus';
 const viommuBase = { deviceId: '$dev', hwptId: '$parent', type: 'arm_smmuv3' };
@@ -100,6 +110,14 @@ export const objectTables: Tables = {
     ...pathCases('PUT', aep, (id) => `/v1/devices/${id}/attachment`, { kind: 'json', value: abase }),
   ],
   [`DELETE ${aep}`]: pathCases('DELETE', aep, (id) => `/v1/devices/${id}/attachment`),
+  [`PUT ${pep}`]: [
+    ...genericBodyCases('PUT', pep, purl, pbase),
+    ...fieldCases('PUT', pep, purl, pbase, 'ptId', BAD_IDS),
+    ...fieldCases('PUT', pep, purl, pbase, 'ptId', [4294967295, '$ctx'], 'ENOENT'),
+    ...pasidPathCases('PUT', { kind: 'json', value: pbase }),
+    mk('PUT', pep, '/v1/devices/{dev}/pasids/0/attachment', 'PASID 0 (IOMMU_NO_PASID, the RID)', 'EINVAL', { payload: { kind: 'json', value: pbase } }),
+  ],
+  [`DELETE ${pep}`]: pasidPathCases('DELETE'),
 
   [`POST ${VIOMMUS}`]: [
     ...genericBodyCases('POST', VIOMMUS, VIOMMUS, viommuBase),

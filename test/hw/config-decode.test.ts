@@ -58,10 +58,12 @@ describe('one decode point: the command path and the walk agree', () => {
           // Command path: the cached configuration and the ATC fill of an ATS completion.
           expect(smmu.fetchConfig(SID)?.ats, where).toBe(expected);
           expect(smmu.atcInsert({ sid: SID, ssid: -1, iova: 0x5000n, addrMask: 0xfffn, translatedAddr: 0n, perm: 3 }), where).toBe(expected);
-          // Walk: the same cache entry (a hit), and the ATC filled exactly when ATS is on.
+          // Walk: the same cached STE (fetched once, by the command path; the walk's lookup misses
+          // only for the CD of a stage-1 stream), and the ATC filled exactly when ATS is on.
           smmu.atc.clear();
           const r = smmu.translate({ sid: SID, iova: IOVA, access: 'read' }, memory());
-          expect(smmu.stats().configCache, where).toMatchObject({ entries: 1, misses: 1 });
+          const cdFetched = config === STE_CFG.S1_TRANS || config === STE_CFG.NESTED;
+          expect(smmu.stats().configCache, where).toMatchObject({ entries: 1, misses: cdFetched ? 2 : 1 });
           expect(r.ok, where).toBe(config >= STE_CFG.BYPASS);
           if (!r.ok) expect(r.fault.type, where).toBe('ABORT');
           expect(smmu.atc.entries(SID).length, where).toBe(expected ? 1 : 0);
@@ -86,11 +88,13 @@ describe('one decode point: the command path and the walk agree', () => {
     const mem = memory();
     smmu.installSte(SID, steOf(STE_CFG.S1_TRANS, STE_EATS.ABT));
     const cached = smmu.fetchConfig(SID);
-    expect(cached).toMatchObject({ mode: 's1', vmid: 0, s1: null });
+    expect(cached).toMatchObject({ mode: 's1', vmid: 0, s1cdmax: 0 });
+    expect(cached?.cds.size).toBe(0);
     expect(smmu.translate({ sid: SID, iova: IOVA, access: 'read' }, mem)).toMatchObject({ ok: true, pa: PA });
     expect(smmu.fetchConfig(SID)).toBe(cached);
-    expect(cached?.s1).toMatchObject({ asid: 1, record: true });
-    expect(smmu.stats().configCache).toEqual({ entries: 1, hits: 2, misses: 1 });
+    expect(cached?.cds.get(0)).toMatchObject({ asid: 1, record: true });
+    // fetchConfig fetched the STE (miss), the translation its CD (miss), fetchConfig again nothing (hit).
+    expect(smmu.stats().configCache).toEqual({ entries: 1, hits: 1, misses: 2 });
     smmu.submitCommands(cmds(encodeCommand('CFGI_STE', { SID })));
     expect(smmu.configCacheSids()).toEqual([]);
     expect(smmu.fetchConfig(SID)).not.toBe(cached);
@@ -100,7 +104,7 @@ describe('one decode point: the command path and the walk agree', () => {
     const bad = [
       encodeSte({ V: 1, CONFIG: STE_CFG.S2_TRANS, S2VMID: 3 }), // S2AA64=0, S2T0SZ 0
       s2Ste({ S2SL0: 3 }),
-      encodeSte({ V: 1, CONFIG: STE_CFG.S1_TRANS, S1CDMAX: 1 }),
+      encodeSte({ V: 1, CONFIG: STE_CFG.S1_TRANS, S1CDMAX: 21 }), // above IDR1.SSIDSIZE 20
       encodeSte({ V: 0, CONFIG: STE_CFG.BYPASS }),
     ];
     for (const ste of bad) {

@@ -97,7 +97,10 @@ describe('TLBI details beyond the vectors (§2.5, §5 table)', () => {
     run(smmu, encodeCommand('TLBI_NSNH_ALL'), encodeCommand('TLBI_S12_VMALL', { VMID: 3 }));
     expect(smmu.configCacheSids()).toEqual([8]);
     smmu.iotlbInsert(tlbEntry(-1, 3, 0x1000n));
+    // CFGI_CD drops a CD (none cached here: the STE stays, IHI0070 §4.3.3), CFGI_STE the STE.
     run(smmu, encodeCommand('CFGI_CD', { SID: 8, SSID: 4, LEAF: 1 }));
+    expect(smmu.configCacheSids()).toEqual([8]);
+    run(smmu, encodeCommand('CFGI_STE', { SID: 8 }));
     expect(smmu.configCacheSids()).toEqual([]);
     expect(smmu.iotlb.size).toBe(1);
   });

@@ -26,6 +26,8 @@ export type ColumnKind = 'int' | 'u32' | 'bool' | 'text' | 'hex64' | 'bigint';
 export interface ViewContext {
   /** Ids of the devices attached to `hwptId`, ascending. */
   attachedDevices(hwptId: number): number[];
+  /** The PASID attachments to `hwptId` ({ deviceId, pasid }), by device then PASID. */
+  pasidAttachments(hwptId: number): Array<{ deviceId: number; pasid: number }>;
   /** Items queued on the vEVENTQ. */
   pendingEvents(eventqId: number): number;
   /** The device's physical StreamID, or null when it is gone. */

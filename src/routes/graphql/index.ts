@@ -10,11 +10,11 @@ import type { z } from 'zod';
 import { IommufdError } from '../../domain/errors.js';
 import { OBJECTS } from '../../domain/objects/index.js';
 import type { EventRec, ObjectRec, ObjectType } from '../../domain/types.js';
-import { contextView, deviceView, eventView, mappingView, objectView as viewOf, smmuStateView, smmuView } from '../views.js';
+import { contextView, deviceView, eventView, hostConfigView, mappingView, objectView as viewOf, smmuStateView, smmuView } from '../views.js';
 import { mappingsOf } from '../../domain/ioas.js';
 import { eventqTypeOf } from '../../domain/eventq.js';
 import { createDeviceBody, createSmmuBody, hwInfoQuery } from '../../schema/inventory.js';
-import { allocHwptBody, allocVdeviceBody, allocViommuBody, attachBody, bindDeviceBody, createContextBody, createIoasBody, mapBody } from '../../schema/objects.js';
+import { allocHwptBody, allocVdeviceBody, allocViommuBody, attachBody, bindDeviceBody, createContextBody, createIoasBody, mapBody, pasidBody } from '../../schema/objects.js';
 import { hex64, objectId, u32 } from '../../schema/common.js';
 import { typeDefs } from './schema.js';
 import { graphqlRoleCheck, type Role } from '../plugins/auth.js';
@@ -101,6 +101,7 @@ export const graphqlApi: FastifyPluginAsync = async (app) => {
       smmu: rel((d) => smmuView(g.get('smmus', d.smmuId as number)!)),
       context: rel((d) => (d.contextId ? contextView(g.get('contexts', d.contextId as number)!) : null)),
       attachment: rel((d) => obj(d.attachedTo as number | null)),
+      host: rel((d) => hostConfigView(service.hostConfig(d.id))),
       vdevice: rel((d) => objectsWhere((o) => o.type === 'vdevice' && o.deviceId === d.id)[0] ?? null),
     },
     Context: {
@@ -139,6 +140,9 @@ export const graphqlApi: FastifyPluginAsync = async (app) => {
     },
     Eventq: {
       context: rel((o) => contextView(g.get('contexts', o.contextId as number)!)),
+    },
+    PasidAttachment: {
+      hwpt: rel((a) => obj(a.hwptId as number)),
     },
     Vdevice: {
       context: rel((o) => contextView(g.get('contexts', o.contextId as number)!)),
@@ -235,6 +239,11 @@ export const graphqlApi: FastifyPluginAsync = async (app) => {
       }),
       attachDevice: guard(async (a: Args) => deviceView(await service.attachDevice(id(a.deviceId), parse(attachBody, { ptId: a.ptId }).ptId))),
       detachDevice: guard(async (a: Args) => deviceView(await service.detachDevice(id(a.deviceId)))),
+      attachDevicePasid: guard(async (a: Args) => {
+        const p = parse(pasidBody, { pasid: a.pasid, ptId: a.ptId });
+        return deviceView(await service.attachPasid(id(a.deviceId), p.pasid, p.ptId));
+      }),
+      detachDevicePasid: guard(async (a: Args) => deviceView(await service.detachPasid(id(a.deviceId), parse(pasidBody.shape.pasid, a.pasid)))),
       allocViommu: guard(async (a: Args) => viewOf(service, await service.allocViommu(parse(allocViommuBody, a)))),
       allocVdevice: guard(async (a: Args) => viewOf(service, await service.allocVdevice(parse(allocVdeviceBody, a)))),
       // IOMMU_DESTROY takes any u32: id 0 names no object (ENOENT), as on REST (iommufd.md §6.1 item 1).

@@ -120,7 +120,47 @@ export const typeDefs = /* GraphQL */ `
     context: Context
     attachedTo: Int
     attachment: Hwpt
+    "PASIDs attached to HWPTs (PUT /v1/devices/{id}/pasids/{pasid}/attachment)."
+    pasids: [PasidAttachment!]!
+    "What the host driver programmed: the STE and the CD table."
+    host: HostConfig!
     vdevice: Vdevice
+  }
+
+  type HwptPasid {
+    deviceId: Int!
+    pasid: Float!
+  }
+
+  type PasidAttachment {
+    pasid: Float!
+    hwptId: Int!
+    hwpt: Hwpt
+  }
+
+  type HostConfig {
+    "The 8 STE words, 16-digit hex."
+    ste: [String!]!
+    "STE.Config: abort, bypass, s1_translate, s2_translate or nested."
+    config: String!
+    cdTable: CdTable
+  }
+
+  type CdTable {
+    base: String!
+    "linear or 64k_l2."
+    s1fmt: String!
+    s1cdmax: Int!
+    "terminate, bypass or ssid0: what a transaction without a PASID does."
+    s1dss: String!
+    cds: [ContextDescriptor!]!
+  }
+
+  type ContextDescriptor {
+    ssid: Float!
+    hwptId: Int!
+    asid: Int!
+    words: [String!]!
   }
 
   type Context {
@@ -177,7 +217,14 @@ export const typeDefs = /* GraphQL */ `
     viommu: Viommu
     smmuId: Int
     smmu: Smmu
+    "Paging HWPT: 1 (a CD with an ASID) or 2 (an S2 STE with a VMID)."
+    stage: Int
     vmid: Int
+    asid: Int
+    "Paging HWPT allocated with the pasid flag."
+    pasid: Boolean
+    "Paging HWPT: the device PASIDs attached to it."
+    pasidDevices: [HwptPasid!]
     vste: Vste
     devices: [Device!]!
   }
@@ -328,6 +375,8 @@ export const typeDefs = /* GraphQL */ `
     allocHwpt(deviceId: Int!, ptId: Int!, flags: [String!], data: HwptDataInput): Hwpt!
     attachDevice(deviceId: Int!, ptId: Int!): Device!
     detachDevice(deviceId: Int!): Device!
+    attachDevicePasid(deviceId: Int!, pasid: Float!, ptId: Int!): Device!
+    detachDevicePasid(deviceId: Int!, pasid: Float!): Device!
     allocViommu(deviceId: Int!, hwptId: Int!, type: String!): Viommu!
     allocVdevice(viommuId: Int!, deviceId: Int!, virtId: Float!): Vdevice!
     destroy(id: Int!): Boolean!

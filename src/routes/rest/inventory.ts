@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { idParams, listQuery } from '../../schema/common.js';
 import { createDeviceBody, createSmmuBody, deviceListQuery, hwInfoQuery } from '../../schema/inventory.js';
 import { roleConfig } from '../plugins/auth.js';
-import { deviceView, pageView, smmuView } from '../views.js';
+import { deviceDetailView, deviceView, pageView, smmuView } from '../views.js';
 
 export const inventoryRoutes: FastifyPluginAsyncZod = async (app) => {
   const service = app.iommufd;
@@ -17,7 +17,7 @@ export const inventoryRoutes: FastifyPluginAsyncZod = async (app) => {
   });
 
   app.get('/devices', { schema: { tags: ['inventory'], querystring: deviceListQuery } }, async (req) => pageView(service.listDevices(req.query), deviceView));
-  app.get('/devices/:id', { schema: { tags: ['inventory'], params: idParams } }, async (req) => deviceView(service.getDevice(req.params.id)));
+  app.get('/devices/:id', { schema: { tags: ['inventory'], params: idParams } }, async (req) => deviceDetailView(service, service.getDevice(req.params.id)));
   app.post('/devices', { schema: { tags: ['inventory'], body: createDeviceBody }, ...roleConfig('admin') }, async (req, reply) => reply.code(201).send(deviceView(await service.createDevice(req.body))));
   app.delete('/devices/:id', { schema: { tags: ['inventory'], params: idParams }, ...roleConfig('admin') }, async (req, reply) => {
     await service.deleteDevice(req.params.id);

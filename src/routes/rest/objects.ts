@@ -9,11 +9,12 @@ import {
   createIoasBody,
   mapBody,
   objectListQuery,
+  pasidParams,
   scopedListQuery,
   unmapQuery,
 } from '../../schema/objects.js';
 import { addr64 } from '../../domain/format.js';
-import { deviceView, mappingView, objectPageView, objectView } from '../views.js';
+import { deviceDetailView, mappingView, objectPageView, objectView } from '../views.js';
 
 export const objectRoutes: FastifyPluginAsyncZod = async (app) => {
   const service = app.iommufd;
@@ -49,9 +50,17 @@ export const objectRoutes: FastifyPluginAsyncZod = async (app) => {
   );
   app.get('/hwpts/:id', { schema: { tags: ['hwpts'], params: idParams } }, async (req) => objectView(service, service.getObject(req.params.id, ['hwpt_paging', 'hwpt_nested'], 'HWPT')));
   app.put('/devices/:id/attachment', { schema: { tags: ['hwpts'], params: idParams, body: attachBody } }, async (req) =>
-    deviceView(await service.attachDevice(req.params.id, req.body.ptId)),
+    deviceDetailView(service, await service.attachDevice(req.params.id, req.body.ptId)),
   );
-  app.delete('/devices/:id/attachment', { schema: { tags: ['hwpts'], params: idParams } }, async (req) => deviceView(await service.detachDevice(req.params.id)));
+  app.delete('/devices/:id/attachment', { schema: { tags: ['hwpts'], params: idParams } }, async (req) =>
+    deviceDetailView(service, await service.detachDevice(req.params.id)),
+  );
+  app.put('/devices/:id/pasids/:pasid/attachment', { schema: { tags: ['hwpts'], params: pasidParams, body: attachBody } }, async (req) =>
+    deviceDetailView(service, await service.attachPasid(req.params.id, req.params.pasid, req.body.ptId)),
+  );
+  app.delete('/devices/:id/pasids/:pasid/attachment', { schema: { tags: ['hwpts'], params: pasidParams } }, async (req) =>
+    deviceDetailView(service, await service.detachPasid(req.params.id, req.params.pasid)),
+  );
 
   // vIOMMUs and vDEVICEs
   app.post('/viommus', { schema: { tags: ['viommus'], body: allocViommuBody } }, async (req, reply) => reply.code(201).send(objectView(service, await service.allocViommu(req.body))));
