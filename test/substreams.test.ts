@@ -178,3 +178,38 @@ describe('host PASIDs: a DMA with the PASID walks the CD the driver wrote', () =
     expect((await translate(dev, 0x100008n, 3)).fault.type).toBe('C_BAD_SUBSTREAMID');
   });
 });
+
+describe('IOAS unmap flushes the TLBs of the domains over it (iotlb_sync)', () => {
+  it('stage 1 (TLBI_NH_ASID of its ASID), and a nest parent (TLBI_S12_VMALL of its VMID and of each vIOMMU on it): a cached translation is gone after the unmap', async () => {
+    const ctx = must(await t.req('POST', '/v1/contexts', { name: 'vm' }), 201).id;
+    const gpu = (await deviceByName(t, 'gpu0')).id;
+    must(await t.req('POST', `/v1/contexts/${ctx}/devices`, { deviceId: gpu }), 201);
+    const ioas = must(await t.req('POST', '/v1/ioas', { contextId: ctx }), 201).id;
+    must(await t.req('POST', `/v1/ioas/${ioas}/mappings`, { iova: '0x100000', length: '0x10000' }), 201);
+    const dom = must(await t.req('POST', '/v1/hwpts', { deviceId: gpu, ptId: ioas }), 201);
+    must(await t.req('PUT', `/v1/devices/${gpu}/attachment`, { ptId: dom.id }), 200);
+    expect((await translate(gpu, 0x100010n)).tlbHit).toBe(false);
+    expect((await translate(gpu, 0x100010n)).tlbHit).toBe(true);
+    const smmu = (await deviceByName(t, 'gpu0')).smmuId;
+    const before = must(await t.req('GET', `/v1/smmus/${smmu}/state?commands=4`), 200);
+    must(await t.req('DELETE', `/v1/ioas/${ioas}/mappings?iova=0x100000&length=0x10000`), 200);
+    const after = must(await t.req('GET', `/v1/smmus/${smmu}/state?commands=2`), 200);
+    expect(after.commands.executed - before.commands.executed).toBe(2);
+    expect(after.commands.byOpcode.TLBI_NH_ASID).toBe((before.commands.byOpcode.TLBI_NH_ASID ?? 0) + 1);
+    expect((await translate(gpu, 0x100010n)).fault).toMatchObject({ type: 'F_TRANSLATION', stage: 1 });
+
+    const parent = must(await t.req('POST', '/v1/hwpts', { deviceId: gpu, ptId: ioas, flags: ['nest_parent'] }), 201);
+    const viommu = must(await t.req('POST', '/v1/viommus', { deviceId: gpu, hwptId: parent.id, type: 'arm_smmuv3' }), 201);
+    must(await t.req('POST', `/v1/ioas/${ioas}/mappings`, { iova: '0x0', length: '0x10000' }), 201);
+    const bypass = must(await t.req('POST', '/v1/hwpts', { deviceId: gpu, ptId: viommu.id, data: { type: 'arm_smmuv3', ste: ['0x9', '0x0'] } }), 201);
+    must(await t.req('PUT', `/v1/devices/${gpu}/attachment`, { ptId: bypass.id }), 200);
+    await translate(gpu, 0x20n);
+    expect((await translate(gpu, 0x20n)).tlbHit).toBe(true);
+    const s0 = must(await t.req('GET', `/v1/smmus/${smmu}/state`), 200);
+    must(await t.req('DELETE', `/v1/ioas/${ioas}/mappings?iova=0x0&length=0x10000`), 200);
+    const s1 = must(await t.req('GET', `/v1/smmus/${smmu}/state`), 200);
+    // TLBI_NH_ASID (the stage-1 domain), TLBI_S12_VMALL ×2 (parent, vIOMMU), CMD_SYNC.
+    expect(s1.commands.byOpcode.TLBI_S12_VMALL).toBe((s0.commands.byOpcode.TLBI_S12_VMALL ?? 0) + 2);
+    expect((await translate(gpu, 0x20n)).fault).toMatchObject({ type: 'F_TRANSLATION', stage: 2 });
+  });
+});

@@ -5,7 +5,7 @@
  * attach, replace and detach). Rebuilt from the database at start, with empty caches, as after a
  * hardware reset.
  */
-import { decodeFeatures, encodeCommand, getIdrField, Smmuv3, wordsToBytes, CMD_BYTES, type SteWords } from '../hw/index.js';
+import { ATC_INV_SIZE_ALL, decodeFeatures, encodeCommand, getIdrField, Smmuv3, steGet, wordsToBytes, CMD_BYTES, type SteWords } from '../hw/index.js';
 import { buildAbortSte, buildNestedSte, buildS2Ste, installSte, issueCmdlist } from './driver/arm-smmu-v3.js';
 import { buildCdTableSte, buildS1Cd, cdTableLayout, cdTableRegion, DriverMemory, S1DSS, s1HandleOfIoas, writeCd, type CdTableLayout } from './driver/cd-table.js';
 import type { ObjectGraph } from './graph.js';
@@ -130,6 +130,47 @@ export class Hardware {
     const buf = new Uint8Array(changed.length * CMD_BYTES);
     changed.forEach((ssid, i) => wordsToBytes(encodeCommand('CFGI_CD', { SID: device.streamId, SSID: ssid, LEAF: 1 }), buf, i * CMD_BYTES));
     issueCmdlist(model, buf, 0, changed.length);
+  }
+
+  /**
+   * After an IOAS unmap (`iopt_unmap_iova_range` → `iommu_unmap` → the domain's `iotlb_sync`): every
+   * domain over the IOAS drops what its TLB may hold — a stage-1 domain by its ASID (TLBI_NH_ASID,
+   * `arm_smmu_tlb_inv_asid`), a stage-2 domain by its VMID (TLBI_S12_VMALL), and a nest parent for
+   * each vIOMMU on it too, whose guests' stage-1 entries were combined with it (the driver's
+   * TLBI_NH_ALL + S2 range of a nest parent) — then the ATCs of the devices attached through them
+   * (ATC_INV of everything, `arm_smmu_atc_inv_domain`), each SMMU's batch ended by a CMD_SYNC.
+   */
+  invalidateIoas(ioasId: number): void {
+    const bySmmu = new Map<number, bigint[][]>();
+    const add = (smmuId: number, cmd: bigint[]): void => {
+      const list = bySmmu.get(smmuId) ?? [];
+      list.push(cmd);
+      bySmmu.set(smmuId, list);
+    };
+    const hwpts = new Set<number>();
+    for (const o of this.graph.values('objects')) {
+      if (o.type !== 'hwpt_paging' || o.ioasId !== ioasId) continue;
+      hwpts.add(o.id);
+      if (o.stage === 1) add(o.smmuId, encodeCommand('TLBI_NH_ASID', { ASID: o.asid, VMID: 0 }));
+      else add(o.smmuId, encodeCommand('TLBI_S12_VMALL', { VMID: o.vmid }));
+      if (!o.nestParent) continue;
+      for (const v of this.graph.values('objects')) {
+        if (v.type === 'viommu' && v.hwptId === o.id) add(v.smmuId, encodeCommand('TLBI_S12_VMALL', { VMID: v.vmid }));
+      }
+    }
+    for (const d of this.graph.values('devices')) {
+      const via = d.attachedTo === null ? undefined : this.graph.get('objects', d.attachedTo);
+      if (via?.type !== 'hwpt_nested') continue;
+      const viommu = this.graph.get('objects', via.viommuId);
+      if (viommu?.type === 'viommu' && hwpts.has(viommu.hwptId) && steGet(this.deriveSte(d), 'EATS') !== 0) {
+        add(d.smmuId, encodeCommand('ATC_INV', { SID: d.streamId, SIZE: ATC_INV_SIZE_ALL }));
+      }
+    }
+    for (const [smmuId, cmds] of bySmmu) {
+      const buf = new Uint8Array(cmds.length * CMD_BYTES);
+      cmds.forEach((c, i) => wordsToBytes(c, buf, i * CMD_BYTES));
+      issueCmdlist(this.model(smmuId), buf, 0, cmds.length);
+    }
   }
 
   /** The physical STE of a device, from what it is attached to (iommufd.md §3.3). */

@@ -80,6 +80,10 @@ export class Iommufd {
     // pages and events never change one, so those commits skip the derivation.
     store.onCommit((changes) => {
       if (changes.some(stesChange)) this.hardware.sync();
+      // A removed mapping (unmap, or its IOAS destroyed) is flushed from the TLBs of its domains.
+      const unmapped = new Set<number>();
+      for (const c of changes) if (c.table === 'mappings' && c.record === null) unmapped.add(Number(c.key.split(':')[0]));
+      for (const ioasId of unmapped) this.hardware.invalidateIoas(ioasId);
     });
   }
 
