@@ -13,6 +13,10 @@ import { graphqlApi } from './routes/graphql/index.js';
 import { operationsRoutes } from './routes/operations.js';
 import { authPlugin } from './routes/plugins/auth.js';
 import { iommufdPlugin } from './routes/plugins/iommufd.js';
+import { lifecyclePlugin } from './routes/plugins/lifecycle.js';
+import { overloadPlugin } from './routes/plugins/overload.js';
+import { scopePlugin } from './routes/plugins/scope.js';
+import { serverOptions } from './routes/plugins/server-options.js';
 import { metricsPlugin } from './routes/plugins/metrics.js';
 import { openapiPlugin } from './routes/plugins/openapi.js';
 import { problemPlugin } from './routes/plugins/problem.js';
@@ -34,10 +38,13 @@ export async function buildApp(config: Config): Promise<App> {
   const { service, topologyLoaded } = await Iommufd.open(repository, config.topology, {
     maxInvalidationEntries: config.maxInvalidationEntries,
     guestMemoryLimit: config.guestMemoryLimit,
+    idempotencyTtlMs: config.idempotencyTtlMs,
+    auditRetention: config.auditRetention,
   });
 
   const app = Fastify({
-    logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
+    // Logger (Authorization redacted), timeouts, header limit, problem+json client errors.
+    ...serverOptions(config),
     bodyLimit: config.bodyLimit,
     // A caller's well-formed X-Request-Id is kept so logs of both sides line up.
     genReqId: (req) => {
@@ -51,13 +58,16 @@ export async function buildApp(config: Config): Promise<App> {
     reply.header('x-request-id', request.id);
   });
   await app.register(problemPlugin);
+  await app.register(lifecyclePlugin, { retryAfterSeconds: config.overload.retryAfterSeconds });
+  await app.register(overloadPlugin, { ...config.overload, bodyLimit: config.bodyLimit });
   await app.register(authPlugin, { tokens: config.apiTokens });
   await app.register(iommufdPlugin, { service });
+  await app.register(scopePlugin, { tokens: config.apiTokens });
   await app.register(metricsPlugin, { storage: { transactions: () => repository.commits() } });
   await app.register(openapiPlugin);
 
   await app.register(restApi, { prefix: '/v1' });
-  await app.register(graphqlApi);
+  await app.register(graphqlApi, { maxCost: config.graphqlMaxCost });
   await app.register(operationsRoutes, { database });
 
   // Writes queued before the close still commit; the database closes after them.

@@ -3,12 +3,24 @@
  * with one line naming the variable (see server.ts).
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { getHeapStatistics } from 'node:v8';
 import { z } from 'zod';
 import { BUILTIN_TOPOLOGY, type Topology } from './domain/topology.js';
 import { topologyFile } from './schema/inventory.js';
-import { parseTokens, type Role } from './routes/plugins/auth.js';
+import { parseTokens, type TokenGrant } from './routes/plugins/auth.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** A whole number from the environment, within [min, max] (0 is allowed where it means "off"). */
+const whole = (what: string, min: number, max: number, off: boolean) =>
+  z
+    .string()
+    .regex(/^[0-9]{1,15}$/, `must be a number of ${what}`)
+    .transform(Number)
+    .pipe(off ? z.int().max(max).refine((n) => n === 0 || n >= min, `must be 0 (off) or at least ${min}`) : z.int().min(min).max(max));
+const count = (what: string, min: number, max: number, def: number, off = false) => whole(what, min, max, off).default(def);
+const HOUR_MS = 3_600_000;
 
 const envSchema = z.object({
   PORT: z
@@ -43,7 +55,58 @@ const envSchema = z.object({
     .transform(Number)
     .pipe(z.int().min(1024))
     .default(1048576),
+  // How long an Idempotency-Key's answer is kept (ms; default 24 h), and how many audit entries.
+  IDEMPOTENCY_TTL: z
+    .string()
+    .regex(/^[0-9]{1,11}$/, 'must be a number of milliseconds')
+    .transform(Number)
+    .pipe(z.int().min(1000).max(30 * 24 * 3_600_000))
+    .default(86_400_000),
+  AUDIT_RETENTION: z
+    .string()
+    .regex(/^[0-9]{1,8}$/, 'must be a number of audit entries')
+    .transform(Number)
+    .pipe(z.int().min(100).max(10_000_000))
+    .default(10_000),
+  // Access and overload (issue 12). Every limit but the window can be 0: off.
+  RATE_LIMIT_MAX: count('requests', 1, 1e9, 100_000, true),
+  RATE_LIMIT_WINDOW: count('milliseconds', 1000, 24 * HOUR_MS, 60_000),
+  MAX_IN_FLIGHT: count('requests', 1, 1e6, 256, true),
+  MAX_TURN_BYTES: count('bytes', 1024, 2 ** 40, 512 * 1024, true),
+  // Off by default: a one-off long task (a start, a teardown, a starved CPU) would shed the next
+  // interval's requests; admission per turn (MAX_TURN_BYTES) bounds the queue. 200 suits a
+  // dedicated host.
+  MAX_EVENT_LOOP_DELAY: count('milliseconds', 10, HOUR_MS, 0, true),
+  // Unset: 90 % of V8's heap limit (node --max-old-space-size).
+  MAX_HEAP_USED: whole('bytes', 16 * 1024 * 1024, 2 ** 50, true).optional(),
+  PRESSURE_SAMPLE_INTERVAL: count('milliseconds', 10, 60_000, 250),
+  RETRY_AFTER: count('seconds', 1, 3600, 1),
+  REQUEST_TIMEOUT: count('milliseconds', 1000, 24 * HOUR_MS, 30_000, true),
+  CONNECTION_TIMEOUT: count('milliseconds', 1000, 24 * HOUR_MS, 0, true),
+  HANDLER_TIMEOUT: count('milliseconds', 100, 24 * HOUR_MS, 0, true),
+  MAX_HEADER_SIZE: count('bytes', 1024, 1024 * 1024, 16_384),
+  GRAPHQL_MAX_COST: count('fields', 10, 1e9, 100000, true),
+  SHUTDOWN_DELAY: count('milliseconds', 0, HOUR_MS, 1000),
+  SHUTDOWN_TIMEOUT: count('milliseconds', 1000, HOUR_MS, 8000),
 });
+
+/** The limits of src/routes/plugins/overload.ts and the server's timeouts; 0 means off. */
+export interface OverloadConfig {
+  /** Requests per token (per client address without API_TOKENS) per window. */
+  rateLimitMax: number;
+  rateLimitWindowMs: number;
+  /** Requests with a body (writes, GraphQL POSTs) waiting or being served; more are shed (503 EOVERLOAD). */
+  maxInFlight: number;
+  /** Their declared body bytes admitted per event-loop turn; more wait for the next turn. */
+  maxTurnBytes: number;
+  /** Mean event-loop delay (ms) over a sample interval above which requests are shed. */
+  maxEventLoopDelayMs: number;
+  /** V8 heap in use (bytes) above which requests are shed. */
+  maxHeapUsedBytes: number;
+  pressureSampleIntervalMs: number;
+  /** The Retry-After (seconds) of a shed or rate-limited answer. */
+  retryAfterSeconds: number;
+}
 
 export interface Config {
   port: number;
@@ -53,10 +116,39 @@ export interface Config {
   bodyLimit: number;
   maxInvalidationEntries: number;
   guestMemoryLimit: number;
-  /** null: no API_TOKENS, the service is open. */
-  apiTokens: Map<string, Role> | null;
+  /** null: no API_TOKENS, the service is open (and listens on loopback only). */
+  apiTokens: Map<string, TokenGrant> | null;
   topology: Topology;
   topologySource: string;
+  /** How long the answer of a request made with an Idempotency-Key is kept (ms). */
+  idempotencyTtlMs: number;
+  /** Audit entries kept (the newest). */
+  auditRetention: number;
+  overload: OverloadConfig;
+  /** Node's requestTimeout: the whole request (headers and body) must arrive within it (ms). */
+  requestTimeoutMs: number;
+  /** Node's socket timeout (ms): a connection idle that long is closed (SSE streams too). */
+  connectionTimeoutMs: number;
+  /** Fastify's handlerTimeout (ms): a route that has not answered by then answers 503 ETIME. */
+  handlerTimeoutMs: number;
+  /** Largest request line + headers (bytes); more is 431 E2BIG. */
+  maxHeaderSize: number;
+  /** GraphQL: largest query cost (src/routes/graphql/cost.ts). */
+  graphqlMaxCost: number;
+  /** On SIGTERM/SIGINT: how long /readyz answers 503 before the listener closes (ms). */
+  shutdownDelayMs: number;
+  /** On SIGTERM/SIGINT: the exit is forced (code 1) after this long (ms). */
+  shutdownTimeoutMs: number;
+}
+
+/** 127.0.0.0/8, ::1 (also IPv4-mapped) and localhost: the addresses only this host reaches. */
+export function isLoopback(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost' || h.endsWith('.localhost')) return true;
+  const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;
+  if (isIP(v4) === 4) return v4.split('.')[0] === '127';
+  if (isIP(h) === 6) return /^(0{0,4}:){2,7}0{0,3}1$/.test(h) || h === '::1';
+  return false;
 }
 
 export class ConfigError extends Error {
@@ -93,13 +185,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     topology = t.data;
     topologySource = e.HOST_TOPOLOGY;
   }
-  let apiTokens: Map<string, Role> | null = null;
+  let apiTokens: Map<string, TokenGrant> | null = null;
   if (e.API_TOKENS !== undefined) {
     try {
       apiTokens = parseTokens(e.API_TOKENS);
     } catch (err) {
       throw new ConfigError('API_TOKENS', (err as Error).message);
     }
+  }
+  if (apiTokens === null && !isLoopback(e.HOST)) {
+    throw new ConfigError('HOST', `${e.HOST} is not a loopback address and API_TOKENS is not set: anyone who reaches it could change everything; set API_TOKENS or listen on 127.0.0.1`);
+  }
+  if (e.SHUTDOWN_DELAY >= e.SHUTDOWN_TIMEOUT) {
+    throw new ConfigError('SHUTDOWN_DELAY', `must be shorter than SHUTDOWN_TIMEOUT (${e.SHUTDOWN_TIMEOUT} ms) (got ${e.SHUTDOWN_DELAY})`);
   }
   return {
     apiTokens,
@@ -112,5 +210,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     guestMemoryLimit: e.GUEST_MEMORY_LIMIT,
     topology,
     topologySource,
+    idempotencyTtlMs: e.IDEMPOTENCY_TTL,
+    auditRetention: e.AUDIT_RETENTION,
+    overload: {
+      rateLimitMax: e.RATE_LIMIT_MAX,
+      rateLimitWindowMs: e.RATE_LIMIT_WINDOW,
+      maxInFlight: e.MAX_IN_FLIGHT,
+      maxTurnBytes: e.MAX_TURN_BYTES,
+      maxEventLoopDelayMs: e.MAX_EVENT_LOOP_DELAY,
+      maxHeapUsedBytes: e.MAX_HEAP_USED ?? Math.floor(getHeapStatistics().heap_size_limit * 0.9),
+      pressureSampleIntervalMs: e.PRESSURE_SAMPLE_INTERVAL,
+      retryAfterSeconds: e.RETRY_AFTER,
+    },
+    requestTimeoutMs: e.REQUEST_TIMEOUT,
+    connectionTimeoutMs: e.CONNECTION_TIMEOUT,
+    handlerTimeoutMs: e.HANDLER_TIMEOUT,
+    maxHeaderSize: e.MAX_HEADER_SIZE,
+    graphqlMaxCost: e.GRAPHQL_MAX_COST,
+    shutdownDelayMs: e.SHUTDOWN_DELAY,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT,
   };
 }

@@ -6,7 +6,7 @@
  * list endpoint fully paged, every IOAS's mappings, every context's devices, every SMMU's model
  * state with its command log). A test can so prove that a rejected request changed neither.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -14,6 +14,7 @@ import type { FastifyInstance, InjectOptions } from 'fastify';
 import { expect } from 'vitest';
 import { buildApp, type App } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
+import type { OpenApiResponseChecker, ResponseMismatch } from './reliability/openapi-responses.js';
 
 export interface TestApp extends App {
   dir: string;
@@ -167,7 +168,44 @@ function readerHeaders(env: Record<string, string> | undefined): Record<string, 
 const readHeaders = new WeakMap<TestApp, Record<string, string>>();
 const appEnv = new WeakMap<TestApp, Record<string, string> | undefined>();
 
-export async function startApp(opts: { dir?: string; env?: Record<string, string> } = {}): Promise<TestApp> {
+/**
+ * Checking answers against /openapi.json (opt-in; off by default). `record`: every answer `t.req`
+ * receives is checked against the documented responses of its route (status documented; content
+ * type and, when a schema is documented, the body validated with ajv) and each mismatch is kept in
+ * `responseMismatches` (and appended as a JSON line to the file VSMMU_RESPONSE_LOG names, if
+ * set); `strict`: the same, and a wrong status, content type or body throws from `t.req` (a
+ * documented response without a schema is only recorded). VSMMU_CHECK_RESPONSES=record|strict
+ * turns it on for every app a test run starts; startApp's `checkResponses` for one app.
+ */
+export type ResponseCheckMode = 'off' | 'record' | 'strict';
+export const responseMismatches: Array<ResponseMismatch & { test?: string }> = [];
+const responseCheckers = new WeakMap<FastifyInstance, Promise<OpenApiResponseChecker>>();
+
+function envResponseCheckMode(): ResponseCheckMode {
+  const v = process.env.VSMMU_CHECK_RESPONSES;
+  return v === 'record' || v === 'strict' ? v : 'off';
+}
+
+async function checkResponse(app: FastifyInstance, method: string, url: string, res: Res, mode: ResponseCheckMode): Promise<void> {
+  let checker = responseCheckers.get(app);
+  if (!checker) {
+    checker = import('./reliability/openapi-responses.js').then((m) => new m.OpenApiResponseChecker(app.swagger() as Record<string, any>));
+    responseCheckers.set(app, checker);
+  }
+  const found = (await checker).check(method, url, res);
+  if (found.length === 0) return;
+  const test = expect.getState().testPath;
+  responseMismatches.push(...found.map((m) => ({ ...m, test })));
+  const log = process.env.VSMMU_RESPONSE_LOG;
+  if (log) appendFileSync(log, found.map((m) => `${JSON.stringify({ ...m, test })}\n`).join(''));
+  if (mode === 'strict') {
+    const { FAILING_KINDS } = await import('./reliability/openapi-responses.js');
+    const failing = found.filter((m) => FAILING_KINDS.has(m.kind));
+    if (failing.length) throw new Error(`response does not match /openapi.json: ${failing.map((m) => `${m.method} ${m.url} → ${m.status}: ${m.detail}`).join('; ')}`);
+  }
+}
+
+export async function startApp(opts: { dir?: string; env?: Record<string, string>; checkResponses?: ResponseCheckMode } = {}): Promise<TestApp> {
   const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'vsmmu-test-'));
   const dbFile = path.join(dir, 'vsmmu.db');
   const config = loadConfig({ DATABASE_URL: `file:${dbFile}`, LOG_LEVEL: 'silent', ...opts.env });
@@ -184,7 +222,7 @@ export async function startApp(opts: { dir?: string; env?: Record<string, string
     },
     async restart() {
       await app.close();
-      return startApp({ dir, env: opts.env });
+      return startApp({ dir, env: opts.env, ...(opts.checkResponses === undefined ? {} : { checkResponses: opts.checkResponses }) });
     },
     async req(method, url, body, headers = {}) {
       const res = await app.inject({
@@ -199,7 +237,10 @@ export async function startApp(opts: { dir?: string; env?: Record<string, string
       } catch {
         parsed = res.body;
       }
-      return { status: res.statusCode, body: parsed, headers: res.headers, raw: res.body };
+      const out: Res = { status: res.statusCode, body: parsed, headers: res.headers, raw: res.body };
+      const mode = opts.checkResponses ?? envResponseCheckMode();
+      if (mode !== 'off') await checkResponse(app, String(method ?? 'GET'), url, out, mode);
+      return out;
     },
     async gql(query, variables) {
       const res = await app.inject({ method: 'POST', url: '/graphql', payload: { query, variables } });

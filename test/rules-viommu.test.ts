@@ -686,20 +686,24 @@ describe('Inventory changes never silently delete referenced objects', () => {
     await rejected(t, 'ENOENT', 404, () => t!.req('DELETE', `/v1/smmus/${spare.id}`));
   });
 
-  it('inventory: an SMMU whose devices were unbound and removed is still EBUSY while objects of a context live on it (HWPTs, vIOMMU)', async () => {
+  it('inventory: an unbound device still named by objects of a context (HWPTs, vIOMMU) is EBUSY, and so is its SMMU; once the context is closed both go', async () => {
     t = await startApp();
     const { smmu, device } = await customSmmu(t, 'hotplug', DEFAULT_IDR[0]);
     const g = await buildViommu(t, { device: 'hotplug-dev' });
     expect(g.dev).toBe(device.id);
     must(await t.req('DELETE', `/v1/contexts/${g.ctx}/devices/${g.dev}`), 200);
-    must(await t.req('DELETE', `/v1/devices/${g.dev}`), 204);
-    const onSmmu = must(await t.req('GET', `/v1/objects?contextId=${g.ctx}`), 200).items.filter((o: { smmuId?: number }) => o.smmuId === smmu.id).map((o: { id: number }) => o.id);
-    expect(onSmmu).toEqual(expect.arrayContaining([g.parent, g.viommu]));
+    // Issue 12: the objects allocated through the device name it in `deviceId` and outlive the
+    // unbind; the device cannot leave the inventory under them.
+    const naming = must(await t.req('GET', `/v1/objects?contextId=${g.ctx}`), 200).items.filter((o: { deviceId?: number }) => o.deviceId === g.dev).map((o: { id: number }) => o.id);
+    expect(naming).toEqual(expect.arrayContaining([g.parent, g.viommu]));
+    const deviceBusy = await rejected(t, 'EBUSY', 409, () => t!.req('DELETE', `/v1/devices/${g.dev}`));
+    expect(deviceBusy.blockedBy).toEqual(naming);
     const busy = await rejected(t, 'EBUSY', 409, () => t!.req('DELETE', `/v1/smmus/${smmu.id}`));
-    expect(busy.blockedBy).toEqual(onSmmu);
+    expect(busy.blockedBy).toEqual([g.dev]);
     expect(must(await t.req('GET', `/v1/viommus/${g.viommu}/stats`), 200).vmid).toBeGreaterThan(0);
-    // Once the context is closed nothing references the SMMU any more.
+    // Once the context is closed nothing references the device or the SMMU any more.
     must(await t.req('DELETE', `/v1/contexts/${g.ctx}`), 200);
+    must(await t.req('DELETE', `/v1/devices/${g.dev}`), 204);
     must(await t.req('DELETE', `/v1/smmus/${smmu.id}`), 204);
   });
 

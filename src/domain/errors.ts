@@ -17,7 +17,11 @@ export type Errno =
   | 'EOPNOTSUPP'
   | 'EIO'
   | 'EFAULT'
-  | 'EUNAUTHENTICATED';
+  | 'EUNAUTHENTICATED'
+  /** Idempotency-Key reused with another request (method, path or body): IETF draft, 422. */
+  | 'EIDEMPOTENCY_MISMATCH'
+  /** Idempotency-Key of a request still being processed: IETF draft, 409. */
+  | 'EIDEMPOTENCY_BUSY';
 
 /** api.md "Conventions": status per errno. */
 export const ERRNO_STATUS: Record<Errno, number> = {
@@ -35,6 +39,8 @@ export const ERRNO_STATUS: Record<Errno, number> = {
   EIO: 422,
   EFAULT: 422,
   EUNAUTHENTICATED: 401,
+  EIDEMPOTENCY_MISMATCH: 422,
+  EIDEMPOTENCY_BUSY: 409,
 };
 
 export class IommufdError extends Error {

@@ -32,6 +32,8 @@ export class ObjectGraph {
     mappings: new Map(),
     pages: new Map(),
     events: new Map(),
+    idempotency: new Map(),
+    audit: new Map(),
   };
   /** Bumped on every applied commit; lets caches and loaders tell states apart. */
   version = 0;
@@ -89,6 +91,8 @@ export class WriteTx implements TxBase {
     mappings: new Map(),
     pages: new Map(),
     events: new Map(),
+    idempotency: new Map(),
+    audit: new Map(),
   };
   /** Work to run after a successful commit (events, model updates): never on failure. */
   readonly afterCommit: Array<() => void> = [];

@@ -6,9 +6,10 @@
  * hardware reset.
  */
 import { ATC_INV_SIZE_ALL, decodeFeatures, encodeCommand, getIdrField, Smmuv3, steGet, wordsToBytes, CMD_BYTES, type SteWords } from '../hw/index.js';
-import { buildAbortSte, buildNestedSte, buildS2Ste, installSte, issueCmdlist } from './driver/arm-smmu-v3.js';
+import { buildAbortSte, buildNestedSte, buildS2Ste, clearSte, installSte, issueCmdlist } from './driver/arm-smmu-v3.js';
 import { buildCdTableSte, buildS1Cd, cdTableLayout, cdTableRegion, DriverMemory, S1DSS, s1HandleOfIoas, writeCd, type CdTableLayout } from './driver/cd-table.js';
 import type { ObjectGraph } from './graph.js';
+import type { Reader } from './reader.js';
 import type { HwptPagingRec } from './objects/index.js';
 import { ssidBitsOf } from './pasid.js';
 import type { DeviceRec, SmmuRec } from './types.js';
@@ -37,8 +38,8 @@ export class Hardware {
   private readonly models = new Map<number, Smmuv3>();
   /** DMA-coherent memory of the host driver: the CD tables (read by the models). */
   readonly driverMemory = new DriverMemory();
-  /** The STE each device currently has installed, to spot changes. */
-  private readonly installed = new Map<number, string>();
+  /** The STE each device currently has installed (and where), to spot changes and removals. */
+  private readonly installed = new Map<number, { key: string; smmuId: number; streamId: number }>();
   /** The CD table each device currently has, and the CDs it holds by SSID. */
   private readonly installedCds = new Map<number, { layout: CdTableLayout; cds: Map<number, string> }>();
 
@@ -82,17 +83,21 @@ export class Hardware {
       const dropsCd0 = this.installedCds.get(device.id)?.cds.has(0) === true && !table?.cds.some((cd) => cd.ssid === 0);
       if (table || this.installedCds.has(device.id)) this.installCds(model, device, table, dropsCd0 ? 0 : null);
       const steKey = key(host.ste);
-      if (this.installed.get(device.id) !== steKey) {
+      if (this.installed.get(device.id)?.key !== steKey) {
         installSte(model, device.streamId, host.ste);
-        this.installed.set(device.id, steKey);
+        this.installed.set(device.id, { key: steKey, smmuId: device.smmuId, streamId: device.streamId });
       }
       if (dropsCd0) this.installCds(model, device, table, null);
     }
-    for (const id of [...this.installed.keys()]) {
-      if (!seen.has(id)) {
-        this.installed.delete(id);
-        this.installedCds.delete(id);
-      }
+    // A device gone from the inventory: its STE leaves the stream table at once (CFGI_STE +
+    // CMD_SYNC), unless a device added in the same commit took its StreamID.
+    for (const [id, was] of [...this.installed]) {
+      if (seen.has(id)) continue;
+      this.installed.delete(id);
+      this.installedCds.delete(id);
+      const model = this.models.get(was.smmuId);
+      const reused = [...this.installed.values()].some((d) => d.smmuId === was.smmuId && d.streamId === was.streamId);
+      if (model && !reused) clearSte(model, was.streamId);
     }
   }
 
@@ -184,13 +189,13 @@ export class Hardware {
    * STE (`arm_smmu_make_cdtable_ste`) when its RID is on a stage-1 domain (S1DSS=SSID0, that
    * domain's CD at SSID 0) or PASIDs are attached (S1DSS from the RID: blocked → terminate).
    */
-  deriveHost(device: DeviceRec): HostConfig {
-    const hwpt = device.attachedTo === null ? undefined : this.graph.get('objects', device.attachedTo);
+  deriveHost(device: DeviceRec, r: Reader = this.graph): HostConfig {
+    const hwpt = device.attachedTo === null ? undefined : r.get('objects', device.attachedTo);
     if (device.contextId === null) return { ste: buildAbortSte(), cdTable: null };
-    const smmu = this.graph.get('smmus', device.smmuId) as SmmuRec;
+    const smmu = r.get('smmus', device.smmuId) as SmmuRec;
     const cds: HostCd[] = [];
     for (const a of device.pasids) {
-      const domain = this.graph.get('objects', a.hwptId);
+      const domain = r.get('objects', a.hwptId);
       if (domain?.type === 'hwpt_paging' && domain.stage === 1) cds.push(this.s1Cd(smmu, a.pasid, domain));
     }
     if (hwpt?.type === 'hwpt_paging' && hwpt.stage === 1) {
@@ -201,8 +206,8 @@ export class Hardware {
       return { ste: buildS2Ste({ vmid: hwpt.vmid, s2ttb: s2HandleOfIoas(hwpt.ioasId), ats: false }), cdTable: null };
     }
     if (hwpt.type !== 'hwpt_nested') return { ste: buildAbortSte(), cdTable: null };
-    const viommu = this.graph.get('objects', hwpt.viommuId);
-    const parent = viommu?.type === 'viommu' ? this.graph.get('objects', viommu.hwptId) : undefined;
+    const viommu = r.get('objects', hwpt.viommuId);
+    const parent = viommu?.type === 'viommu' ? r.get('objects', viommu.hwptId) : undefined;
     if (viommu?.type !== 'viommu' || parent?.type !== 'hwpt_paging') throw new Error(`nested HWPT ${hwpt.id}: no vIOMMU with a nest parent`);
     const vste: [bigint, bigint] = [hwpt.vste0, hwpt.vste1];
     const config = decodeVste(vste[0], vste[1]).config;

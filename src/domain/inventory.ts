@@ -93,10 +93,16 @@ export function createDevice(tx: WriteTx, input: CreateDeviceInput): DeviceRec {
   return tx.put('devices', device);
 }
 
-/** A device bound to a context is in use (EBUSY): unbind it first. */
+/**
+ * A device bound to a context is in use (EBUSY): unbind it first. So is a device that objects
+ * still name (a HWPT, vIOMMU or vDEVICE allocated through it: their `deviceId`, which outlives an
+ * unbind), as an SMMU with objects on it is: destroy them first (`blockedBy` lists them).
+ */
 export function deleteDevice(tx: WriteTx, id: number): void {
   const device = tx.get('devices', id) ?? fail('ENOENT', `device ${id} does not exist`);
   if (device.contextId !== null) fail('EBUSY', `device ${id} is bound to context ${device.contextId}`, { blockedBy: [device.contextId] });
+  const users = [...tx.values('objects')].filter((o) => 'deviceId' in o && o.deviceId === device.id).map((o) => o.id).sort((a, b) => a - b);
+  if (users.length > 0) fail('EBUSY', `device ${id} is still named by objects ${users.join(', ')}: destroy them first`, { blockedBy: users });
   tx.delete('devices', id);
 }
 

@@ -24,6 +24,8 @@ import { HostMemory, readGuest, writeGuest } from './memory.js';
 import { translateDevice, type TranslateInput } from './translate.js';
 import { allocEventq, eventqOf, eventqTypeOf, PAYLOAD_WORDS, pendingEvents, queueEvent, readEvents, type AllocEventqInput } from './eventq.js';
 import type { EventRec, EventqType } from './types.js';
+import { answerRecord, DEFAULT_AUDIT_RETENTION, DEFAULT_IDEMPOTENCY_TTL_MS, expiredKeys, listAudit, storedAnswer, type AuditQuery } from './audit.js';
+import { systemScope, type IdempotentRequest } from './write-scope.js';
 import { DEFAULT_MAX_INVALIDATION_ENTRIES, invalidateViommu, invalidationTarget, newViommuStats, type InvalidationInput, type ViommuStats } from './invalidate.js';
 
 export interface Page<T> {
@@ -51,9 +53,18 @@ export interface ServiceOptions {
   maxInvalidationEntries: number;
   /** Total simulated host memory that writes may allocate (bytes); more is ENOMEM. */
   guestMemoryLimit: number;
+  /** How long the answer of a request made with an Idempotency-Key is kept (ms). */
+  idempotencyTtlMs?: number;
+  /** Audit entries kept (the newest). */
+  auditRetention?: number;
 }
 
-export const DEFAULT_SERVICE_OPTIONS: ServiceOptions = { maxInvalidationEntries: DEFAULT_MAX_INVALIDATION_ENTRIES, guestMemoryLimit: 256 * 1024 * 1024 };
+export const DEFAULT_SERVICE_OPTIONS: ServiceOptions = {
+  maxInvalidationEntries: DEFAULT_MAX_INVALIDATION_ENTRIES,
+  guestMemoryLimit: 256 * 1024 * 1024,
+  idempotencyTtlMs: DEFAULT_IDEMPOTENCY_TTL_MS,
+  auditRetention: DEFAULT_AUDIT_RETENTION,
+};
 
 /** Whether a committed change can change a device's STE (each type's descriptor says). */
 function stesChange(c: StagedChange): boolean {
@@ -88,10 +99,10 @@ export class Iommufd {
   }
 
   static async open(repo: Repository, topology: Topology, options: ServiceOptions = DEFAULT_SERVICE_OPTIONS): Promise<{ service: Iommufd; topologyLoaded: boolean }> {
-    const store = new Store(repo);
+    const store = new Store(repo, { auditRetention: options.auditRetention ?? DEFAULT_AUDIT_RETENTION });
     await store.load();
     const service = new Iommufd(store, options);
-    const topologyLoaded = await store.write((tx) => loadTopology(tx, topology));
+    const topologyLoaded = await store.write((tx) => loadTopology(tx, topology), systemScope('loadTopology'));
     return { service, topologyLoaded };
   }
 
@@ -288,14 +299,14 @@ export class Iommufd {
   async translate(deviceId: number, input: TranslateInput) {
     const { result, route } = translateDevice(this.graph, this.hardware, this.hostMemory, deviceId, input);
     if (!route) return { result, forwarded: null };
-    const forwarded = await this.store.write((tx) => {
+    // The write answers with the whole outcome, so an idempotent request's answer is stored with it.
+    return this.store.write((tx) => {
       // Dropped when the vIOMMU has no arm_smmuv3 vEVENTQ (iommufd_viommu_report_event finds none).
       const q = eventqOf(tx, route.viommuId, 'arm_smmuv3');
-      if (!q) return { viommuId: route.viommuId, virtId: route.virtId, eventqId: null, sequence: null, lostEvents: false };
+      if (!q) return { result, forwarded: { viommuId: route.viommuId, virtId: route.virtId, eventqId: null, sequence: null, lostEvents: false } };
       const e = queueEvent(tx, q, route.record);
-      return { viommuId: route.viommuId, virtId: route.virtId, eventqId: q.id, sequence: e.sequence, lostEvents: e.flags !== 0 };
+      return { result, forwarded: { viommuId: route.viommuId, virtId: route.virtId, eventqId: q.id as number | null, sequence: e.sequence as number | null, lostEvents: e.flags !== 0 } };
     });
-    return { result, forwarded };
   }
   /**
    * IOMMU_HWPT_INVALIDATE. `entries` may be a function: it is called only after the target has
@@ -361,6 +372,36 @@ export class Iommufd {
       streamTable: { entries: model.streamIds().length },
       recentCommands: log.commands,
     };
+  }
+
+  // ---- audit and idempotency (audit.ts, store.ts) ----
+  /** GET /v1/audit: accepted writes, oldest first, filtered by context, object or token name. */
+  listAudit(q: AuditQuery) {
+    return listAudit(this.graph, q);
+  }
+  /** The committed answer of an idempotent request, unless expired. */
+  storedAnswer(caller: string, key: string, now = new Date()) {
+    return storedAnswer(this.graph, caller, key, now);
+  }
+  /**
+   * Stores the answer of an idempotent request that no write of its own answered (an error, or a
+   * request that wrote nothing, such as an invalidation), in a transaction of its own.
+   */
+  storeAnswer(request: IdempotentRequest, answer: { status: number; body: string | null; contentType: string | null }) {
+    return this.store.write((tx) => {
+      const rec = answerRecord(request, answer, new Date());
+      tx.put('idempotency', rec);
+      return rec;
+    }, null);
+  }
+  /** Deletes the answers whose keys have expired; resolves with how many. */
+  async purgeExpiredAnswers(now = new Date()): Promise<number> {
+    if (expiredKeys(this.graph, now).length === 0) return 0;
+    return this.store.write((tx) => {
+      const keys = expiredKeys(tx, now);
+      for (const key of keys) tx.delete('idempotency', key);
+      return keys.length;
+    }, systemScope('purgeIdempotencyKeys'));
   }
 
   // ---- raw records, for GraphQL relations and tests ----

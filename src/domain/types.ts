@@ -74,6 +74,47 @@ export interface MappingRec {
   writable: boolean;
 }
 
+/**
+ * The stored answer to a request made with an Idempotency-Key (IETF draft), per caller: written in
+ * the same transaction as the write it answers (store.ts), or alone for an answer no write made.
+ */
+export interface IdempotencyRec {
+  /** Who made the request: the token's name, or "anonymous" without API_TOKENS. */
+  caller: string;
+  key: string;
+  /** sha256 of method, path and body: a reuse with another request is refused. */
+  fingerprint: string;
+  method: string;
+  path: string;
+  status: number;
+  /** The answer's body as sent (JSON text), or null for an empty one (204). */
+  body: string | null;
+  contentType: string | null;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+/** One accepted write: who, what, when (write-scope.ts, store.ts). */
+export interface AuditRec {
+  seq: number;
+  at: Date;
+  requestId: string | null;
+  /** The token's name, "anonymous" without API_TOKENS, "system" for the service's own writes. */
+  actor: string;
+  method: string | null;
+  /** The route pattern ("/v1/hwpts/:id/invalidate", "/graphql"), or what the service did. */
+  route: string;
+  path: string | null;
+  /** The GraphQL mutation field, or the service's own operation. */
+  operation: string | null;
+  /** Contexts whose objects or devices the write touched (or the contexts it created/deleted). */
+  contextIds: number[];
+  /** SMMUs, devices, contexts and objects the write created, changed (including an IOAS's mappings, a vEVENTQ's records) and destroyed. */
+  created: number[];
+  changed: number[];
+  destroyed: number[];
+}
+
 export interface TableRecords {
   meta: { key: string; value: string };
   smmus: SmmuRec;
@@ -83,11 +124,19 @@ export interface TableRecords {
   mappings: MappingRec;
   pages: PageRec;
   events: EventRec;
+  idempotency: IdempotencyRec;
+  audit: AuditRec;
 }
 export type TableName = keyof TableRecords;
 
 /** Parent-first order: creates and updates run in this order, deletes in the reverse. */
-export const TABLE_ORDER: readonly TableName[] = ['meta', 'smmus', 'contexts', 'devices', 'objects', 'mappings', 'pages', 'events'];
+export const TABLE_ORDER: readonly TableName[] = ['meta', 'smmus', 'contexts', 'devices', 'objects', 'mappings', 'pages', 'events', 'idempotency', 'audit'];
+
+/** The tables of the iommufd state: what an audit entry reports (not the bookkeeping tables). */
+export const STATE_TABLES: ReadonlySet<TableName> = new Set(['smmus', 'contexts', 'devices', 'objects', 'mappings', 'pages', 'events']);
+
+/** The key of an idempotency record: the key is scoped per caller. */
+export const idempotencyKeyOf = (caller: string, key: string): string => `${caller}\n${key}`;
 
 export function recordKey<T extends TableName>(table: T, rec: TableRecords[T]): string {
   switch (table) {
@@ -103,6 +152,12 @@ export function recordKey<T extends TableName>(table: T, rec: TableRecords[T]): 
       const e = rec as EventRec;
       return `${e.eventqId}:${e.ord}`;
     }
+    case 'idempotency': {
+      const i = rec as IdempotencyRec;
+      return idempotencyKeyOf(i.caller, i.key);
+    }
+    case 'audit':
+      return String((rec as AuditRec).seq);
     default:
       return String((rec as { id: number }).id);
   }

@@ -1,15 +1,25 @@
-/** /healthz (alive), /readyz (database reachable, migrations applied, not shutting down). */
+/**
+ * /healthz (alive), /readyz (database reachable, migrations applied, not shutting down).
+ *
+ * Both are open (an orchestrator's probes carry no token) and are probes (`probe: true`): exempt
+ * from the rate limit and from load shedding (plugins/overload.ts), so they stay fast while the
+ * service sheds. /readyz turns 503 ESHUTDOWN as soon as a shutdown begins (plugins/lifecycle.ts).
+ */
 import type { FastifyPluginAsync } from 'fastify';
 import type { OpenedDatabase } from '../storage/database.js';
-import { roleConfig } from './plugins/auth.js';
 import { problemFor, sendProblem } from './plugins/problem.js';
+
+/** Open, not rate-limited, never shed. */
+const PROBE = { config: { role: null, rateLimit: false, probe: true } } as const;
 
 export const operationsRoutes: FastifyPluginAsync<{ database: OpenedDatabase }> = async (app, { database }) => {
   const service = app.iommufd;
-  // Probes are open: an orchestrator's liveness and readiness checks carry no token.
-  app.get('/healthz', roleConfig(null), async () => ({ status: 'ok' }));
-  app.get('/readyz', roleConfig(null), async (request, reply) => {
-    if (service.store.closing) return sendProblem(reply, problemFor('EBUSY', 'shutting down', String(request.id)));
+  app.get('/healthz', PROBE, async () => ({ status: 'ok' }));
+  app.get('/readyz', PROBE, async (request, reply) => {
+    if (app.lifecycle.draining || service.store.closing) {
+      reply.header('retry-after', '1');
+      return sendProblem(reply, problemFor('ESHUTDOWN', 'shutting down', String(request.id)));
+    }
     try {
       const rows = await database.db.$queryRawUnsafe<Array<{ n: bigint }>>('SELECT COUNT(*) AS n FROM _prisma_migrations WHERE finished_at IS NOT NULL');
       return { status: 'ready', migrations: Number(rows[0]?.n ?? 0), journalMode: database.journalMode };

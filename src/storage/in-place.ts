@@ -10,10 +10,10 @@
  * before and after, so a column added to the table needs no entry here.
  */
 import type { StagedChange } from '../domain/graph.js';
-import type { EventRec, ObjectRec, PageRec } from '../domain/types.js';
+import type { AuditRec, EventRec, IdempotencyRec, ObjectRec, PageRec } from '../domain/types.js';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Sqlite } from './database.js';
-import { COLUMN_MAPS, hex64, sqlValue } from './rows.js';
+import { COLUMN_MAPS, hex64, splitIdempotencyKey, sqlValue } from './rows.js';
 
 type Statement = BetterSqlite3.Statement;
 
@@ -26,6 +26,10 @@ export class InPlaceWriter {
   private readonly putEvent: Statement;
   private readonly deleteEvent: Statement;
   private readonly upsertMeta: Statement;
+  private readonly putAnswer: Statement;
+  private readonly deleteAnswer: Statement;
+  private readonly putAudit: Statement;
+  private readonly deleteAudit: Statement;
   private readonly byColumns = new Map<string, Statement>();
   /** Built once: better-sqlite3's transaction wrapper is costly to create per commit. */
   private readonly writeAll: (changes: readonly StagedChange[]) => void;
@@ -37,17 +41,30 @@ export class InPlaceWriter {
     this.putEvent = sqlite.prepare(`INSERT OR REPLACE INTO "${t.events.table}" ("eventqId", "ord", "sequence", "flags", "payload") VALUES (?, ?, ?, ?, ?)`);
     this.deleteEvent = sqlite.prepare(`DELETE FROM "${t.events.table}" WHERE "eventqId" = ? AND "ord" = ?`);
     this.upsertMeta = sqlite.prepare(`INSERT INTO "${t.meta.table}" ("key", "value") VALUES (?, ?) ON CONFLICT ("key") DO UPDATE SET "value" = excluded."value"`);
+    this.putAnswer = sqlite.prepare(
+      `INSERT OR REPLACE INTO "${t.idempotency.table}" ("caller", "key", "fingerprint", "method", "path", "status", "body", "contentType", "createdAt", "expiresAt") VALUES (@caller, @key, @fingerprint, @method, @path, @status, @body, @contentType, @createdAt, @expiresAt)`,
+    );
+    this.deleteAnswer = sqlite.prepare(`DELETE FROM "${t.idempotency.table}" WHERE "caller" = ? AND "key" = ?`);
+    this.putAudit = sqlite.prepare(
+      `INSERT INTO "${t.audit.table}" ("seq", "at", "requestId", "actor", "method", "route", "path", "operation", "contextIds", "created", "changed", "destroyed") VALUES (@seq, @at, @requestId, @actor, @method, @route, @path, @operation, @contextIds, @created, @changed, @destroyed)`,
+    );
+    this.deleteAudit = sqlite.prepare(`DELETE FROM "${t.audit.table}" WHERE "seq" = ?`);
     this.writeAll = sqlite.transaction((changes: readonly StagedChange[]) => {
       for (const c of changes) this.write(c);
     });
   }
 
-  /** Whether every change is an in-place one: object updates, pages, events, counters. */
+  /**
+   * Whether every change is an in-place one: object updates, pages, events, counters, and what
+   * goes with every write (its audit entry, an idempotent request's answer).
+   */
   handles(changes: readonly StagedChange[]): boolean {
     return changes.every((c) => {
       switch (c.table) {
         case 'pages':
         case 'events':
+        case 'idempotency':
+        case 'audit':
           return true;
         case 'meta':
           return c.record !== null;
@@ -88,6 +105,16 @@ export class InPlaceWriter {
       case 'meta': {
         const m = c.record as { key: string; value: string };
         this.upsertMeta.run(m.key, m.value);
+        return;
+      }
+      case 'idempotency': {
+        if (c.record) this.putAnswer.run(COLUMN_MAPS.idempotency.toRow(c.record as IdempotencyRec));
+        else this.deleteAnswer.run(...splitIdempotencyKey(c.key));
+        return;
+      }
+      case 'audit': {
+        if (c.record) this.putAudit.run(COLUMN_MAPS.audit.toRow(c.record as AuditRec));
+        else this.deleteAudit.run(BigInt(c.key));
         return;
       }
       default:

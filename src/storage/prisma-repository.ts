@@ -7,10 +7,10 @@
  */
 import type { StagedChange } from '../domain/graph.js';
 import type { Repository } from '../domain/repository.js';
-import type { ContextRec, DeviceRec, EventRec, MappingRec, ObjectRec, PageRec, SmmuRec, TableName, TableRecords } from '../domain/types.js';
+import type { AuditRec, ContextRec, DeviceRec, EventRec, IdempotencyRec, MappingRec, ObjectRec, PageRec, SmmuRec, TableName, TableRecords } from '../domain/types.js';
 import type { OpenedDatabase } from './database.js';
 import { InPlaceWriter } from './in-place.js';
-import { COLUMN_MAPS, hex64 } from './rows.js';
+import { COLUMN_MAPS, hex64, splitIdempotencyKey } from './rows.js';
 
 export class PrismaRepository implements Repository {
   private statements = 0;
@@ -33,8 +33,8 @@ export class PrismaRepository implements Repository {
   async loadAll(): Promise<{ [T in TableName]: TableRecords[T][] }> {
     const db = this.database.db;
     const m = COLUMN_MAPS;
-    this.statements += 8;
-    const [meta, smmus, contexts, devices, objects, mappings, pages, events] = await Promise.all([
+    this.statements += 10;
+    const [meta, smmus, contexts, devices, objects, mappings, pages, events, idempotency, audit] = await Promise.all([
       db.meta.findMany(),
       db.smmu.findMany({ orderBy: { id: 'asc' } }),
       db.context.findMany({ orderBy: { id: 'asc' } }),
@@ -43,6 +43,9 @@ export class PrismaRepository implements Repository {
       db.ioasMapping.findMany(),
       db.guestPage.findMany(),
       db.eventRecord.findMany({ orderBy: [{ eventqId: 'asc' }, { ord: 'asc' }] }),
+      db.idempotencyKey.findMany(),
+      // Commit order: the graph keeps the audit table oldest first.
+      db.auditEntry.findMany({ orderBy: { seq: 'asc' } }),
     ]);
     return {
       meta,
@@ -53,6 +56,8 @@ export class PrismaRepository implements Repository {
       mappings: mappings.map(m.mappings.fromRow),
       pages: pages.map(m.pages.fromRow),
       events: events.map(m.events.fromRow),
+      idempotency: idempotency.map(m.idempotency.fromRow),
+      audit: audit.map(m.audit.fromRow),
     };
   }
 
@@ -128,6 +133,20 @@ export class PrismaRepository implements Repository {
         return c.created
           ? db.eventRecord.create({ data: row })
           : db.eventRecord.update({ where: { eventqId_ord: { eventqId: r.eventqId, ord: row.ord } }, data: row });
+      }
+      case 'idempotency': {
+        const r = c.record as IdempotencyRec | null;
+        if (!r) {
+          const [caller, key] = splitIdempotencyKey(c.key);
+          return db.idempotencyKey.delete({ where: { caller_key: { caller, key } } });
+        }
+        const row = m.idempotency.toRow(r);
+        return db.idempotencyKey.upsert({ where: { caller_key: { caller: r.caller, key: r.key } }, create: row, update: row });
+      }
+      case 'audit': {
+        const r = c.record as AuditRec | null;
+        if (!r) return db.auditEntry.delete({ where: { seq: BigInt(c.key) } });
+        return db.auditEntry.create({ data: m.audit.toRow(r) });
       }
     }
   }

@@ -7,7 +7,7 @@
  * Int is signed) and read back unsigned.
  */
 import { OBJECT_COLUMNS, OBJECTS, type ColumnKind } from '../domain/objects/index.js';
-import type { ContextRec, DeviceRec, EventRec, MappingRec, ObjectRec, ObjectType, PageRec, SmmuRec, TableName, TableRecords } from '../domain/types.js';
+import type { AuditRec, ContextRec, DeviceRec, EventRec, IdempotencyRec, MappingRec, ObjectRec, ObjectType, PageRec, SmmuRec, TableName, TableRecords } from '../domain/types.js';
 import type { IommufdObject } from '../generated/prisma/client.js';
 
 import { word64 } from '../domain/format.js';
@@ -147,6 +147,74 @@ const events = {
   }),
 };
 
+/** Dates of the bookkeeping tables as ISO 8601 text (UTC): both writers bind them the same way. */
+const isoText = (d: Date): string => d.toISOString();
+const fromIsoText = (s: string): Date => new Date(s);
+const idList = (ids: readonly number[]): string => ids.join(',');
+const fromIdList = (s: string): number[] => (s === '' ? [] : s.split(',').map(Number));
+
+export interface IdempotencyRow {
+  caller: string;
+  key: string;
+  fingerprint: string;
+  method: string;
+  path: string;
+  status: number;
+  body: string | null;
+  contentType: string | null;
+  createdAt: string;
+  expiresAt: string;
+}
+
+/** An idempotency record's key ("caller\nkey", domain/types.ts) back into its two columns. */
+export function splitIdempotencyKey(k: string): [string, string] {
+  const i = k.indexOf('\n');
+  return [k.slice(0, i), k.slice(i + 1)];
+}
+
+const idempotency = {
+  table: 'IdempotencyKey',
+  toRow: (r: IdempotencyRec): IdempotencyRow => ({ ...r, createdAt: isoText(r.createdAt), expiresAt: isoText(r.expiresAt) }),
+  fromRow: (r: IdempotencyRow): IdempotencyRec => ({ ...r, createdAt: fromIsoText(r.createdAt), expiresAt: fromIsoText(r.expiresAt) }),
+};
+
+export interface AuditRow {
+  seq: bigint;
+  at: string;
+  requestId: string | null;
+  actor: string;
+  method: string | null;
+  route: string;
+  path: string | null;
+  operation: string | null;
+  contextIds: string;
+  created: string;
+  changed: string;
+  destroyed: string;
+}
+
+const audit = {
+  table: 'AuditEntry',
+  toRow: (r: AuditRec): AuditRow => ({
+    ...r,
+    seq: BigInt(r.seq),
+    at: isoText(r.at),
+    contextIds: idList(r.contextIds),
+    created: idList(r.created),
+    changed: idList(r.changed),
+    destroyed: idList(r.destroyed),
+  }),
+  fromRow: (r: AuditRow): AuditRec => ({
+    ...r,
+    seq: Number(r.seq),
+    at: fromIsoText(r.at),
+    contextIds: fromIdList(r.contextIds),
+    created: fromIdList(r.created),
+    changed: fromIdList(r.changed),
+    destroyed: fromIdList(r.destroyed),
+  }),
+};
+
 /** One column map per table of TableRecords. */
 export const COLUMN_MAPS = {
   meta: same<TableRecords['meta']>('Meta'),
@@ -157,6 +225,8 @@ export const COLUMN_MAPS = {
   mappings,
   pages,
   events,
+  idempotency,
+  audit,
 } satisfies { [T in TableName]: { table: string; toRow(r: TableRecords[T]): unknown } };
 
 export type RowOf<T extends TableName> = ReturnType<(typeof COLUMN_MAPS)[T]['toRow']>;

@@ -49,6 +49,12 @@ export const inventoryTables: Tables = {
   ],
   'GET /v1/devices/{id}': pathCases('GET', '/v1/devices/{id}', (id) => `/v1/devices/${id}`),
   'DELETE /v1/devices/{id}': pathCases('DELETE', '/v1/devices/{id}', (id) => `/v1/devices/${id}`),
+  // The audit trail (src/routes/rest/audit.ts): a list with context, object and token filters.
+  'GET /v1/audit (list)': [
+    ...listCases('/v1/audit', true),
+    ...['-1', '0', 'abc', '4294967296'].map((v) => mk('GET', '/v1/audit', `/v1/audit?objectId=${v}`, `objectId=${v}`, 'EINVAL', Q)),
+    ...['', 'with%20space'].map((v) => mk('GET', '/v1/audit', `/v1/audit?token=${v}`, `token=${v || '(empty)'}`, 'EINVAL', Q)),
+  ],
   'GET /v1/devices/{id}/hw-info': [
     ...pathCases('GET', '/v1/devices/{id}/hw-info', (id) => `/v1/devices/${id}/hw-info`),
     ...['bogus', 'ARM_SMMUV3', '', '1'].map((v) => mk('GET', '/v1/devices/{id}/hw-info', `/v1/devices/{dev}/hw-info?type=${v}`, `type=${v || '(empty)'}`, 'EINVAL', Q)),

@@ -8,8 +8,8 @@ import { startApp, type TestApp } from '../helper.js';
 
 const TOKENS = 'viewer-token-1:viewer,operator-token-1:operator,admin-token-1:admin';
 const as = (token: string) => ({ authorization: `Bearer ${token}` });
-/** The routes only an admin may call (api.md "Operations"). */
-const ADMIN = new Set(['POST /v1/smmus', 'DELETE /v1/smmus/{id}', 'POST /v1/devices', 'DELETE /v1/devices/{id}', 'POST /v1/viommus/{id}/events']);
+/** The routes only an admin may call (api.md "Operations"; the audit trail, issue 12). */
+const ADMIN = new Set(['POST /v1/smmus', 'DELETE /v1/smmus/{id}', 'POST /v1/devices', 'DELETE /v1/devices/{id}', 'POST /v1/viommus/{id}/events', 'GET /v1/audit']);
 
 let t: TestApp;
 let operations: Array<{ method: string; path: string }>;
@@ -29,18 +29,18 @@ describe('roles per route', () => {
     for (const op of ADMIN) expect(operations.map((o) => `${o.method} ${o.path}`)).toContain(op);
   });
 
-  it('roles: a viewer may call every GET and no write (EPERM)', async () => {
+  it('roles: a viewer may call every GET but the admin routes, and no write (EPERM)', async () => {
     for (const { method, path } of operations) {
       const res = await t.req(method as 'GET', concrete(path), method === 'GET' ? undefined : {}, as('viewer-token-1'));
-      if (method === 'GET') expect([401, 403], `${method} ${path}`).not.toContain(res.status);
+      if (method === 'GET' && !ADMIN.has(`${method} ${path}`)) expect([401, 403], `${method} ${path}`).not.toContain(res.status);
       else expect(res.body.errno, `${method} ${path}`).toBe('EPERM');
     }
   });
 
   it('roles: an operator may call every write but the admin routes', async () => {
     for (const { method, path } of operations) {
-      if (method === 'GET') continue;
-      const res = await t.req(method as 'POST', concrete(path), {}, as('operator-token-1'));
+      if (method === 'GET' && !ADMIN.has(`${method} ${path}`)) continue;
+      const res = await t.req(method as 'POST', concrete(path), method === 'GET' ? undefined : {}, as('operator-token-1'));
       if (ADMIN.has(`${method} ${path}`)) expect(res.body.errno, `${method} ${path}`).toBe('EPERM');
       else expect([401, 403], `${method} ${path}: ${res.raw}`).not.toContain(res.status);
     }

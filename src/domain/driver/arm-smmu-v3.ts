@@ -142,6 +142,20 @@ export function buildNestedSte(
  */
 export function installSte(smmu: Smmuv3, sid: number, ste: ArrayLike<bigint>): void {
   smmu.setSte(sid, ste);
+  syncSte(smmu, sid);
+}
+
+/**
+ * A device removed from the host (`arm_smmu_release_device`): its stream-table entry is cleared
+ * (V=0) and, as for any STE write, CFGI_STE (leaf) and a CMD_SYNC drop the SMMU's cached copy.
+ */
+export function clearSte(smmu: Smmuv3, sid: number): void {
+  smmu.clearSte(sid);
+  syncSte(smmu, sid);
+}
+
+/** `arm_smmu_sync_ste_for_sid`: CFGI_STE (leaf) + the CMD_SYNC `issueCmdlist` appends. */
+function syncSte(smmu: Smmuv3, sid: number): void {
   const cfgi = new Uint8Array(CMD_BYTES);
   wordsToBytes(encodeCommand('CFGI_STE', { SID: sid, LEAF: 1 }), cfgi, 0);
   issueCmdlist(smmu, cfgi, 0, 1);

@@ -3,7 +3,7 @@
  * Mercurius loaders, one batch per relation and level, so a dashboard query costs a fixed number
  * of lookups whatever the number of objects, and no database round trip at all.
  */
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import mercurius, { type IResolvers, type MercuriusLoaders } from 'mercurius';
 import { GraphQLError } from 'graphql';
 import type { z } from 'zod';
@@ -20,6 +20,10 @@ import { typeDefs } from './schema.js';
 import { graphqlRoleCheck, type Role } from '../plugins/auth.js';
 import { toProblem } from '../plugins/problem.js';
 import { addr64 } from '../../domain/format.js';
+import { scopeGraphql } from '../plugins/scope.js';
+import { costLimit } from './cost.js';
+import { inGraphqlWriteScope } from '../plugins/idempotency.js';
+import { graphqlAudit } from '../rest/audit.js';
 
 /** Loader batches run so far: the N+1 test reads it. */
 export const loaderStats = { batches: 0 };
@@ -44,7 +48,7 @@ function parse<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
 
 const strip = <T extends Record<string, unknown>>(args: T): T => Object.fromEntries(Object.entries(args).filter(([, v]) => v !== null && v !== undefined)) as T;
 
-export const graphqlApi: FastifyPluginAsync = async (app) => {
+export const graphqlApi: FastifyPluginAsync<{ maxCost?: number }> = async (app, { maxCost = 0 } = {}) => {
   const service = app.iommufd;
   // Every GraphQL route needs a viewer; mutations are checked per operation (preExecution below).
   app.addHook('onRoute', (route) => {
@@ -153,9 +157,10 @@ export const graphqlApi: FastifyPluginAsync = async (app) => {
 
   const guard =
     <A, R>(fn: (args: A) => R | Promise<R>) =>
-    async (_root: unknown, args: A, ctx: Ctx): Promise<R> => {
+    async (_root: unknown, args: A, ctx: Ctx, info?: { fieldName: string; operation?: { operation: string } }): Promise<R> => {
       try {
-        return await fn(args);
+        // A mutation's writes run in its write scope: the audit entry names the caller and the field.
+        return await inGraphqlWriteScope((ctx as unknown as { reply?: { request?: FastifyRequest } }).reply?.request, info, () => fn(args));
       } catch (err) {
         if (!(err instanceof IommufdError)) app.log.error({ err }, 'graphql resolver failed');
         throw toGraphqlError(err, ctx);
@@ -211,6 +216,7 @@ export const graphqlApi: FastifyPluginAsync = async (app) => {
       vdevice: guard((a: Args) => viewOf(service, service.getObject(id(a.id), ['vdevice'], 'vDEVICE'))),
       eventq: guard((a: Args) => viewOf(service, service.getObject(id(a.id), ['veventq'], 'vEVENTQ'))),
       hwQueue: guard((a: Args) => viewOf(service, service.getObject(id(a.id), ['hw_queue'], 'HW queue'))),
+      audit: graphqlAudit(service),
     },
     Mutation: {
       createSmmu: guard(async (a: Args) => smmuView(await service.createSmmu(parse(createSmmuBody, strip(a))))),
@@ -256,6 +262,8 @@ export const graphqlApi: FastifyPluginAsync = async (app) => {
     resolvers,
     loaders,
     queryDepth: 8,
+    // Query cost (fields, times 10 under each list) beside the depth limit: ./cost.ts.
+    validationRules: maxCost > 0 ? [costLimit(maxCost)] : [],
     graphiql: false,
     path: '/graphql',
     subscription: true,
@@ -288,6 +296,9 @@ export const graphqlApi: FastifyPluginAsync = async (app) => {
       return { ...formatted, statusCode: refused ?? formatted.statusCode, response: { ...formatted.response, errors } };
     },
   });
+
+  // Tokens limited to contexts see nothing of other contexts (plugins/scope.ts).
+  scopeGraphql(app, app.graphql.schema);
 
   // Roles per operation: a mutation needs operator (inventory ones admin).
   app.graphql.addHook('preExecution', async (_schema, document, context) => {

@@ -325,6 +325,30 @@ export const typeDefs = /* GraphQL */ `
     nextSequence: Int!
   }
 
+"One accepted write (GET /v1/audit): who, what, when."
+  type AuditEntry {
+    seq: Float!
+    at: String!
+    requestId: String
+    "The token's name; anonymous without API_TOKENS; system for the service's own writes."
+    actor: String!
+    method: String
+    "The route pattern (/v1/hwpts, /graphql)."
+    route: String!
+    path: String
+    "The GraphQL mutation field, or the service's own operation."
+    operation: String
+    contextIds: [Int!]!
+    created: [Int!]!
+    changed: [Int!]!
+    destroyed: [Int!]!
+  }
+
+  type AuditPage {
+    items: [AuditEntry!]!
+    nextCursor: String
+  }
+
   type Subscription {
     vevents(eventqId: Int!): VEvent!
     objectChanged(contextId: Int!): ObjectChange!
@@ -346,6 +370,8 @@ export const typeDefs = /* GraphQL */ `
     viommus(contextId: Int): [Viommu!]!
     vdevice(id: Int!): Vdevice!
     hwQueue(id: Int!): HwQueue!
+    "Accepted writes, oldest first (admin only, as GET /v1/audit)."
+    audit(contextId: Int, objectId: Int, token: String, limit: Int, cursor: String): AuditPage!
   }
 
   input CmdqvInput {

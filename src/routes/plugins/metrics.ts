@@ -64,6 +64,24 @@ function installMetrics(app: FastifyInstance, service: Iommufd, storage?: Storag
       for (const [type, n] of counts) this.set({ type }, n);
     },
   });
+  if (app.hasDecorator('inFlight')) {
+    new Gauge({
+      name: 'vsmmu_http_in_flight',
+      help: 'Writes and GraphQL POSTs waiting or being served now (what MAX_IN_FLIGHT caps)',
+      registers: [register],
+      collect() {
+        this.set(app.inFlight());
+      },
+    });
+    new Gauge({
+      name: 'vsmmu_http_admission_queue',
+      help: 'Of those, the ones waiting for an event-loop turn (MAX_TURN_BYTES)',
+      registers: [register],
+      collect() {
+        this.set(app.admissionQueue());
+      },
+    });
+  }
   new Gauge({
     name: 'vsmmu_contexts',
     help: 'Contexts (VMs)',

@@ -1,0 +1,72 @@
+/**
+ * Who a write is made for, carried from the request to the Store without threading it through
+ * every service method: the API layer runs a request's handler inside `runInWriteScope`, and
+ * `Store.write` picks the scope up where it is called (AsyncLocalStorage). The Store then
+ * records, in the same transaction as the write itself, the audit entry (who, what, when) and,
+ * for a request made with an Idempotency-Key, the answer the request gets.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { IdempotencyRec } from './types.js';
+import type { Reader } from './reader.js';
+
+/** Who asked for the write, and through what (audit: who, what, when). */
+export interface WriteOrigin {
+  requestId: string | null;
+  /** The token's name, "anonymous" without API_TOKENS, "system" for the service's own writes. */
+  actor: string;
+  method: string | null;
+  /** The route pattern ("/v1/hwpts", "/graphql"), or what the service does ("startup"). */
+  route: string;
+  path: string | null;
+  /** A GraphQL mutation's field name; the service's own operation. */
+  operation: string | null;
+}
+
+/** The answer a request gets: status and JSON body (null: empty, as for 204). */
+export interface ShapedAnswer {
+  status: number;
+  body: unknown;
+}
+
+/**
+ * Turns the write's result into the request's answer, against the transaction (it sees the
+ * write's own changes, not yet committed): the route's reply, built inside the transaction.
+ */
+export type AnswerShaper = (result: unknown, r: Reader) => ShapedAnswer;
+
+/** A request made with an Idempotency-Key (the API layer fills it in; the Store completes it). */
+export interface IdempotentRequest {
+  caller: string;
+  key: string;
+  fingerprint: string;
+  method: string;
+  path: string;
+  /** How long the answer is kept. */
+  ttlMs: number;
+  /** The route's reply built from the write's result; null: the answer is stored after the reply. */
+  shape: AnswerShaper | null;
+  /** The answer committed with the request's write (set by the Store once committed). */
+  stored: IdempotencyRec | null;
+}
+
+export interface WriteScope {
+  origin: WriteOrigin;
+  idempotency: IdempotentRequest | null;
+}
+
+const scopes = new AsyncLocalStorage<WriteScope>();
+
+/** Runs `fn` (and everything it awaits) with `scope` as the scope of the writes it makes. */
+export function runInWriteScope<T>(scope: WriteScope, fn: () => T): T {
+  return scopes.run(scope, fn);
+}
+
+/** The scope of the code running now, or null (the service's own writes). */
+export function currentWriteScope(): WriteScope | null {
+  return scopes.getStore() ?? null;
+}
+
+/** The scope of the service's own writes (the topology loaded at start, housekeeping). */
+export function systemScope(operation: string): WriteScope {
+  return { origin: { requestId: null, actor: 'system', method: null, route: 'service', path: null, operation }, idempotency: null };
+}

@@ -1,0 +1,39 @@
+/**
+ * The Fastify factory options the operations side owns (app.ts spreads them): the logger with
+ * the Authorization header redacted, the server's timeouts, the largest request head, and the
+ * problem+json answers to what Node's parser rejects. During a shutdown Fastify's own plain 503
+ * is off: src/routes/plugins/lifecycle.ts answers ESHUTDOWN as problem+json instead.
+ */
+import type { Server } from 'node:http';
+import type { FastifyHttpOptions, FastifyServerOptions } from 'fastify';
+import type { Config } from '../../config.js';
+import { clientErrorHandler, frameworkErrorHandler } from './problem.js';
+
+/** Log paths that may hold a bearer token: redacted wherever a serializer puts headers. */
+export const REDACTED_PATHS = ['req.headers.authorization', 'request.headers.authorization', 'headers.authorization', '*.headers.authorization', 'authorization'];
+
+export function loggerOptions(level: Config['logLevel']): FastifyServerOptions['logger'] {
+  if (level === 'silent') return false;
+  return { level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } };
+}
+
+/** How often Node looks for requests past REQUEST_TIMEOUT (its default is 30 s). */
+const checkingInterval = (requestTimeoutMs: number) => Math.min(30_000, Math.max(250, Math.floor(requestTimeoutMs / 4)));
+
+export function serverOptions(config: Config): FastifyHttpOptions<Server> {
+  const requestTimeout = config.requestTimeoutMs;
+  return {
+    logger: loggerOptions(config.logLevel),
+    requestTimeout,
+    connectionTimeout: config.connectionTimeoutMs,
+    ...(config.handlerTimeoutMs > 0 ? { handlerTimeout: config.handlerTimeoutMs } : {}),
+    return503OnClosing: false,
+    clientErrorHandler: clientErrorHandler(config.maxHeaderSize),
+    frameworkErrors: frameworkErrorHandler,
+    http: {
+      maxHeaderSize: config.maxHeaderSize,
+      // Node's headersTimeout (60 s) may not exceed the whole request's timeout.
+      ...(requestTimeout > 0 ? { headersTimeout: Math.min(60_000, requestTimeout), connectionsCheckingInterval: checkingInterval(requestTimeout) } : {}),
+    },
+  };
+}
