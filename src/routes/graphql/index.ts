@@ -16,6 +16,7 @@ import { eventqTypeOf } from '../../domain/eventq.js';
 import { createDeviceBody, createSmmuBody, hwInfoQuery } from '../../schema/inventory.js';
 import { allocHwptBody, allocVdeviceBody, allocViommuBody, attachBody, bindDeviceBody, createContextBody, createIoasBody, mapBody, pasidBody } from '../../schema/objects.js';
 import { hex64, objectId, u32 } from '../../schema/common.js';
+import { depthLimit } from './depth.js';
 import { typeDefs } from './schema.js';
 import { graphqlRoleCheck, type Role } from '../plugins/auth.js';
 import { toProblem } from '../plugins/problem.js';
@@ -47,6 +48,9 @@ function parse<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
 }
 
 const strip = <T extends Record<string, unknown>>(args: T): T => Object.fromEntries(Object.entries(args).filter(([, v]) => v !== null && v !== undefined)) as T;
+
+/** The deepest chain of fields an operation may select (introspection not counted). */
+const MAX_QUERY_DEPTH = 8;
 
 export const graphqlApi: FastifyPluginAsync<{ maxCost?: number }> = async (app, { maxCost = 0 } = {}) => {
   const service = app.iommufd;
@@ -261,9 +265,9 @@ export const graphqlApi: FastifyPluginAsync<{ maxCost?: number }> = async (app, 
     schema: typeDefs,
     resolvers,
     loaders,
-    queryDepth: 8,
-    // Query cost (fields, times 10 under each list) beside the depth limit: ./cost.ts.
-    validationRules: maxCost > 0 ? [costLimit(maxCost)] : [],
+    // Depth 8 without counting introspection (./depth.ts), and the query cost (fields, times 10
+    // under each list: ./cost.ts).
+    validationRules: [depthLimit(MAX_QUERY_DEPTH), ...(maxCost > 0 ? [costLimit(maxCost)] : [])],
     graphiql: false,
     path: '/graphql',
     subscription: true,
