@@ -94,19 +94,23 @@ export interface IdempotencyRec {
   expiresAt: Date;
 }
 
-/** One accepted write: who, what, when (write-scope.ts, store.ts). */
-export interface AuditRec {
-  seq: number;
-  at: Date;
+/** Who asked for the write, and through what (audit: who, what, when). */
+export interface WriteOrigin {
   requestId: string | null;
   /** The token's name, "anonymous" without API_TOKENS, "system" for the service's own writes. */
   actor: string;
   method: string | null;
-  /** The route pattern ("/v1/hwpts/:id/invalidate", "/graphql"), or what the service did. */
+  /** The route pattern ("/v1/hwpts", "/graphql"), or what the service does ("startup"). */
   route: string;
   path: string | null;
-  /** The GraphQL mutation field, or the service's own operation. */
+  /** A GraphQL mutation's field name; the service's own operation. */
   operation: string | null;
+}
+
+/** One accepted write: who and through what (WriteOrigin), what, when (store.ts). */
+export interface AuditRec extends WriteOrigin {
+  seq: number;
+  at: Date;
   /** Contexts whose objects or devices the write touched (or the contexts it created/deleted). */
   contextIds: number[];
   /** SMMUs, devices, contexts and objects the write created, changed (including an IOAS's mappings, a vEVENTQ's records) and destroyed. */

@@ -6,21 +6,10 @@
  * for a request made with an Idempotency-Key, the answer the request gets.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { IdempotencyRec } from './types.js';
+import type { IdempotencyRec, WriteOrigin } from './types.js';
 import type { Reader } from './reader.js';
 
-/** Who asked for the write, and through what (audit: who, what, when). */
-export interface WriteOrigin {
-  requestId: string | null;
-  /** The token's name, "anonymous" without API_TOKENS, "system" for the service's own writes. */
-  actor: string;
-  method: string | null;
-  /** The route pattern ("/v1/hwpts", "/graphql"), or what the service does ("startup"). */
-  route: string;
-  path: string | null;
-  /** A GraphQL mutation's field name; the service's own operation. */
-  operation: string | null;
-}
+export type { WriteOrigin } from './types.js';
 
 /** The answer a request gets: status and JSON body (null: empty, as for 204). */
 export interface ShapedAnswer {

@@ -153,18 +153,8 @@ const fromIsoText = (s: string): Date => new Date(s);
 const idList = (ids: readonly number[]): string => ids.join(',');
 const fromIdList = (s: string): number[] => (s === '' ? [] : s.split(',').map(Number));
 
-export interface IdempotencyRow {
-  caller: string;
-  key: string;
-  fingerprint: string;
-  method: string;
-  path: string;
-  status: number;
-  body: string | null;
-  contentType: string | null;
-  createdAt: string;
-  expiresAt: string;
-}
+/** The row: the record with its dates as ISO text. */
+export type IdempotencyRow = Omit<IdempotencyRec, 'createdAt' | 'expiresAt'> & { createdAt: string; expiresAt: string };
 
 /** An idempotency record's key ("caller\nkey", domain/types.ts) back into its two columns. */
 export function splitIdempotencyKey(k: string): [string, string] {
@@ -178,20 +168,15 @@ const idempotency = {
   fromRow: (r: IdempotencyRow): IdempotencyRec => ({ ...r, createdAt: fromIsoText(r.createdAt), expiresAt: fromIsoText(r.expiresAt) }),
 };
 
-export interface AuditRow {
+/** The row: the record with `seq` a SQLite 64-bit integer, `at` ISO text and the id lists as text. */
+export type AuditRow = Omit<AuditRec, 'seq' | 'at' | 'contextIds' | 'created' | 'changed' | 'destroyed'> & {
   seq: bigint;
   at: string;
-  requestId: string | null;
-  actor: string;
-  method: string | null;
-  route: string;
-  path: string | null;
-  operation: string | null;
   contextIds: string;
   created: string;
   changed: string;
   destroyed: string;
-}
+};
 
 const audit = {
   table: 'AuditEntry',
