@@ -3,11 +3,17 @@ import { defineConfig } from 'vitest/config';
 // Mutation testing (stryker.config.mjs): the suite without the request-validation tables of
 // test/bad-input/ (about 1,900 cases that each prove a rejected request changed nothing: they
 // kill few mutants of their own and would make every mutant cost minutes on 2 cores) and
-// without the hardware unit tests (src/hw is not mutated).
+// without the hardware unit tests (src/hw is not mutated), and without the tests that run the
+// service in child processes (test/reliability/crash, test/ops shutdown/tokens/config,
+// test/project): a child runs its own copy of the code, so Stryker's per-test coverage never
+// selects them for a mutant; they would only lengthen the dry run.
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    exclude: ['test/bad-input/**', 'test/bad-input.test.ts', 'test/hw/**', 'node_modules/**'],
+    exclude: ['test/bad-input/**', 'test/bad-input.test.ts', 'test/hw/**',
+      'test/reliability/crash.test.ts', 'test/ops/shutdown.test.ts', 'test/ops/tokens.test.ts',
+      'test/ops/config.test.ts', 'test/project.test.ts', 'node_modules/**',
+    ],
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 60_000,

@@ -11,6 +11,7 @@ import { listen } from './support.js';
 const as = (token: string) => ({ authorization: `Bearer ${token}` });
 const SCOPED = as('scoped-token-1');
 const ADMIN = as('admin-token-1');
+const SCOPED_ADMIN = as('scoped-admin-1');
 
 let t: TestApp;
 let mine: Graph;
@@ -25,7 +26,7 @@ beforeAll(async () => {
   free = (await deviceByName(open, 'nvme0')).id;
   const dir = open.dir;
   await open.app.close();
-  t = await startApp({ dir, env: { API_TOKENS: `admin-token-1:admin,scoped-token-1:operator:${mine.ctx},scoped-viewer-1:viewer:${mine.ctx}|999` } });
+  t = await startApp({ dir, env: { API_TOKENS: `admin-token-1:admin,scoped-token-1:operator:${mine.ctx},scoped-viewer-1:viewer:${mine.ctx}|999,scoped-admin-1:admin:${mine.ctx}` } });
 });
 afterAll(async () => t?.close());
 
@@ -78,6 +79,21 @@ describe('scope: REST', () => {
     expect(devices).toContain(free);
     expect(devices).not.toContain(other.dev);
     expect(await ids('/v1/smmus', SCOPED)).toEqual(await ids('/v1/smmus', ADMIN));
+  });
+
+  it('scope: host-wide views (SMMU model state, audit log, /metrics) are EPERM to a limited token, even an admin one; an unlimited token reads them', async () => {
+    const smmu = (await t.req('GET', '/v1/smmus', undefined, ADMIN)).body.items[0].id;
+    for (const url of [`/v1/smmus/${smmu}/state`, '/v1/audit', '/metrics']) {
+      expect((await t.req('GET', url, undefined, ADMIN)).status, `admin ${url}`).toBe(200);
+      for (const limited of [SCOPED_ADMIN, SCOPED]) {
+        const res = await t.req('GET', url, undefined, limited);
+        expectProblem(res, 'EPERM', 403);
+        // What it would have shown: nothing of the other context leaks in the refusal.
+        expect(res.raw).not.toContain('streamTable');
+      }
+    }
+    // The SMMU itself (name, features) stays visible.
+    expect((await t.req('GET', `/v1/smmus/${smmu}`, undefined, SCOPED)).status).toBe(200);
   });
 
   it('scope: writes naming another context change nothing (ENOENT); it may not create contexts (EPERM); its own writes work', async () => {
@@ -135,6 +151,18 @@ describe('scope: GraphQL', () => {
     const own = await gql(`{ viommu(id: ${mine.viommu}) { id context { id } nestParent { id } } }`, SCOPED);
     expect(own.data.viommu).toEqual({ id: mine.viommu, context: { id: mine.ctx }, nestParent: { id: mine.parent } });
     expect((await gql('{ contexts { id } }', ADMIN)).data.contexts.map((c: { id: number }) => c.id)).toEqual([mine.ctx, other.ctx]);
+  });
+
+  it('scope: Smmu.state and audit are EPERM to a limited token; the SMMU\'s other fields answer', async () => {
+    for (const q of ['{ smmus { id state { streamTableEntries tlb { entries } } } }', '{ audit { items { seq } } }']) {
+      expect((await gql(q, ADMIN)).errors, `admin ${q}`).toBeUndefined();
+      const res = await gql(q, SCOPED_ADMIN);
+      expect(res.errors?.[0]?.extensions?.errno, q).toBe('EPERM');
+      expect(JSON.stringify(res.data ?? null)).not.toMatch(/streamTableEntries|"seq"/);
+    }
+    const names = await gql('{ smmus { id name } }', SCOPED_ADMIN);
+    expect(names.errors).toBeUndefined();
+    expect(names.data.smmus.length).toBeGreaterThan(0);
   });
 
   it('scope: mutations naming another context change nothing (ENOENT); createContext is EPERM', async () => {

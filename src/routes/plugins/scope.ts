@@ -7,7 +7,11 @@
  *   and GraphQL alike, reads and writes alike;
  * - lists show its contexts only: its contexts, their objects, the devices bound to them and the
  *   unbound devices (it must see a free device to bind it). The host's SMMUs stay visible;
- * - it may not create contexts (EPERM): it could not see the new one.
+ * - it may not create contexts (EPERM): it could not see the new one;
+ * - host-wide views that show every context at once — the SMMU model's state (stream table,
+ *   TLB, queues: `/v1/smmus/{id}/state`, GraphQL `Smmu.state`), the audit log (`/v1/audit`,
+ *   GraphQL `audit`) and `/metrics` — are EPERM to it: they cannot be cut to a context without
+ *   leaking the others' VMIDs, StreamIDs and writes, and an unlimited token reads them.
  *
  * Ids are one space (api.md "Conventions"), so an id alone tells what it names. REST is checked in
  * one preHandler (after validation: ids are numbers) and lists are filtered in one
@@ -66,6 +70,19 @@ function firstForeign(graph: Graph, contexts: ReadonlySet<number>, source: unkno
 
 const notFound = (id: number) => new IommufdError('ENOENT', `object ${id} does not exist`);
 const noNewContexts = () => new IommufdError('EPERM', 'a token limited to contexts may not create contexts');
+const hostWide = (what: string) => new IommufdError('EPERM', `${what} shows every context: a token limited to contexts may not read it`);
+
+/** REST routes (Fastify's route URL) whose answer spans every context: EPERM to a limited token. */
+export const HOST_WIDE_ROUTES: ReadonlyMap<string, string> = new Map([
+  ['/v1/smmus/:id/state', 'the SMMU model\'s state'],
+  ['/v1/audit', 'the audit log'],
+  ['/metrics', '/metrics'],
+]);
+/** The same for GraphQL fields, as `Type.field`. */
+const HOST_WIDE_FIELDS: ReadonlyMap<string, string> = new Map([
+  ['Smmu.state', 'the SMMU model\'s state'],
+  ['Query.audit', 'the audit log'],
+]);
 
 export const scopePlugin = fp<{ tokens: ReadonlyMap<string, TokenGrant> | null }>(
   async (app: FastifyInstance, { tokens }) => {
@@ -77,7 +94,10 @@ export const scopePlugin = fp<{ tokens: ReadonlyMap<string, TokenGrant> | null }
     app.addHook('preHandler', (request, _reply, done) => {
       const contexts = request.contexts;
       const url = request.routeOptions.url;
-      if (contexts === null || url === undefined || !url.startsWith('/v1/')) return done();
+      if (contexts === null || url === undefined) return done();
+      const wide = HOST_WIDE_ROUTES.get(url);
+      if (wide !== undefined) return done(hostWide(wide));
+      if (!url.startsWith('/v1/')) return done();
       const foreign = firstForeign(graph, contexts, request.params) ?? firstForeign(graph, contexts, request.query) ?? firstForeign(graph, contexts, request.body);
       if (foreign !== undefined) return done(notFound(foreign));
       if (request.method === 'POST' && url === '/v1/contexts') return done(noNewContexts());
@@ -124,7 +144,8 @@ export function scopeGraphql(app: FastifyInstance, schema: GraphQLSchema): void 
       const refArgs = field.args.map((a) => a.name).filter((n) => REFERENCE_KEYS.has(n));
       const scopedResult = SCOPED_TYPES.has(namedType(field.type).name);
       const createsContext = type.name === 'Mutation' && field.name === 'createContext';
-      if (refArgs.length === 0 && !scopedResult && !createsContext) continue;
+      const wide = HOST_WIDE_FIELDS.get(`${type.name}.${field.name}`);
+      if (refArgs.length === 0 && !scopedResult && !createsContext && wide === undefined) continue;
       const list = returnsList(field.type);
       const nonNull = Object.prototype.toString.call(field.type) === '[object GraphQLNonNull]';
 
@@ -136,6 +157,7 @@ export function scopeGraphql(app: FastifyInstance, schema: GraphQLSchema): void 
           if (id !== undefined && !visibleTo(graph, contexts, id)) throw graphqlError(notFound(id), ctx);
         }
         if (createsContext) throw graphqlError(noNewContexts(), ctx);
+        if (wide !== undefined) throw graphqlError(hostWide(wide), ctx);
         return contexts;
       };
       const filter = (value: unknown, contexts: ReadonlySet<number>, ctx: GqlContext): unknown => {
