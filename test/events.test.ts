@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { buildViommu, expectProblem, expectUnchanged, must, startApp, type TestApp } from './helper.js';
+import { systemScope } from '../src/domain/write-scope.js';
 
 let t: TestApp | undefined;
 afterEach(async () => {
@@ -134,7 +135,7 @@ describe('vEVENTQ delivery (§2.7 sequence rules)', () => {
     // Put the counter just below the wrap (through the same write path a restart would load).
     await t.service.store.write((tx) => {
       tx.put('objects', { ...tx.get('objects', q.id)!, nextSequence: 0x7ffffffe });
-    });
+    }, systemScope('test: counter near the wrap'));
     for (let i = 0; i < 3; i++) must(await t.req('POST', `/v1/viommus/${g.viommu}/events`, { type: 'arm_smmuv3', record: record(1, i) }), 201);
     const items = must(await t.req('POST', `/v1/eventqs/${q.id}/read`, { max: 10 }), 200).records;
     expect(items.map((r: { sequence: number }) => r.sequence)).toEqual([0x7ffffffe, 0x7fffffff, 0]);

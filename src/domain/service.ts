@@ -392,7 +392,7 @@ export class Iommufd {
       const rec = answerRecord(request, answer, new Date());
       tx.put('idempotency', rec);
       return rec;
-    }, null);
+    }, systemScope('storeAnswer'));
   }
   /** Deletes the answers whose keys have expired; resolves with how many. */
   async purgeExpiredAnswers(now = new Date()): Promise<number> {

@@ -15,22 +15,19 @@ import { answerRecord, auditEntryOf, DEFAULT_AUDIT_RETENTION } from './audit.js'
 import { ObjectGraph, WriteTx, type StagedChange } from './graph.js';
 import type { Repository } from './repository.js';
 import { TABLE_ORDER, recordKey, type IdempotencyRec } from './types.js';
-import { currentWriteScope, systemScope, type IdempotentRequest, type WriteScope } from './write-scope.js';
+import { currentWriteScope, WriteOutsideScopeError, type IdempotentRequest, type WriteScope } from './write-scope.js';
 
 interface PendingWrite {
   fn: (tx: WriteTx) => unknown;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
-  scope: WriteScope | null;
+  scope: WriteScope;
 }
 
 export interface StoreOptions {
   /** Audit entries kept (the newest); older ones are deleted by the commit that goes over. */
   auditRetention: number;
 }
-
-/** Writes that come with no scope of their own are the service's (none today but housekeeping). */
-const INTERNAL = systemScope('internal');
 
 export class Store {
   readonly graph = new ObjectGraph();
@@ -72,6 +69,7 @@ export class Store {
    * and, for an idempotent request, its answer are staged in the write's own transaction.
    */
   write<T>(fn: (tx: WriteTx) => T, scope: WriteScope | null = currentWriteScope()): Promise<T> {
+    if (scope === null) return Promise.reject(new WriteOutsideScopeError());
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ fn, resolve: resolve as (v: unknown) => void, reject, scope });
       this.schedule();
@@ -99,7 +97,7 @@ export class Store {
       const tx = new WriteTx(group);
       try {
         const result = job.fn(tx);
-        const scope = job.scope ?? INTERNAL;
+        const scope = job.scope;
         // The request's answer, shaped against the write's own transaction (the route's reply).
         const request = scope.idempotency;
         let answer: IdempotencyRec | null = null;
