@@ -26,8 +26,8 @@ export function attachDevice(tx: WriteTx, deviceId: number, ptId: number): Devic
     case 'ioas': {
       // iommufd_device_auto_get_domain: an auto HWPT of this IOAS the device can use (its SMMU;
       // PASID-compatible while it has PASIDs attached), else a new one.
-      const existing = [...tx.values('objects')].find(
-        (o): o is HwptPagingRec => o.type === 'hwpt_paging' && o.auto && o.ioasId === pt.id && o.smmuId === device.smmuId,
+      const existing = [...tx.indexed('objects', 'ioas', pt.id)].find(
+        (o): o is HwptPagingRec => o.type === 'hwpt_paging' && o.auto && o.smmuId === device.smmuId,
       );
       hwpt = existing && (existing.pasidCompat || device.pasids.length === 0) ? existing : newPagingHwpt(tx, device, pt.id, autoHwptFlags(device), true);
       break;
@@ -58,7 +58,7 @@ export function attachDevice(tx: WriteTx, deviceId: number, ptId: number): Devic
     // vIOMMU (ENOENT); abort, bypass and V=0 attach without one (v6.19 "GBPA" change).
     if (decodeVste(hwpt.vste0 ?? 0n, hwpt.vste1 ?? 0n).config === 's1_translate') {
       const viommuId = hwpt.viommuId;
-      const vdev = [...tx.values('objects')].find((o) => o.type === 'vdevice' && o.viommuId === viommuId && o.deviceId === device.id);
+      const vdev = [...tx.indexed('objects', 'device', device.id)].find((o) => o.type === 'vdevice' && o.viommuId === viommuId);
       if (!vdev) fail('ENOENT', `device ${device.id} has no vDEVICE on vIOMMU ${viommuId}, which an S1-translate nested HWPT needs`);
     }
   }

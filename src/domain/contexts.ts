@@ -37,8 +37,8 @@ export function unbindDevice(tx: WriteTx, contextId: number, deviceId: number): 
   for (const a of device.pasids) detachPasid(tx, device.id, a.pasid);
   detachDevice(tx, device.id);
   let destroyedVdevice: number | null = null;
-  for (const o of [...tx.values('objects')]) {
-    if (o.type === 'vdevice' && o.deviceId === device.id) {
+  for (const o of [...tx.indexed('objects', 'device', device.id)]) {
+    if (o.type === 'vdevice') {
       tx.delete('objects', o.id);
       destroyedVdevice = o.id;
     }
@@ -51,11 +51,9 @@ export function unbindDevice(tx: WriteTx, contextId: number, deviceId: number): 
 export function deleteContext(tx: WriteTx, id: number): { destroyedObjects: number[]; unboundDevices: number[] } {
   lookupContext(tx, id);
   const unboundDevices: number[] = [];
-  for (const d of [...tx.values('devices')]) {
-    if (d.contextId === id) {
-      tx.put('devices', { ...d, contextId: null, attachedTo: null, pasids: [] });
-      unboundDevices.push(d.id);
-    }
+  for (const d of [...tx.indexed('devices', 'context', id)]) {
+    tx.put('devices', { ...d, contextId: null, attachedTo: null, pasids: [] });
+    unboundDevices.push(d.id);
   }
   const destroyedObjects = destroyAllObjects(tx, id);
   tx.delete('contexts', id);

@@ -11,7 +11,7 @@ import { allocId } from './ids.js';
 import { lookupObject } from './object-table.js';
 import type { Reader } from './reader.js';
 import type { VeventqRec } from './objects/index.js';
-import type { EventRec, EventqType } from './types.js';
+import type { EventRec, EventqType, ObjectRec } from './types.js';
 
 export const INT_MAX = 0x7fffffff;
 export const IOMMU_VEVENTQ_FLAG_LOST_EVENTS = 1;
@@ -31,7 +31,7 @@ export function allocEventq(tx: WriteTx, input: AllocEventqInput): VeventqRec {
   if (input.type === 'default') fail('EOPNOTSUPP', 'vEVENTQ type default is reserved');
   if (input.depth === 0) fail('EINVAL', 'veventq depth must be at least 1');
   const viommu = lookupObject(tx, null, input.viommuId, ['viommu'], 'viommuId');
-  const clash = [...tx.values('objects')].find((o) => o.type === 'veventq' && o.viommuId === viommu.id && o.eventqType === input.type);
+  const clash = eventqOf(tx, viommu.id, input.type);
   if (clash) fail('EEXIST', `vIOMMU ${viommu.id} already has ${input.type} vEVENTQ ${clash.id}`);
   const eventq: VeventqRec = {
     id: allocId(tx),
@@ -48,12 +48,12 @@ export function allocEventq(tx: WriteTx, input: AllocEventqInput): VeventqRec {
 }
 
 export function pendingEvents(r: Reader, eventqId: number): EventRec[] {
-  return ([...r.values('events')] as EventRec[]).filter((e) => e.eventqId === eventqId).sort((a, b) => a.ord - b.ord);
+  return ([...r.indexed('events', 'eventq', eventqId)] as EventRec[]).sort((a, b) => a.ord - b.ord);
 }
 
 /** The vIOMMU's vEVENTQ of `type`, if any (iommufd_viommu_find_veventq). */
 export function eventqOf(r: Reader, viommuId: number, type: EventqType): VeventqRec | undefined {
-  for (const o of r.values('objects')) if (o.type === 'veventq' && o.viommuId === viommuId && o.eventqType === type) return o;
+  for (const o of r.indexed('objects', 'viommu', viommuId) as Iterable<ObjectRec>) if (o.type === 'veventq' && o.eventqType === type) return o;
   return undefined;
 }
 

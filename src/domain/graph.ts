@@ -7,9 +7,17 @@
  * So a concurrent reader sees either the state before the write or after it, never a write that
  * is still in flight or that failed (the database and this graph cannot disagree).
  */
+import { INDEX_SPECS, TableIndexes, type IndexName, type IndexSpec, type SortedIds } from './indexes.js';
 import { TABLE_ORDER, recordKey, type TableName, type TableRecords } from './types.js';
 
 export type Tables = { [T in TableName]: Map<string, TableRecords[T]> };
+
+const SPECS = new Map<string, IndexSpec>(INDEX_SPECS.map((s) => [`${s.table}.${s.name}`, s as IndexSpec]));
+function specOf(table: TableName, name: string): IndexSpec {
+  const s = SPECS.get(`${table}.${name}`);
+  if (!s) throw new Error(`no index ${table}.${name}`);
+  return s;
+}
 
 export interface StagedChange<T extends TableName = TableName> {
   table: T;
@@ -37,6 +45,10 @@ export class ObjectGraph {
   };
   /** Bumped on every applied commit; lets caches and loaders tell states apart. */
   version = 0;
+  /** The secondary indexes (indexes.ts), per table, kept as records load and commits apply. */
+  private readonly indexes = new Map<TableName, TableIndexes>(
+    TABLE_ORDER.map((t) => [t, new TableIndexes(t, INDEX_SPECS.filter((s) => s.table === t) as ReadonlyArray<IndexSpec>)]),
+  );
 
   get<T extends TableName>(table: T, key: string | number): TableRecords[T] | undefined {
     return this.tables[table].get(String(key)) as TableRecords[T] | undefined;
@@ -59,16 +71,51 @@ export class ObjectGraph {
   }
 
   load<T extends TableName>(table: T, rec: TableRecords[T]): void {
-    (this.tables[table] as Map<string, TableRecords[T]>).set(recordKey(table, rec), rec);
+    this.set(table, recordKey(table, rec), rec);
   }
 
   apply(changes: readonly StagedChange[]): void {
     for (const c of changes) {
-      const map = this.tables[c.table] as Map<string, unknown>;
-      if (c.record === null) map.delete(c.key);
-      else map.set(c.key, c.record);
+      if (c.record === null) this.remove(c.table, c.key);
+      else this.set(c.table, c.key, c.record);
     }
     this.version++;
+  }
+
+  private set(table: TableName, key: string, rec: unknown): void {
+    const map = this.tables[table] as Map<string, unknown>;
+    const index = this.indexes.get(table)!;
+    const before = map.get(key);
+    if (before !== undefined) index.remove(key, before);
+    map.set(key, rec);
+    index.add(key, rec);
+  }
+
+  private remove(table: TableName, key: string): void {
+    const map = this.tables[table] as Map<string, unknown>;
+    const before = map.get(key);
+    if (before === undefined) return;
+    this.indexes.get(table)!.remove(key, before);
+    map.delete(key);
+  }
+
+  /** The keys of the records under `key` in the index `name` of `table` (ids ascending for id tables). */
+  indexKeys(table: TableName, name: string, key: string): Iterable<string> {
+    return this.indexes.get(table)!.keys(name, key);
+  }
+
+  /** The records under `key` in the index `name` of `table` (ascending id for id tables). */
+  *indexed<T extends TableName>(table: T, name: IndexName<T>, key: string | number): Generator<TableRecords[T]> {
+    const map = this.tables[table] as Map<string, TableRecords[T]>;
+    for (const k of this.indexKeys(table, name, String(key))) {
+      const rec = map.get(k);
+      if (rec !== undefined) yield rec;
+    }
+  }
+
+  /** The sorted ids under `key` in an id table's index (undefined: none), for paging. */
+  sortedIds<T extends TableName>(table: T, name: IndexName<T>, key: string | number): SortedIds | undefined {
+    return this.indexes.get(table)!.sorted(name, String(key));
   }
 }
 
@@ -78,6 +125,7 @@ export interface TxBase {
   has(table: TableName, key: string): boolean;
   entries<T extends TableName>(table: T): Iterable<[string, TableRecords[T]]>;
   size(table: TableName): number;
+  indexKeys(table: TableName, name: string, key: string): Iterable<string>;
 }
 
 /** A write transaction over the graph: staged changes, visible to reads made through it. */
@@ -122,6 +170,27 @@ export class WriteTx implements TxBase {
 
   *values<T extends TableName>(table: T): Generator<TableRecords[T]> {
     for (const [, rec] of this.entries(table)) yield rec;
+  }
+
+  /**
+   * The keys under `key` in an index, as they would be after this transaction: the base's, less
+   * those this transaction stages (changed or deleted), plus the staged records that have the key.
+   * Base keys come first (ascending for id tables), then staged ones.
+   */
+  *indexKeys(table: TableName, name: string, key: string): Generator<string> {
+    const staged = this.staged[table] as Map<string, TableRecords[TableName] | null>;
+    for (const k of this.base.indexKeys(table, name, key)) if (!staged.has(k)) yield k;
+    if (staged.size === 0) return;
+    const spec = specOf(table, name);
+    for (const [k, rec] of staged) if (rec !== null && spec.key(rec as never) === key) yield k;
+  }
+
+  /** The records under `key` in an index, as they would be after this transaction (see indexKeys). */
+  *indexed<T extends TableName>(table: T, name: IndexName<T>, key: string | number): Generator<TableRecords[T]> {
+    for (const k of this.indexKeys(table, name, String(key))) {
+      const rec = this.get(table, k);
+      if (rec !== undefined) yield rec;
+    }
   }
 
   size(table: TableName): number {

@@ -8,7 +8,7 @@
 import { ATC_INV_SIZE_ALL, decodeFeatures, encodeCommand, getIdrField, Smmuv3, steGet, wordsToBytes, CMD_BYTES, type SteWords } from '../hw/index.js';
 import { buildAbortSte, buildNestedSte, buildS2Ste, clearSte, installSte, issueCmdlist } from './driver/arm-smmu-v3.js';
 import { buildCdTableSte, buildS1Cd, cdTableLayout, cdTableRegion, DriverMemory, S1DSS, s1HandleOfIoas, writeCd, type CdTableLayout } from './driver/cd-table.js';
-import type { ObjectGraph } from './graph.js';
+import type { ObjectGraph, StagedChange } from './graph.js';
 import type { Reader } from './reader.js';
 import type { HwptPagingRec } from './objects/index.js';
 import { ssidBitsOf } from './pasid.js';
@@ -42,6 +42,13 @@ export class Hardware {
   private readonly installed = new Map<number, { key: string; smmuId: number; streamId: number }>();
   /** The CD table each device currently has, and the CDs it holds by SSID. */
   private readonly installedCds = new Map<number, { layout: CdTableLayout; cds: Map<number, string> }>();
+  /**
+   * The objects each device's configuration was derived from (its domain, its PASIDs' domains,
+   * a nested domain's vIOMMU and nest parent), and the reverse: a commit re-derives only the
+   * devices that read a changed object (issue 13: an attach costs its devices, not the host's).
+   */
+  private readonly dependsOn = new Map<number, number[]>();
+  private readonly dependents = new Map<number, Set<number>>();
 
   constructor(private readonly graph: ObjectGraph) {}
 
@@ -50,6 +57,8 @@ export class Hardware {
     this.models.clear();
     this.installed.clear();
     this.installedCds.clear();
+    this.dependsOn.clear();
+    this.dependents.clear();
     this.driverMemory.clear();
     this.sync();
   }
@@ -64,16 +73,28 @@ export class Hardware {
     return this.models.has(smmuId);
   }
 
-  /** Brings the models in line with the committed graph: SMMUs added/removed, CDs and STEs changed. */
-  sync(): void {
-    for (const smmu of this.graph.values('smmus')) {
-      if (!this.models.has(smmu.id)) this.models.set(smmu.id, newModel(smmu));
+  /**
+   * Brings the models in line with the committed graph: SMMUs added/removed, CDs and STEs changed.
+   * With `changes` (one commit's), only the devices they can affect are derived again: a changed
+   * or removed device, the devices of a changed SMMU, and the devices whose configuration read a
+   * changed object; without, every device (start, reset).
+   */
+  sync(changes?: readonly StagedChange[]): void {
+    const smmusChanged = changes === undefined || changes.some((c) => c.table === 'smmus');
+    if (smmusChanged) {
+      for (const smmu of this.graph.values('smmus')) {
+        if (!this.models.has(smmu.id)) this.models.set(smmu.id, newModel(smmu));
+      }
+      for (const id of [...this.models.keys()]) if (!this.graph.get('smmus', id)) this.models.delete(id);
     }
-    for (const id of [...this.models.keys()]) if (!this.graph.get('smmus', id)) this.models.delete(id);
+    const affected = changes === undefined ? null : this.affectedDevices(changes);
+    const devices = affected === null ? this.graph.values('devices') : [...affected].sort((a, b) => a - b).map((id) => this.graph.get('devices', id));
     const seen = new Set<number>();
-    for (const device of this.graph.values('devices')) {
+    for (const device of devices) {
+      if (device === undefined) continue;
       seen.add(device.id);
       const host = this.deriveHost(device);
+      this.recordDependencies(device);
       const model = this.model(device.smmuId);
       // The driver's order: new and changed CDs, and PASID CDs going away, before the STE
       // (arm_smmu_set_pasid, arm_smmu_blocking_set_dev_pasid); the RID's CD 0 going away after
@@ -91,14 +112,58 @@ export class Hardware {
     }
     // A device gone from the inventory: its STE leaves the stream table at once (CFGI_STE +
     // CMD_SYNC), unless a device added in the same commit took its StreamID.
-    for (const [id, was] of [...this.installed]) {
-      if (seen.has(id)) continue;
+    const gone = affected === null ? [...this.installed.keys()].filter((id) => !seen.has(id)) : [...affected].filter((id) => !seen.has(id) && this.installed.has(id));
+    for (const id of gone) {
+      const was = this.installed.get(id) as { key: string; smmuId: number; streamId: number };
       this.installed.delete(id);
       this.installedCds.delete(id);
+      this.forgetDependencies(id);
       const model = this.models.get(was.smmuId);
       const reused = [...this.installed.values()].some((d) => d.smmuId === was.smmuId && d.streamId === was.streamId);
       if (model && !reused) clearSte(model, was.streamId);
     }
+  }
+
+  /** The devices one commit can change the configuration of. */
+  private affectedDevices(changes: readonly StagedChange[]): Set<number> {
+    const out = new Set<number>();
+    for (const c of changes) {
+      if (c.table === 'devices') out.add(Number(c.key));
+      else if (c.table === 'smmus') for (const d of this.graph.indexed('devices', 'smmu', c.key)) out.add(d.id);
+      else if (c.table === 'objects') for (const id of this.dependents.get(Number(c.key)) ?? []) out.add(id);
+    }
+    return out;
+  }
+
+  /** Notes which objects `device`'s configuration reads (deriveHost's reads, by id). */
+  private recordDependencies(device: DeviceRec): void {
+    const ids: number[] = [];
+    if (device.attachedTo !== null) {
+      ids.push(device.attachedTo);
+      const hwpt = this.graph.get('objects', device.attachedTo);
+      if (hwpt?.type === 'hwpt_nested') {
+        ids.push(hwpt.viommuId);
+        const viommu = this.graph.get('objects', hwpt.viommuId);
+        if (viommu?.type === 'viommu') ids.push(viommu.hwptId);
+      }
+    }
+    for (const a of device.pasids) ids.push(a.hwptId);
+    this.forgetDependencies(device.id);
+    this.dependsOn.set(device.id, ids);
+    for (const id of ids) {
+      let set = this.dependents.get(id);
+      if (!set) this.dependents.set(id, (set = new Set()));
+      set.add(device.id);
+    }
+  }
+
+  private forgetDependencies(deviceId: number): void {
+    for (const id of this.dependsOn.get(deviceId) ?? []) {
+      const set = this.dependents.get(id);
+      set?.delete(deviceId);
+      if (set?.size === 0) this.dependents.delete(id);
+    }
+    this.dependsOn.delete(deviceId);
   }
 
   /**
@@ -152,24 +217,24 @@ export class Hardware {
       list.push(cmd);
       bySmmu.set(smmuId, list);
     };
-    const hwpts = new Set<number>();
-    for (const o of this.graph.values('objects')) {
-      if (o.type !== 'hwpt_paging' || o.ioasId !== ioasId) continue;
-      hwpts.add(o.id);
+    // Devices behind a nested HWPT over a vIOMMU on one of these nest parents: their ATCs go after
+    // the TLB invalidations, in device order.
+    const nestedDevices: DeviceRec[] = [];
+    for (const o of this.graph.indexed('objects', 'ioas', ioasId)) {
+      if (o.type !== 'hwpt_paging') continue;
       if (o.stage === 1) add(o.smmuId, encodeCommand('TLBI_NH_ASID', { ASID: o.asid, VMID: 0 }));
       else add(o.smmuId, encodeCommand('TLBI_S12_VMALL', { VMID: o.vmid }));
       if (!o.nestParent) continue;
-      for (const v of this.graph.values('objects')) {
-        if (v.type === 'viommu' && v.hwptId === o.id) add(v.smmuId, encodeCommand('TLBI_S12_VMALL', { VMID: v.vmid }));
+      for (const v of this.graph.indexed('objects', 'hwpt', o.id)) {
+        if (v.type !== 'viommu') continue;
+        add(v.smmuId, encodeCommand('TLBI_S12_VMALL', { VMID: v.vmid }));
+        for (const nested of this.graph.indexed('objects', 'viommu', v.id)) {
+          if (nested.type === 'hwpt_nested') nestedDevices.push(...this.graph.indexed('devices', 'attachedTo', nested.id));
+        }
       }
     }
-    for (const d of this.graph.values('devices')) {
-      const via = d.attachedTo === null ? undefined : this.graph.get('objects', d.attachedTo);
-      if (via?.type !== 'hwpt_nested') continue;
-      const viommu = this.graph.get('objects', via.viommuId);
-      if (viommu?.type === 'viommu' && hwpts.has(viommu.hwptId) && steGet(this.deriveSte(d), 'EATS') !== 0) {
-        add(d.smmuId, encodeCommand('ATC_INV', { SID: d.streamId, SIZE: ATC_INV_SIZE_ALL }));
-      }
+    for (const d of nestedDevices.sort((a, b) => a.id - b.id)) {
+      if (steGet(this.deriveSte(d), 'EATS') !== 0) add(d.smmuId, encodeCommand('ATC_INV', { SID: d.streamId, SIZE: ATC_INV_SIZE_ALL }));
     }
     for (const [smmuId, cmds] of bySmmu) {
       const buf = new Uint8Array(cmds.length * CMD_BYTES);

@@ -29,7 +29,7 @@ import { hostSegments, readHost, writeHost } from './memory.js';
 import { lookupObject } from './object-table.js';
 import type { Reader } from './reader.js';
 import { log2SizeOf, pinnedSpan, type HwQueueRec, type ViommuRec } from './objects/index.js';
-import type { DeviceRec, SmmuRec } from './types.js';
+import type { DeviceRec, ObjectRec, SmmuRec } from './types.js';
 
 export const HW_QUEUE_ALLOC_TYPES = ['default', 'tegra241_cmdqv'] as const;
 export type HwQueueAllocType = (typeof HW_QUEUE_ALLOC_TYPES)[number];
@@ -44,7 +44,7 @@ export interface AllocHwQueueInput {
 
 function queuesOf(r: Reader, viommuId: number): HwQueueRec[] {
   const queues: HwQueueRec[] = [];
-  for (const o of r.values('objects')) if (o.type === 'hw_queue' && o.viommuId === viommuId) queues.push(o);
+  for (const o of r.indexed('objects', 'viommu', viommuId) as Iterable<ObjectRec>) if (o.type === 'hw_queue') queues.push(o);
   return queues;
 }
 
@@ -147,8 +147,8 @@ function run(tx: WriteTx, hw: Hardware, q: HwQueueRec, state: QueueState, limitB
   const sidReplace = (vsid: number): number | undefined => {
     if (!slots) {
       slots = new Map();
-      for (const o of tx.values('objects')) {
-        if (o.type === 'vdevice' && o.viommuId === viommu.id && o.sidSlot !== null) slots.set(o.virtId, (tx.get('devices', o.deviceId) as DeviceRec).streamId);
+      for (const o of tx.indexed('objects', 'viommu', viommu.id) as Iterable<ObjectRec>) {
+        if (o.type === 'vdevice' && o.sidSlot !== null) slots.set(o.virtId, (tx.get('devices', o.deviceId) as DeviceRec).streamId);
       }
     }
     return slots.get(vsid);

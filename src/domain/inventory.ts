@@ -51,11 +51,11 @@ export function createSmmu(tx: WriteTx, input: CreateSmmuInput): SmmuRec {
 /** Removing an SMMU that still has devices is EBUSY: nothing is ever deleted silently. */
 export function deleteSmmu(tx: WriteTx, id: number): void {
   const smmu = tx.get('smmus', id) ?? fail('ENOENT', `SMMU ${id} does not exist`);
-  const devices = [...tx.values('devices')].filter((d) => d.smmuId === smmu.id).map((d) => d.id);
+  const devices = [...tx.indexed('devices', 'smmu', smmu.id)].map((d) => d.id);
   if (devices.length > 0) fail('EBUSY', `SMMU ${id} still has devices ${devices.join(', ')}`, { blockedBy: devices.sort((a, b) => a - b) });
   // Objects finalised on this SMMU (paging HWPTs owning its VMIDs, vIOMMUs, vDEVICEs, ...) outlive
   // an unbind of their device; removing the SMMU under them would orphan them silently.
-  const objects = [...tx.values('objects')].filter((o) => 'smmuId' in o && o.smmuId === smmu.id).map((o) => o.id);
+  const objects = [...tx.indexed('objects', 'smmu', smmu.id)].map((o) => o.id);
   if (objects.length > 0) fail('EBUSY', `SMMU ${id} is still used by objects ${objects.join(', ')}`, { blockedBy: objects.sort((a, b) => a - b) });
   tx.delete('smmus', id);
 }
@@ -101,14 +101,14 @@ export function createDevice(tx: WriteTx, input: CreateDeviceInput): DeviceRec {
 export function deleteDevice(tx: WriteTx, id: number): void {
   const device = tx.get('devices', id) ?? fail('ENOENT', `device ${id} does not exist`);
   if (device.contextId !== null) fail('EBUSY', `device ${id} is bound to context ${device.contextId}`, { blockedBy: [device.contextId] });
-  const users = [...tx.values('objects')].filter((o) => 'deviceId' in o && o.deviceId === device.id).map((o) => o.id).sort((a, b) => a - b);
+  const users = [...tx.indexed('objects', 'device', device.id)].map((o) => o.id).sort((a, b) => a - b);
   if (users.length > 0) fail('EBUSY', `device ${id} is still named by objects ${users.join(', ')}: destroy them first`, { blockedBy: users });
   tx.delete('devices', id);
 }
 
 /** Loads `topology` if the inventory is empty; returns whether it did. */
 export function loadTopology(tx: WriteTx, topology: Topology): boolean {
-  if ([...tx.values('smmus')].length > 0) return false;
+  if (tx.size('smmus') > 0) return false;
   for (const s of topology.smmus) {
     const smmu = createSmmu(tx, s);
     for (const d of s.devices ?? []) createDevice(tx, { ...d, smmuId: smmu.id });

@@ -21,7 +21,7 @@ export function createIoas(tx: WriteTx, contextId: number): IoasRec {
 }
 
 export function mappingsOf(r: Reader, ioasId: number): MappingRec[] {
-  return [...r.values('mappings')].filter((m) => m.ioasId === ioasId).sort((a, b) => (a.iova < b.iova ? -1 : a.iova > b.iova ? 1 : 0));
+  return [...r.indexed('mappings', 'ioas', ioasId)].sort((a, b) => (a.iova < b.iova ? -1 : a.iova > b.iova ? 1 : 0));
 }
 
 export interface MapInput {

@@ -21,7 +21,7 @@ interface Segment {
 
 /** Host segments backing [iova, iova+length) of an IOAS: every byte must be mapped (ENOENT). */
 function segments(r: Reader, ioasId: number, iova: bigint, length: number): Segment[] {
-  const mappings = ([...r.values('mappings')] as MappingRec[]).filter((m) => m.ioasId === ioasId).sort((a, b) => (a.iova < b.iova ? -1 : 1));
+  const mappings = ([...r.indexed('mappings', 'ioas', ioasId)] as MappingRec[]).sort((a, b) => (a.iova < b.iova ? -1 : 1));
   const out: Segment[] = [];
   let cur = iova;
   const end = iova + BigInt(length);
@@ -126,6 +126,14 @@ export function hostSegments(r: Reader, ioasId: number, iova: bigint, length: nu
 
 /** Frees the pages of a host range (its mapping is gone; host addresses are never handed out again). */
 export function freeHostRange(tx: WriteTx, host: bigint, length: bigint): void {
+  // Whichever is less: the range's pages looked up one by one, or every written page scanned.
+  if (length / GUEST_PAGE <= BigInt(tx.size('pages'))) {
+    for (let page = host & ~(GUEST_PAGE - 1n); page < host + length; page += GUEST_PAGE) {
+      const key = page.toString(16);
+      if (tx.has('pages', key)) tx.delete('pages', key);
+    }
+    return;
+  }
   for (const p of [...tx.values('pages')]) if (p.page >= host && p.page < host + length) tx.delete('pages', p.page.toString(16));
 }
 
@@ -179,8 +187,8 @@ export class HostMemory {
   }
 
   private resolve(ioasId: number, ipa: bigint): { pa: bigint; read: boolean; write: boolean; pageLog2: number } | null {
-    for (const m of this.graph.values('mappings')) {
-      if (m.ioasId === ioasId && ipa >= m.iova && ipa < m.iova + m.length) {
+    for (const m of this.graph.indexed('mappings', 'ioas', ioasId)) {
+      if (ipa >= m.iova && ipa < m.iova + m.length) {
         return { pa: m.hostAddress + (ipa - m.iova), read: m.readable, write: m.writable, pageLog2: Number(PAGE_SHIFT) };
       }
     }

@@ -21,12 +21,13 @@ export interface Blocker {
 /** Everything holding a users reference on `id`: objects that reference it, attached devices. */
 export function usersOf(r: Reader, target: ObjectRec): Blocker[] {
   const users: Blocker[] = [];
-  for (const o of r.values('objects') as Iterable<ObjectRec>) {
-    if (o.contextId === target.contextId && o.id !== target.id && descriptorOf(o).refs(o).includes(target.id)) {
+  // References never cross a context (an fd's objects name its own): the context's indexes hold them all.
+  for (const o of r.indexed('objects', 'context', target.contextId) as Iterable<ObjectRec>) {
+    if (o.id !== target.id && descriptorOf(o).refs(o).includes(target.id)) {
       users.push({ id: o.id, type: o.type });
     }
   }
-  for (const d of r.values('devices') as Iterable<DeviceRec>) {
+  for (const d of r.indexed('devices', 'context', target.contextId) as Iterable<DeviceRec>) {
     // A device holds a users reference per attachment: its RID and each of its PASIDs.
     if (d.attachedTo === target.id || d.pasids.some((a) => a.hwptId === target.id)) users.push({ id: d.id, type: 'device' });
   }
@@ -73,13 +74,12 @@ export function lookupBoundDevice(r: Reader, contextId: number | null, deviceId:
 function removeObject(tx: WriteTx, o: ObjectRec): void {
   for (const table of descriptorOf(o).owns ?? []) {
     if (table === 'mappings') {
-      for (const m of [...tx.values('mappings')]) {
-        if (m.ioasId !== o.id) continue;
+      for (const m of [...tx.indexed('mappings', 'ioas', o.id)]) {
         tx.delete('mappings', `${m.ioasId}:${m.iova}`);
         freeHostRange(tx, m.hostAddress, m.length);
       }
     } else {
-      for (const e of [...tx.values('events')]) if (e.eventqId === o.id) tx.delete('events', `${e.eventqId}:${e.ord}`);
+      for (const e of [...tx.indexed('events', 'eventq', o.id)]) tx.delete('events', `${e.eventqId}:${e.ord}`);
     }
   }
   tx.delete('objects', o.id);
@@ -110,7 +110,7 @@ export function releaseAutoHwpt(tx: WriteTx, hwptId: number | null): void {
 export function destroyAllObjects(tx: WriteTx, contextId: number): number[] {
   const destroyed: number[] = [];
   for (;;) {
-    const remaining = [...tx.values('objects')].filter((o) => o.contextId === contextId);
+    const remaining = [...tx.indexed('objects', 'context', contextId)];
     if (remaining.length === 0) return destroyed;
     const leaves = remaining.filter((o) => usersOf(tx, o).length === 0);
     if (leaves.length === 0) throw new Error(`context ${contextId}: reference cycle among ${remaining.map((o) => o.id).join(',')}`);
@@ -124,7 +124,9 @@ export function destroyAllObjects(tx: WriteTx, contextId: number): number[] {
 /** The objects pinning a range of `ioasId` that overlaps [start, end). */
 export function pinnersOf(r: Reader, ioasId: number, start: bigint, end: bigint): ObjectRec[] {
   const pinners: ObjectRec[] = [];
-  for (const o of r.values('objects') as Iterable<ObjectRec>) {
+  const ioas = r.get('objects', ioasId) as ObjectRec | undefined;
+  if (!ioas) return pinners;
+  for (const o of r.indexed('objects', 'context', ioas.contextId) as Iterable<ObjectRec>) {
     const span = descriptorOf(o).pins?.(o);
     if (span && span.ioasId === ioasId && span.start < end && start < span.end) pinners.push(o);
   }
@@ -136,19 +138,21 @@ export function viewContext(r: Reader): ViewContext {
   return {
     attachedDevices(hwptId) {
       const ids: number[] = [];
-      for (const d of r.values('devices') as Iterable<DeviceRec>) if (d.attachedTo === hwptId) ids.push(d.id);
+      for (const d of r.indexed('devices', 'attachedTo', hwptId) as Iterable<DeviceRec>) ids.push(d.id);
       return ids.sort((a, b) => a - b);
     },
     pasidAttachments(hwptId) {
       const out: Array<{ deviceId: number; pasid: number }> = [];
-      for (const d of r.values('devices') as Iterable<DeviceRec>) {
+      const hwpt = r.get('objects', hwptId) as ObjectRec | undefined;
+      if (!hwpt) return out;
+      for (const d of r.indexed('devices', 'context', hwpt.contextId) as Iterable<DeviceRec>) {
         for (const a of d.pasids) if (a.hwptId === hwptId) out.push({ deviceId: d.id, pasid: a.pasid });
       }
       return out.sort((a, b) => a.deviceId - b.deviceId || a.pasid - b.pasid);
     },
     pendingEvents(eventqId) {
       let pending = 0;
-      for (const e of r.values('events') as Iterable<EventRec>) if (e.eventqId === eventqId) pending++;
+      for (const _ of r.indexed('events', 'eventq', eventqId) as Iterable<EventRec>) pending++;
       return pending;
     },
     streamIdOf(deviceId) {

@@ -49,8 +49,8 @@ export function attachPasid(tx: WriteTx, deviceId: number, pasid: number, ptId: 
   if (pt.type === 'ioas') {
     // iommufd_device_auto_get_domain: an auto HWPT of the IOAS that takes this PASID (a domain
     // that refuses it with EINVAL is skipped), else a new one with the device's auto flags.
-    const reuse = [...tx.values('objects')].find(
-      (o): o is HwptPagingRec => o.type === 'hwpt_paging' && o.auto && o.ioasId === pt.id && o.smmuId === device.smmuId && o.pasidCompat,
+    const reuse = [...tx.indexed('objects', 'ioas', pt.id)].find(
+      (o): o is HwptPagingRec => o.type === 'hwpt_paging' && o.auto && o.smmuId === device.smmuId && o.pasidCompat,
     );
     hwpt = reuse ?? newPagingHwpt(tx, device, pt.id, autoHwptFlags(device), true);
   }

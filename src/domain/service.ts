@@ -14,12 +14,13 @@ import { changesStes, destroyObject, lookupObject } from './object-table.js';
 import type { Repository } from './repository.js';
 import { Store } from './store.js';
 import type { Topology } from './topology.js';
-import { OBJECT_TYPES, type ContextRec, type DeviceRec, type ObjectRec, type ObjectType, type SmmuRec } from './types.js';
+import { OBJECT_TYPES, type ContextRec, type DeviceRec, type ObjectRec, type ObjectType, type SmmuRec, type TableRecords } from './types.js';
 import type { HwQueueRec } from './objects/index.js';
 import { allocVdevice, allocViommu, type AllocVdeviceInput, type AllocViommuInput } from './viommu.js';
 import { Hardware } from './hardware.js';
 import { acknowledgeQueue, allocHwQueue, pushCommands, setQueueEnabled, type AllocHwQueueInput } from './hwqueue.js';
-import type { StagedChange } from './graph.js';
+import type { ObjectGraph, StagedChange } from './graph.js';
+import { mergeAscending, type SortedIds } from './indexes.js';
 import { HostMemory, readGuest, writeGuest } from './memory.js';
 import { translateDevice, type TranslateInput } from './translate.js';
 import { allocEventq, eventqOf, eventqTypeOf, PAYLOAD_WORDS, pendingEvents, queueEvent, readEvents, type AllocEventqInput } from './eventq.js';
@@ -38,14 +39,35 @@ export interface ListQuery {
   cursor?: string;
 }
 
-/** api.md "Lists": stable order by id; the cursor is the last id returned. */
-export function paginate<T extends { id: number }>(records: Iterable<T>, q: ListQuery): Page<T> {
-  const limit = q.limit ?? 100;
+/** The id after which a page starts: the cursor (the last id returned), or 0. */
+function cursorOf(q: ListQuery): number {
   const after = q.cursor ? Number(q.cursor) : 0;
   if (!Number.isSafeInteger(after) || after < 0) fail('EINVAL', 'cursor is not one this service returned');
-  const sorted = [...records].filter((r) => r.id > after).sort((a, b) => a.id - b.id);
-  const items = sorted.slice(0, limit);
-  return { items, nextCursor: sorted.length > limit ? String(items[items.length - 1].id) : null };
+  return after;
+}
+
+/**
+ * A page read from sorted id lists of an index (indexes.ts): a binary search to the cursor, then
+ * ids ascending until `limit` records pass `match` and one more shows that the list goes on. It
+ * costs the page (and the records `match` skips), not the table.
+ */
+function pageOf<T extends 'smmus' | 'contexts' | 'devices' | 'objects'>(
+  graph: ObjectGraph,
+  table: T,
+  lists: ReadonlyArray<SortedIds | undefined>,
+  q: ListQuery,
+  match: (rec: TableRecords[T]) => boolean = () => true,
+): Page<TableRecords[T]> {
+  const limit = q.limit ?? 100;
+  const present = lists.filter((l): l is SortedIds => l !== undefined);
+  const items: Array<TableRecords[T]> = [];
+  for (const id of mergeAscending(present, cursorOf(q))) {
+    const rec = graph.get(table, id);
+    if (rec === undefined || !match(rec)) continue;
+    if (items.length === limit) return { items, nextCursor: String((items[items.length - 1] as { id: number }).id) };
+    items.push(rec);
+  }
+  return { items, nextCursor: null };
 }
 
 export interface ServiceOptions {
@@ -90,7 +112,7 @@ export class Iommufd {
     // STEs follow SMMUs, devices and the HWPTs/vIOMMUs they attach to; queue registers, guest
     // pages and events never change one, so those commits skip the derivation.
     store.onCommit((changes) => {
-      if (changes.some(stesChange)) this.hardware.sync();
+      if (changes.some(stesChange)) this.hardware.sync(changes);
       // A removed mapping (unmap, or its IOAS destroyed) is flushed from the TLBs of its domains.
       const unmapped = new Set<number>();
       for (const c of changes) if (c.table === 'mappings' && c.record === null) unmapped.add(Number(c.key.split(':')[0]));
@@ -121,7 +143,7 @@ export class Iommufd {
     return this.graph.get('smmus', id) ?? fail('ENOENT', `SMMU ${id} does not exist`);
   }
   listSmmus(q: ListQuery) {
-    return paginate(this.graph.values('smmus'), q);
+    return pageOf(this.graph, 'smmus', [this.graph.sortedIds('smmus', 'all', '')], q);
   }
   createDevice(input: CreateDeviceInput) {
     return this.store.write((tx) => createDevice(tx, input));
@@ -134,7 +156,13 @@ export class Iommufd {
   }
   listDevices(q: ListQuery & { smmuId?: number; contextId?: number }) {
     const match = (d: DeviceRec) => (q.smmuId === undefined || d.smmuId === q.smmuId) && (q.contextId === undefined || d.contextId === q.contextId);
-    return paginate([...this.graph.values('devices')].filter(match), q);
+    const list =
+      q.contextId !== undefined
+        ? this.graph.sortedIds('devices', 'context', q.contextId)
+        : q.smmuId !== undefined
+          ? this.graph.sortedIds('devices', 'smmu', q.smmuId)
+          : this.graph.sortedIds('devices', 'all', '');
+    return pageOf(this.graph, 'devices', [list], q, match);
   }
   hwInfo(deviceId: number, type: HwInfoType) {
     return hwInfo(this.graph, deviceId, type);
@@ -151,7 +179,7 @@ export class Iommufd {
     return lookupContext(this.graph, id);
   }
   listContexts(q: ListQuery) {
-    return paginate(this.graph.values('contexts'), q);
+    return pageOf(this.graph, 'contexts', [this.graph.sortedIds('contexts', 'all', '')], q);
   }
   bindDevice(contextId: number, deviceId: number) {
     return this.store.write((tx) => bindDevice(tx, contextId, deviceId));
@@ -169,7 +197,17 @@ export class Iommufd {
       (q.contextId === undefined || o.contextId === q.contextId) &&
       (q.types === undefined || q.types.includes(o.type)) &&
       (q.viommuId === undefined || ('viommuId' in o && o.viommuId === q.viommuId));
-    return paginate([...this.graph.values('objects')].filter(match), q);
+    // The narrowest index the filters allow; `match` checks the rest.
+    const g = this.graph;
+    const lists =
+      q.viommuId !== undefined
+        ? [g.sortedIds('objects', 'viommu', q.viommuId)]
+        : q.types !== undefined
+          ? q.types.map((type) => (q.contextId !== undefined ? g.sortedIds('objects', 'contextType', `${q.contextId}:${type}`) : g.sortedIds('objects', 'type', type)))
+          : q.contextId !== undefined
+            ? [g.sortedIds('objects', 'context', q.contextId)]
+            : [g.sortedIds('objects', 'all', '')];
+    return pageOf(g, 'objects', lists, q, match);
   }
   /** IOMMU_DESTROY of any id: objects by the generic path; a bound device is held by its binding. */
   destroy(id: number) {
@@ -340,8 +378,8 @@ export class Iommufd {
     const viommu = lookupObject(this.graph, null, id, ['viommu'], 'vIOMMU');
     const model = this.hardware.model(viommu.smmuId as number);
     const sids = new Set<number>();
-    for (const o of this.graph.values('objects')) {
-      if (o.type === 'vdevice' && o.viommuId === viommu.id) sids.add((this.graph.get('devices', o.deviceId as number) as DeviceRec).streamId);
+    for (const o of this.graph.indexed('objects', 'viommu', viommu.id)) {
+      if (o.type === 'vdevice') sids.add((this.graph.get('devices', o.deviceId as number) as DeviceRec).streamId);
     }
     let atcEntries = 0;
     for (const sid of sids) atcEntries += model.atc.entries(sid).length;
@@ -406,9 +444,9 @@ export class Iommufd {
 
   // ---- raw records, for GraphQL relations and tests ----
   smmuRecords(): SmmuRec[] {
-    return [...this.graph.values('smmus')];
+    return [...this.graph.indexed('smmus', 'all', '')];
   }
   contextRecords(): ContextRec[] {
-    return [...this.graph.values('contexts')];
+    return [...this.graph.indexed('contexts', 'all', '')];
   }
 }

@@ -32,8 +32,8 @@ export function vmasterOf(r: Reader, device: DeviceRec): { viommuId: number; vir
   if (device.attachedTo === null) return null;
   const hwpt = r.get('objects', device.attachedTo) as ObjectRec | undefined;
   if (!hwpt || hwpt.type !== 'hwpt_nested') return null;
-  for (const o of r.values('objects') as Iterable<ObjectRec>) {
-    if (o.type === 'vdevice' && o.viommuId === hwpt.viommuId && o.deviceId === device.id) return { viommuId: o.viommuId, virtId: o.virtId };
+  for (const o of r.indexed('objects', 'device', device.id) as Iterable<ObjectRec>) {
+    if (o.type === 'vdevice' && o.viommuId === hwpt.viommuId) return { viommuId: o.viommuId, virtId: o.virtId };
   }
   return null;
 }

@@ -59,12 +59,11 @@ export function allocVdevice(tx: WriteTx, input: AllocVdeviceInput): VdeviceRec 
   const device = lookupBoundDevice(tx, viommu.contextId, input.deviceId);
   // 3. another physical IOMMU → EINVAL.
   if (device.smmuId !== viommu.smmuId) fail('EINVAL', `device ${device.id} is behind SMMU ${device.smmuId}, vIOMMU ${viommu.id} wraps SMMU ${viommu.smmuId}`);
-  const vdevices = [...tx.values('objects')].filter((o): o is VdeviceRec => o.type === 'vdevice');
   // 5. one vDEVICE per device, on any vIOMMU (idev->vdev) → EEXIST.
-  const own = vdevices.find((o) => o.deviceId === device.id);
+  const own = [...tx.indexed('objects', 'device', device.id)].find((o): o is VdeviceRec => o.type === 'vdevice');
   if (own) fail('EEXIST', `device ${device.id} already has vDEVICE ${own.id} (vSID 0x${own.virtId.toString(16)})`);
   // 6. the vSID is taken on this vIOMMU → EEXIST (xa_cmpxchg on viommu->vdevs).
-  const clash = vdevices.find((o) => o.viommuId === viommu.id && o.virtId === input.virtId);
+  const clash = [...tx.indexed('objects', 'viommu', viommu.id)].find((o): o is VdeviceRec => o.type === 'vdevice' && o.virtId === input.virtId);
   if (clash) fail('EEXIST', `vSID 0x${input.virtId.toString(16)} is used by vDEVICE ${clash.id} on vIOMMU ${viommu.id}`);
   // 7. Tegra241: one SID_MATCH/SID_REPLACE slot of the VINTF (tegra241_vintf_init_vsid).
   const smmu = tx.get('smmus', viommu.smmuId) as SmmuRec;

@@ -12,7 +12,7 @@ import type { SmmuRec } from './types.js';
 /** Lowest free VMID on `smmu`; VMID 0 is reserved for bypass STEs (arm_smmu_domain_finalise_s2). */
 export function allocVmid(tx: WriteTx, smmu: SmmuRec): number {
   const used = new Set<number>();
-  for (const o of tx.values('objects')) if ((o.type === 'viommu' || (o.type === 'hwpt_paging' && o.stage === 2)) && o.smmuId === smmu.id) used.add(o.vmid);
+  for (const o of tx.indexed('objects', 'smmu', smmu.id)) if (o.type === 'viommu' || (o.type === 'hwpt_paging' && o.stage === 2)) used.add(o.vmid);
   const max = (1 << decodeFeatures(smmu.idr).vmidBits) - 1;
   for (let vmid = 1; vmid <= max; vmid++) if (!used.has(vmid)) return vmid;
   return fail('ENOSPC', `SMMU ${smmu.id} has no free VMID (${max} in use)`);
@@ -25,7 +25,7 @@ export function allocVmid(tx: WriteTx, smmu: SmmuRec): number {
  */
 export function allocAsid(tx: WriteTx, smmu: SmmuRec): number {
   const used = new Set<number>();
-  for (const o of tx.values('objects')) if (o.type === 'hwpt_paging' && o.stage === 1) used.add(o.asid);
+  for (const o of tx.indexed('objects', 'type', 'hwpt_paging')) if (o.type === 'hwpt_paging' && o.stage === 1) used.add(o.asid);
   const max = (1 << decodeFeatures(smmu.idr).asidBits) - 1;
   for (let asid = 1; asid <= max; asid++) if (!used.has(asid)) return asid;
   return fail('EBUSY', `no free ASID in [1, ${max}] for SMMU ${smmu.id}`);
@@ -35,7 +35,7 @@ export function allocAsid(tx: WriteTx, smmu: SmmuRec): number {
 export function allocVintf(tx: WriteTx, smmu: SmmuRec): number {
   const vintfs = smmu.cmdqv?.vintfs ?? 0;
   const used = new Set<number>();
-  for (const o of tx.values('objects')) if (o.type === 'viommu' && o.smmuId === smmu.id && o.vintf !== null) used.add(o.vintf);
+  for (const o of tx.indexed('objects', 'smmu', smmu.id)) if (o.type === 'viommu' && o.vintf !== null) used.add(o.vintf);
   for (let vintf = 1; vintf < vintfs; vintf++) if (!used.has(vintf)) return vintf;
   return fail('ENOSPC', `SMMU ${smmu.id} has no free VINTF (${Math.max(vintfs - 1, 0)} user VINTFs, all taken)`);
 }
@@ -44,7 +44,7 @@ export function allocVintf(tx: WriteTx, smmu: SmmuRec): number {
 export function allocSidSlot(tx: WriteTx, smmu: SmmuRec, viommuId: number): number {
   const slots = smmu.cmdqv?.sidsPerVintf ?? 0;
   const used = new Set<number>();
-  for (const o of tx.values('objects')) if (o.type === 'vdevice' && o.viommuId === viommuId && o.sidSlot !== null) used.add(o.sidSlot);
+  for (const o of tx.indexed('objects', 'viommu', viommuId)) if (o.type === 'vdevice' && o.sidSlot !== null) used.add(o.sidSlot);
   for (let slot = 0; slot < slots; slot++) if (!used.has(slot)) return slot;
   return fail('ENOSPC', `vIOMMU ${viommuId}: all ${slots} SID_MATCH/SID_REPLACE slots of its VINTF are in use`);
 }

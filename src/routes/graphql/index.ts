@@ -25,6 +25,7 @@ import { scopeGraphql } from '../plugins/scope.js';
 import { costLimit } from './cost.js';
 import { inGraphqlWriteScope } from '../plugins/idempotency.js';
 import { graphqlAudit } from '../rest/audit.js';
+import type { IndexName } from '../../domain/indexes.js';
 
 /** Loader batches run so far: the N+1 test reads it. */
 export const loaderStats = { batches: 0 };
@@ -71,8 +72,9 @@ export const graphqlApi: FastifyPluginAsync<{ maxCost?: number }> = async (app, 
     const o = g.get('objects', id);
     return o ? viewOf(service, o) : null;
   };
-  const objectsWhere = (pred: (o: ObjectRec) => boolean) =>
-    [...g.values('objects')].filter(pred).sort((a, b) => a.id - b.id).map((o) => viewOf(service, o));
+  /** The objects under `key` of an index of the graph (ascending id) that pass `pred`, as views. */
+  const objectsWhere = (index: IndexName<'objects'>, key: string | number, pred: (o: ObjectRec) => boolean = () => true) =>
+    [...g.indexed('objects', index, key)].filter(pred).map((o) => viewOf(service, o));
   const deviceById = (id: number | null | undefined) => {
     const d = id === null || id === undefined ? undefined : g.get('devices', id);
     return d ? deviceView(d) : null;
@@ -102,28 +104,28 @@ export const graphqlApi: FastifyPluginAsync<{ maxCost?: number }> = async (app, 
   const loaders: MercuriusLoaders = {
     Smmu: {
       state: rel((s) => smmuState(s.id)),
-      devices: rel((s) => [...g.values('devices')].filter((d) => d.smmuId === s.id).sort((a, b) => a.id - b.id).map(deviceView)),
-      viommus: rel((s) => objectsWhere((o) => o.type === 'viommu' && o.smmuId === s.id)),
+      devices: rel((s) => [...g.indexed('devices', 'smmu', s.id)].map(deviceView)),
+      viommus: rel((s) => objectsWhere('smmu', s.id, (o) => o.type === 'viommu')),
     },
     Device: {
       smmu: rel((d) => smmuView(g.get('smmus', d.smmuId as number)!)),
       context: rel((d) => (d.contextId ? contextView(g.get('contexts', d.contextId as number)!) : null)),
       attachment: rel((d) => obj(d.attachedTo as number | null)),
       host: rel((d) => hostConfigView(service.hostConfig(d.id))),
-      vdevice: rel((d) => objectsWhere((o) => o.type === 'vdevice' && o.deviceId === d.id)[0] ?? null),
+      vdevice: rel((d) => objectsWhere('device', d.id, (o) => o.type === 'vdevice')[0] ?? null),
     },
     Context: {
-      devices: rel((c) => [...g.values('devices')].filter((d) => d.contextId === c.id).sort((a, b) => a.id - b.id).map(deviceView)),
-      objects: rel((c) => objectsWhere((o) => o.contextId === c.id)),
-      ioas: rel((c) => objectsWhere((o) => o.contextId === c.id && o.type === 'ioas')),
-      hwpts: rel((c) => objectsWhere((o) => o.contextId === c.id && (o.type === 'hwpt_paging' || o.type === 'hwpt_nested'))),
-      viommus: rel((c) => objectsWhere((o) => o.contextId === c.id && o.type === 'viommu')),
-      vdevices: rel((c) => objectsWhere((o) => o.contextId === c.id && o.type === 'vdevice')),
+      devices: rel((c) => [...g.indexed('devices', 'context', c.id)].map(deviceView)),
+      objects: rel((c) => objectsWhere('context', c.id)),
+      ioas: rel((c) => objectsWhere('contextType', `${c.id}:ioas`)),
+      hwpts: rel((c) => objectsWhere('context', c.id, (o) => o.type === 'hwpt_paging' || o.type === 'hwpt_nested')),
+      viommus: rel((c) => objectsWhere('contextType', `${c.id}:viommu`)),
+      vdevices: rel((c) => objectsWhere('contextType', `${c.id}:vdevice`)),
     },
     Ioas: {
       context: rel((o) => contextView(g.get('contexts', o.contextId as number)!)),
       mappings: rel((o) => mappingsOf(g, o.id).map(mappingView)),
-      hwpts: rel((o) => objectsWhere((h) => h.type === 'hwpt_paging' && h.ioasId === o.id)),
+      hwpts: rel((o) => objectsWhere('ioas', o.id, (h) => h.type === 'hwpt_paging')),
     },
     Hwpt: {
       context: rel((o) => contextView(g.get('contexts', o.contextId as number)!)),
@@ -136,11 +138,11 @@ export const graphqlApi: FastifyPluginAsync<{ maxCost?: number }> = async (app, 
       context: rel((o) => contextView(g.get('contexts', o.contextId as number)!)),
       smmu: rel((o) => smmuView(g.get('smmus', o.smmuId as number)!)),
       nestParent: rel((o) => obj(o.hwptId as number)),
-      vdevices: rel((o) => objectsWhere((v) => v.type === 'vdevice' && v.viommuId === o.id)),
-      nestedHwpts: rel((o) => objectsWhere((h) => h.type === 'hwpt_nested' && h.viommuId === o.id)),
+      vdevices: rel((o) => objectsWhere('viommu', o.id, (v) => v.type === 'vdevice')),
+      nestedHwpts: rel((o) => objectsWhere('viommu', o.id, (h) => h.type === 'hwpt_nested')),
       stats: rel((o) => viommuStats(o.id)),
-      eventqs: rel((o) => objectsWhere((q) => q.type === 'veventq' && q.viommuId === o.id)),
-      hwQueues: rel((o) => objectsWhere((q) => q.type === 'hw_queue' && q.viommuId === o.id)),
+      eventqs: rel((o) => objectsWhere('viommu', o.id, (q) => q.type === 'veventq')),
+      hwQueues: rel((o) => objectsWhere('viommu', o.id, (q) => q.type === 'hw_queue')),
     },
     HwQueue: {
       context: rel((o) => contextView(g.get('contexts', o.contextId as number)!)),
@@ -216,7 +218,7 @@ export const graphqlApi: FastifyPluginAsync<{ maxCost?: number }> = async (app, 
       ioas: guard((a: Args) => viewOf(service, service.getObject(id(a.id), ['ioas'], 'IOAS'))),
       hwpt: guard((a: Args) => viewOf(service, service.getObject(id(a.id), ['hwpt_paging', 'hwpt_nested'], 'HWPT'))),
       viommu: guard((a: Args) => viewOf(service, service.getObject(id(a.id), ['viommu'], 'vIOMMU'))),
-      viommus: guard((a: Args) => objectsWhere((o) => o.type === 'viommu' && (a.contextId == null || o.contextId === a.contextId))),
+      viommus: guard((a: Args) => (a.contextId == null ? objectsWhere('type', 'viommu') : objectsWhere('contextType', `${a.contextId}:viommu`))),
       vdevice: guard((a: Args) => viewOf(service, service.getObject(id(a.id), ['vdevice'], 'vDEVICE'))),
       eventq: guard((a: Args) => viewOf(service, service.getObject(id(a.id), ['veventq'], 'vEVENTQ'))),
       hwQueue: guard((a: Args) => viewOf(service, service.getObject(id(a.id), ['hw_queue'], 'HW queue'))),
