@@ -63,8 +63,9 @@ export async function buildApp(config: Config): Promise<App> {
   await app.register(authPlugin, { tokens: config.apiTokens });
   await app.register(iommufdPlugin, { service });
   await app.register(scopePlugin, { tokens: config.apiTokens });
-  await app.register(metricsPlugin, { storage: { transactions: () => repository.commits() } });
+  // Before every plugin with routes: @fastify/swagger collects the routes registered after it.
   await app.register(openapiPlugin);
+  await app.register(metricsPlugin, { storage: { transactions: () => repository.commits() } });
 
   await app.register(restApi, { prefix: '/v1' });
   await app.register(graphqlApi, { maxCost: config.graphqlMaxCost });

@@ -23,6 +23,30 @@ describe('auth', () => {
     expect((await t.req('GET', '/openapi.json')).status).toBe(200);
   });
 
+  it('auth: the scheme name is case-insensitive (RFC 9110: bearer, BEARER); a 401 carries WWW-Authenticate: Bearer, with invalid_token for a wrong token (RFC 6750)', async () => {
+    for (const header of ['bearer viewer-token-1', 'BEARER viewer-token-1', 'Bearer   viewer-token-1']) {
+      expect((await t.req('GET', '/v1/smmus', undefined, { authorization: header })).status, header).toBe(200);
+    }
+    const none = await t.req('GET', '/v1/smmus');
+    expectProblem(none, 'EUNAUTHENTICATED', 401);
+    expect(none.headers['www-authenticate']).toBe('Bearer realm="vsmmu-control"');
+    const wrong = await t.req('GET', '/v1/smmus', undefined, as('wrong-token-1'));
+    expect(wrong.headers['www-authenticate']).toBe('Bearer realm="vsmmu-control", error="invalid_token"');
+    // Another scheme is no token at all.
+    expectProblem(await t.req('GET', '/v1/smmus', undefined, { authorization: 'Basic dmlld2VyLXRva2VuLTE=' }), 'EUNAUTHENTICATED', 401);
+    const gql = await t.app.inject({ method: 'POST', url: '/graphql', payload: { query: '{ smmus { id } }' } });
+    expect(gql.statusCode).toBe(401);
+    expect(gql.headers['www-authenticate']).toBe('Bearer realm="vsmmu-control"');
+    expect(gql.json().errors[0].extensions.errno).toBe('EUNAUTHENTICATED');
+  });
+
+  it('auth: a GraphQL subscription sent over HTTP is EINVAL naming the WebSocket, not an internal error', async () => {
+    const res = await t.app.inject({ method: 'POST', url: '/graphql', payload: { query: 'subscription { objectChanged(contextId: 1) { id } }' }, headers: as('viewer-token-1') });
+    const body = res.json();
+    expect(body.errors[0].extensions).toMatchObject({ errno: 'EINVAL', status: 400 });
+    expect(body.errors[0].message).toMatch(/WebSocket/);
+  });
+
   it('auth: a viewer reads but may not write (EPERM, 403)', async () => {
     expect((await t.req('GET', '/v1/smmus', undefined, as('viewer-token-1'))).status).toBe(200);
     await expectUnchanged(t, async () => {

@@ -169,30 +169,44 @@ const readHeaders = new WeakMap<TestApp, Record<string, string>>();
 const appEnv = new WeakMap<TestApp, Record<string, string> | undefined>();
 
 /**
- * Checking answers against /openapi.json (opt-in; off by default). `record`: every answer `t.req`
- * receives is checked against the documented responses of its route (status documented; content
- * type and, when a schema is documented, the body validated with ajv) and each mismatch is kept in
- * `responseMismatches` (and appended as a JSON line to the file VSMMU_RESPONSE_LOG names, if
- * set); `strict`: the same, and a wrong status, content type or body throws from `t.req` (a
- * documented response without a schema is only recorded). VSMMU_CHECK_RESPONSES=record|strict
- * turns it on for every app a test run starts; startApp's `checkResponses` for one app.
+ * Every answer is checked against /openapi.json, strict by default (issue: "every response in the
+ * HTTP tests matches its documented schema and status"): every answer `t.req` and `t.gql` receive
+ * is checked against the documented responses of its route — the status documented (exactly, as
+ * `4XX`, or `default`), the content type one of its media types, and the body valid against its
+ * schema; a body the document gives no schema for fails too (test/reliability/openapi-responses.ts,
+ * FAILING_KINDS). In `strict` mode a mismatch throws from `t.req`; in `record` mode it is only kept
+ * in `responseMismatches` (and appended as a JSON line to the file VSMMU_RESPONSE_LOG names, if
+ * set), in both modes. VSMMU_CHECK_RESPONSES=record|off changes the default for a test run (to
+ * list every mismatch of a folder at once); startApp's `checkResponses` for one app.
  */
 export type ResponseCheckMode = 'off' | 'record' | 'strict';
 export const responseMismatches: Array<ResponseMismatch & { test?: string }> = [];
-const responseCheckers = new WeakMap<FastifyInstance, Promise<OpenApiResponseChecker>>();
+/** One checker per document (every app of a run serves the same one): ajv compiles each schema once. */
+const responseCheckers = new Map<string, Promise<OpenApiResponseChecker>>();
+const checkerOfApp = new WeakMap<FastifyInstance, Promise<OpenApiResponseChecker>>();
 
 function envResponseCheckMode(): ResponseCheckMode {
   const v = process.env.VSMMU_CHECK_RESPONSES;
-  return v === 'record' || v === 'strict' ? v : 'off';
+  return v === 'record' || v === 'off' ? v : 'strict';
+}
+
+function checkerOf(app: FastifyInstance): Promise<OpenApiResponseChecker> {
+  let checker = checkerOfApp.get(app);
+  if (!checker) {
+    const doc = app.swagger() as Record<string, any>;
+    const key = JSON.stringify(doc);
+    checker = responseCheckers.get(key);
+    if (!checker) {
+      checker = import('./reliability/openapi-responses.js').then((m) => new m.OpenApiResponseChecker(doc));
+      responseCheckers.set(key, checker);
+    }
+    checkerOfApp.set(app, checker);
+  }
+  return checker;
 }
 
 async function checkResponse(app: FastifyInstance, method: string, url: string, res: Res, mode: ResponseCheckMode): Promise<void> {
-  let checker = responseCheckers.get(app);
-  if (!checker) {
-    checker = import('./reliability/openapi-responses.js').then((m) => new m.OpenApiResponseChecker(app.swagger() as Record<string, any>));
-    responseCheckers.set(app, checker);
-  }
-  const found = (await checker).check(method, url, res);
+  const found = (await checkerOf(app)).check(method, url, res);
   if (found.length === 0) return;
   const test = expect.getState().testPath;
   responseMismatches.push(...found.map((m) => ({ ...m, test })));
@@ -244,7 +258,10 @@ export async function startApp(opts: { dir?: string; env?: Record<string, string
     },
     async gql(query, variables) {
       const res = await app.inject({ method: 'POST', url: '/graphql', payload: { query, variables } });
-      return JSON.parse(res.body);
+      const body = JSON.parse(res.body);
+      const mode = opts.checkResponses ?? envResponseCheckMode();
+      if (mode !== 'off') await checkResponse(app, 'POST', '/graphql', { status: res.statusCode, body, headers: res.headers, raw: res.body }, mode);
+      return body;
     },
     async snapshot() {
       const { db, graph } = await capture(t);

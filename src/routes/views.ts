@@ -3,28 +3,19 @@
  * GraphQL serve these, so the two can never disagree on a field. An object's own view is
  * declared by its type's descriptor (src/domain/objects/) and built by `objectView`.
  */
-import { decodeFeatures, type SmmuFeatures } from '../hw/idr.js';
+import { decodeFeatures } from '../hw/idr.js';
 import { decodeEvent, steGet, type TranslateResult } from '../hw/index.js';
 import type { HostConfig } from '../domain/hardware.js';
+import type { HwInfo } from '../domain/inventory.js';
 import { objectView as describeObject } from '../domain/object-table.js';
 import type { Iommufd, Page } from '../domain/service.js';
-import type { ContextRec, DeviceRec, EventRec, EventqType, MappingRec, ObjectRec, SmmuRec } from '../domain/types.js';
+import type { ContextRec, DeviceRec, EventRec, EventqType, MappingRec, ObjectRec, ObjectType, SmmuRec } from '../domain/types.js';
+import type { ArmEventView, EventView, HostConfigView, HwInfoView, ObjectView, SmmuStateView, SmmuView, TranslationView } from '../schema/views.js';
 
 import { addr64, word64 } from '../domain/format.js';
 
 export { addr64, word64 };
-
-export interface SmmuView {
-  id: number;
-  name: string;
-  idr: number[];
-  iidr: number;
-  aidr: number;
-  iotlbSize: number;
-  features: SmmuFeatures;
-  cmdqv: { version: number; vintfs: number; vcmdqsPerVintf: number; sidsPerVintf: number } | null;
-  createdAt: string;
-}
+export type { EventView, SmmuView };
 
 export function smmuView(s: SmmuRec): SmmuView {
   return {
@@ -56,12 +47,13 @@ export function deviceView(d: DeviceRec) {
 }
 export type DeviceView = ReturnType<typeof deviceView>;
 
-const STE_CONFIGS: Record<number, string> = { 4: 'bypass', 5: 's1_translate', 6: 's2_translate', 7: 'nested' };
-const S1FMTS: Record<number, string> = { 0: 'linear', 1: '4k_l2', 2: '64k_l2' };
-const S1DSS_NAMES: Record<number, string> = { 0: 'terminate', 1: 'bypass', 2: 'ssid0' };
+type HostCdTable = NonNullable<HostConfigView['cdTable']>;
+const STE_CONFIGS: Record<number, HostConfigView['config']> = { 4: 'bypass', 5: 's1_translate', 6: 's2_translate', 7: 'nested' };
+const S1FMTS: Record<number, HostCdTable['s1fmt']> = { 0: 'linear', 1: '4k_l2', 2: '64k_l2' };
+const S1DSS_NAMES: Record<number, HostCdTable['s1dss']> = { 0: 'terminate', 1: 'bypass', 2: 'ssid0' };
 
 /** What the host driver programmed for a device: its STE and CD table (hardware.ts deriveHost). */
-export function hostConfigView(h: HostConfig) {
+export function hostConfigView(h: HostConfig): HostConfigView {
   return {
     ste: h.ste.map(word64),
     config: STE_CONFIGS[steGet(h.ste, 'CONFIG')] ?? 'abort',
@@ -92,14 +84,29 @@ export function mappingView(m: MappingRec) {
 }
 export type MappingView = ReturnType<typeof mappingView>;
 
-/** An object as GET /v1/objects/{id} shows it, against the committed graph. */
-export function objectView(service: Iommufd, o: ObjectRec): Record<string, unknown> {
-  return describeObject(service.graph, o);
+/**
+ * An object as GET /v1/objects/{id} shows it, against the committed graph. The descriptors
+ * (src/domain/objects/) declare their views as plain records; that each matches its schema of
+ * src/schema/views.ts is what the tests check on every answer (test/helper.ts).
+ */
+export function objectView<R extends ObjectRec>(service: Iommufd, o: R): ViewOf<R['type']> {
+  return describeObject(service.graph, o) as ViewOf<R['type']>;
 }
 
-/** A list page of objects. */
-export function objectPageView(service: Iommufd, page: Page<ObjectRec>) {
-  return pageView(page, (o) => objectView(service, o));
+/** The view of an object of type T. */
+export type ViewOf<T extends ObjectType> = Extract<ObjectView, { type: T }>;
+
+/**
+ * IOMMU_GET_HW_INFO: `data` is the one of `type` (inventory.ts builds them in pairs; the record
+ * type does not say so, the schema does).
+ */
+export function hwInfoView(info: HwInfo): HwInfoView {
+  return info as HwInfoView;
+}
+
+/** A list page of objects (of types T, when the list was filtered by type). */
+export function objectPageView<T extends ObjectType = ObjectType>(service: Iommufd, page: Page<ObjectRec>): { items: Array<ViewOf<T>>; nextCursor: string | null } {
+  return pageView(page, (o) => objectView(service, o) as ViewOf<T>);
 }
 
 /** A list page of api.md "Lists". */
@@ -108,9 +115,9 @@ export function pageView<T, V>(page: Page<T>, view: (item: T) => V): { items: V[
 }
 
 /** One vEVENTQ item as read(2) returns it: header { flags, sequence } + payload, decoded. */
-export function eventView(e: EventRec, type: EventqType) {
+export function eventView(e: EventRec, type: EventqType): EventView {
   const lostEvents = (e.flags & 1) === 1;
-  let decoded: Record<string, unknown> | null = null;
+  let decoded: EventView['decoded'] = null;
   if (!lostEvents && type === 'arm_smmuv3' && e.payload.length === 4) {
     decoded = decodedEvent(e.payload);
   } else if (!lostEvents && type === 'tegra241_cmdqv') {
@@ -118,13 +125,12 @@ export function eventView(e: EventRec, type: EventqType) {
   }
   return { sequence: e.sequence, flags: e.flags, lostEvents, record: e.payload.map(word64), decoded };
 }
-export type EventView = ReturnType<typeof eventView>;
 
 /** POST /v1/devices/{id}/translate: the DMA's outcome as api.md shapes it. */
 export function translationView(
   result: TranslateResult,
   forwarded: { viommuId: number; virtId: number; eventqId: number | null; sequence: number | null; lostEvents: boolean } | null,
-) {
+): TranslationView {
   if (result.ok) {
     return {
       pa: addr64(result.pa),
@@ -142,14 +148,16 @@ export function translationView(
   };
 }
 
-function decodedEvent(words: bigint[]) {
+/** An event record decoded: its fields by name, 64-bit ones (the addresses) as hex strings. */
+function decodedEvent(words: bigint[]): ArmEventView {
   const d = decodeEvent(words);
-  return { type: d.type, name: d.name, fields: Object.fromEntries(Object.entries(d.fields).map(([k, v]) => [k, typeof v === 'bigint' ? addr64(v) : v])) };
+  const fields = Object.fromEntries(Object.entries(d.fields).map(([k, v]) => [k, typeof v === 'bigint' ? addr64(v) : v])) as ArmEventView['fields'];
+  return { type: d.type, name: d.name, fields };
 }
 
 /** GET /v1/smmus/{id}/state: 64-bit command words as api.md writes them. */
-export function smmuStateView(state: ReturnType<Iommufd['smmuState']>) {
-  return { ...state, recentCommands: state.recentCommands.map(([w0, w1]) => [word64(w0), word64(w1)]) };
+export function smmuStateView(state: ReturnType<Iommufd['smmuState']>): SmmuStateView {
+  return { ...state, commands: { ...state.commands, byOpcode: { ...state.commands.byOpcode } as Record<string, number> }, recentCommands: state.recentCommands.map(([w0, w1]) => [word64(w0), word64(w1)]) };
 }
 
 /** POST /v1/devices/{id}/translate. */

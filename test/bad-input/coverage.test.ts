@@ -24,10 +24,11 @@ afterAll(async () => {
 });
 
 describe('bad input (REST): the contract answer, and nothing changes', () => {
-  it('every route in /openapi.json has a table here', async () => {
+  it('every REST route in /openapi.json has a table here', async () => {
     const doc = must(await t.req('GET', '/openapi.json'), 200);
     const missing: string[] = [];
-    for (const [p, ops] of Object.entries(doc.paths as Record<string, Record<string, unknown>>)) {
+    // The REST API (/v1); GraphQL's bad input is test/bad-input/graphql.test.ts, the probes take none.
+    for (const [p, ops] of Object.entries(doc.paths as Record<string, Record<string, unknown>>).filter(([p]) => p.startsWith('/v1/'))) {
       for (const m of Object.keys(ops)) {
         const key = `${m.toUpperCase()} ${p}`;
         const covered = Object.keys(tables).some((k) => k === key || k === `${key} (list)`);

@@ -4,9 +4,11 @@
  * `default`), whether its content type is one the documented response has, and whether its body
  * validates against the documented schema (ajv, JSON Schema 2020-12 as OpenAPI 3.1 has it).
  *
- * Used by test/helper.ts when VSMMU_CHECK_RESPONSES (or startApp's `checkResponses`) asks for it,
- * and by test/reliability/openapi.test.ts. Paths the document does not describe (GraphQL, the
- * probes, /metrics, /openapi.json itself, unknown routes) are not checked.
+ * Used by test/helper.ts on every answer `t.req` and `t.gql` receive (strict by default; see
+ * VSMMU_CHECK_RESPONSES there), and by test/reliability/openapi.test.ts. Paths the document does
+ * not describe (/docs, unknown routes) are not checked. A HEAD request is checked against the
+ * path's GET operation (Fastify answers HEAD for every GET route, without a body). A JSON body is
+ * validated as parsed; any other media type (octet-stream, text/plain) as the raw text.
  */
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import formatsModule from 'ajv-formats';
@@ -50,8 +52,14 @@ interface Route {
   item: Record<string, any>;
 }
 
-/** Kinds a strict check fails on: a wrong status, type or body. A missing schema is only recorded. */
-export const FAILING_KINDS: ReadonlySet<MismatchKind> = new Set(['status', 'content-type', 'schema', 'method']);
+/**
+ * Kinds a strict check fails on: a wrong status, type or body, an undocumented method, and a body
+ * the document gives no schema for (every answer with a body must be documented with its schema).
+ */
+export const FAILING_KINDS: ReadonlySet<MismatchKind> = new Set(['status', 'content-type', 'schema', 'method', 'no-schema']);
+
+/** Media types whose bodies are JSON (validated parsed); everything else is validated as text. */
+const isJson = (type: string): boolean => type === 'application/json' || type.endsWith('+json');
 
 export class OpenApiResponseChecker {
   private readonly routes: Route[];
@@ -68,6 +76,8 @@ export class OpenApiResponseChecker {
     this.routes.sort((a, b) => a.params - b.params);
     this.ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: true });
     addFormats(this.ajv);
+    // OpenAPI's annotation for raw bytes (octet-stream bodies): any string.
+    this.ajv.addFormat('binary', true);
     this.ajv.addSchema({ $id: 'openapi.json', components: doc.components ?? {} });
   }
 
@@ -80,19 +90,28 @@ export class OpenApiResponseChecker {
   check(method: string, url: string, res: CheckedResponse): ResponseMismatch[] {
     const route = this.route(url);
     if (!route) return [];
-    const m = method.toLowerCase();
+    const m = method.toLowerCase() === 'head' ? 'get' : method.toLowerCase();
     const base = { method: method.toUpperCase(), route: route.template, url, status: res.status };
     const op = route.item[m];
-    if (!op) return [{ ...base, kind: 'method', detail: `${base.method} is not documented for ${route.template}` }];
+    if (!op) {
+      // No such operation: the service's unknown-route answer (404 ENOENT) is not checked, as for
+      // an undocumented path; any other answer means an operation the document lacks.
+      if (res.status === 404 && (res.body as { errno?: unknown } | undefined)?.errno === 'ENOENT') return [];
+      return [{ ...base, kind: 'method', detail: `${base.method} is not documented for ${route.template}` }];
+    }
     const responses: Record<string, any> = op.responses ?? {};
     const documented = responses[String(res.status)] ?? responses[`${String(res.status)[0]}XX`] ?? responses.default;
     if (!documented) {
       return [{ ...base, kind: 'status', detail: `status ${res.status} not documented (documented: ${Object.keys(responses).join(', ') || 'none'})` }];
     }
     const hasBody = res.raw !== undefined && res.raw !== '';
-    if (!hasBody) return [];
-    const type = String(res.headers['content-type'] ?? '').split(';')[0].trim();
     const content: Record<string, any> | undefined = documented.content;
+    if (!hasBody) {
+      // A documented body that did not come (HEAD answers none by definition).
+      if (m === method.toLowerCase() && content && Object.keys(content).length > 0) return [{ ...base, kind: 'schema', detail: `status ${res.status} documents ${Object.keys(content).join(', ')}; the route sent no body` }];
+      return [];
+    }
+    const type = String(res.headers['content-type'] ?? '').split(';')[0].trim();
     if (!content || Object.keys(content).length === 0) {
       return [{ ...base, kind: 'no-schema', detail: `status ${res.status} (${documented.description ?? 'no description'}) documents no content; the route sent ${type || 'a body'}` }];
     }
@@ -100,7 +119,7 @@ export class OpenApiResponseChecker {
     if (!media) return [{ ...base, kind: 'content-type', detail: `content type ${type || '(none)'} not documented for ${res.status} (documented: ${Object.keys(content).join(', ')})` }];
     if (!media.schema) return [{ ...base, kind: 'no-schema', detail: `${type} of status ${res.status} has no schema` }];
     const validate = this.validator(media.schema);
-    if (validate(res.body)) return [];
+    if (validate(isJson(type) ? res.body : res.raw)) return [];
     const errors = (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ');
     return [{ ...base, kind: 'schema', detail: `body does not match the documented schema of ${res.status} ${type}: ${errors}` }];
   }

@@ -5,7 +5,7 @@
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import mercurius, { type IResolvers, type MercuriusLoaders } from 'mercurius';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, Kind } from 'graphql';
 import type { z } from 'zod';
 import { IommufdError } from '../../domain/errors.js';
 import { OBJECTS } from '../../domain/objects/index.js';
@@ -291,7 +291,9 @@ export const graphqlApi: FastifyPluginAsync<{ maxCost?: number }> = async (app, 
         }
         // Only errors located at a field (`path`) come from resolvers; ErrorWithProps carries extensions.
         if (e.path === undefined || !orig || orig instanceof GraphQLError || 'extensions' in orig) return e;
-        app.log.error({ err: orig }, 'graphql resolver failed');
+        // Under the request's own logger: the line carries its reqId, the id the answer gives.
+        const log = (context as unknown as { reply?: { request?: FastifyRequest } }).reply?.request?.log ?? app.log;
+        log.error({ err: orig }, 'graphql resolver failed');
         const hidden = toGraphqlError(orig, ctx);
         return new GraphQLError(hidden.message, { nodes: e.nodes, source: e.source, positions: e.positions, path: e.path, originalError: hidden });
       });
@@ -309,6 +311,13 @@ export const graphqlApi: FastifyPluginAsync<{ maxCost?: number }> = async (app, 
   // Roles per operation: a mutation needs operator (inventory ones admin).
   app.graphql.addHook('preExecution', async (_schema, document, context) => {
     const request = (context as unknown as Ctx & { reply: { request: { role: Role } } }).reply?.request;
+    // A subscription reaches preExecution only over HTTP (WebSocket subscriptions have hooks of
+    // their own): it cannot stream there, so it is a clear EINVAL, not an internal error.
+    for (const def of document.definitions) {
+      if (def.kind === Kind.OPERATION_DEFINITION && def.operation === 'subscription') {
+        throw new IommufdError('EINVAL', 'a subscription is served over a WebSocket at /graphql (graphql-transport-ws or graphql-ws), not over HTTP POST or GET');
+      }
+    }
     // An EPERM refusal is an IommufdError: the errorFormatter answers it with 403, as REST does.
     graphqlRoleCheck(document, request?.role ?? 'admin');
   });

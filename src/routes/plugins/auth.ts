@@ -15,7 +15,7 @@
  * header: plugins/server-options.ts).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { Kind, type DocumentNode, type OperationDefinitionNode } from 'graphql';
 import { IommufdError } from '../../domain/errors.js';
@@ -82,20 +82,28 @@ export function tokenMatcher(tokens: ReadonlyMap<string, TokenGrant>): (presente
   };
 }
 
-/** The bearer token of a request's Authorization header, if it carries one. */
+const BEARER = /^bearer[ \t]+(\S+)[ \t]*$/i;
+
+/** The bearer token of a request's Authorization header, if it carries one (the scheme name is case-insensitive, RFC 9110 §11.1). */
 export function bearerToken(request: Pick<FastifyRequest, 'headers'>): string | undefined {
   const header = request.headers.authorization;
-  return typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+  return typeof header === 'string' ? BEARER.exec(header)?.[1] : undefined;
 }
+
+/** The challenge a 401 carries (RFC 6750 §3): `invalid_token` when a token was presented. */
+export const bearerChallenge = (presented: boolean): string => (presented ? 'Bearer realm="vsmmu-control", error="invalid_token"' : 'Bearer realm="vsmmu-control"');
 
 function installTokenCheck(app: FastifyInstance, tokens: ReadonlyMap<string, TokenGrant>): void {
   const match = tokenMatcher(tokens);
-  app.addHook('onRequest', async (request: FastifyRequest) => {
+  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     const needed = requiredRole(request);
     if (needed === null) return;
     const token = bearerToken(request);
     const grant = token === undefined ? undefined : match(token);
-    if (grant === undefined) throw new IommufdError('EUNAUTHENTICATED', 'a valid bearer token is required');
+    if (grant === undefined) {
+      reply.header('www-authenticate', bearerChallenge(request.headers.authorization !== undefined));
+      throw new IommufdError('EUNAUTHENTICATED', 'a valid bearer token is required');
+    }
     request.role = grant.role;
     request.contexts = grant.contexts;
     request.tokenName = grant.name;

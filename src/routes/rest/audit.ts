@@ -13,7 +13,9 @@ import { IommufdError } from '../../domain/errors.js';
 import type { Iommufd } from '../../domain/service.js';
 import type { AuditRec } from '../../domain/types.js';
 import { listQuery, optionalIdQuery } from '../../schema/common.js';
+import { auditPage as auditPageSchema } from '../../schema/views.js';
 import { roleConfig } from '../plugins/auth.js';
+import { errnos } from '../plugins/openapi.js';
 import { toProblem } from '../plugins/problem.js';
 
 export const auditListQuery = listQuery.extend({
@@ -63,10 +65,23 @@ function auditPage(service: Iommufd, q: AuditQuery, contexts: ReadonlySet<number
 
 export const auditRoutes: FastifyPluginAsyncZod = async (app) => {
   const service = app.iommufd;
-  app.get('/audit', { schema: { tags: ['audit'], querystring: auditListQuery }, ...roleConfig('admin') }, async (req) => {
-    const page = auditPage(service, req.query, req.contexts ?? null);
-    return { items: page.items.map(auditView), nextCursor: page.nextCursor };
-  });
+  app.get(
+    '/audit',
+    {
+      schema: {
+        tags: ['audit'],
+        summary: 'The audit trail: every accepted write, oldest first',
+        description: errnos({ EINVAL: 'a malformed limit, cursor or filter' }, 'A token limited to contexts sees the entries of its contexts only.'),
+        querystring: auditListQuery,
+        response: { 200: auditPageSchema },
+      },
+      ...roleConfig('admin'),
+    },
+    async (req) => {
+      const page = auditPage(service, req.query, req.contexts ?? null);
+      return { items: page.items.map(auditView), nextCursor: page.nextCursor };
+    },
+  );
 };
 
 type GraphqlCtx = { reply?: { request?: FastifyRequest } };

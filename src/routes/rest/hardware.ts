@@ -8,8 +8,10 @@ import { IommufdError } from '../../domain/errors.js';
 import { idParams } from '../../schema/common.js';
 import { ackHwQueueBody, allocHwQueueBody, invalidateBody, patchHwQueueBody, queueCommandsBody, smmuStateQuery, translateBody } from '../../schema/hardware.js';
 import { scopedListQueryShape } from '../../schema/common.js';
+import { binary, hwQueueEnabledView, hwQueuePage, hwQueueView, invalidationView, queueRunView, smmuStateView, translationView, viommuStatsView } from '../../schema/views.js';
+import { errnos } from '../plugins/openapi.js';
 import { sendProblem, toProblem } from '../plugins/problem.js';
-import { objectPageView, objectView, smmuStateView, translateView } from '../views.js';
+import * as views from '../views.js';
 
 const ENTRY_BYTES = 16;
 
@@ -52,39 +54,160 @@ function invalidationErrorHandler(error: FastifyError, request: FastifyRequest, 
   return sendProblem(reply, { ...body, entriesProcessed: body.entriesProcessed ?? 0 });
 }
 
+/** Invalidation request bodies: JSON entries, or the same entries raw (documentation only, see `invalidationEntries`). */
+const INVALIDATE_BODY = { 'application/json': invalidateBody, 'application/octet-stream': binary.describe('raw little-endian 16-byte entries (struct iommu_viommu_arm_smmuv3_invalidate)') };
+const INVALIDATE_ERRORS = {
+  ENOENT: 'no such target (checked before the entries are read)',
+  EINVAL: 'a malformed body, no entries, more than MAX_INVALIDATION_ENTRIES, data type not arm_smmuv3, a target of another type',
+  EOPNOTSUPP: 'a nested HWPT (the ARM driver invalidates through the vIOMMU)',
+  EIO: 'an entry the conversion refuses (unknown opcode, a vSID without a vDEVICE): `entriesProcessed` is its index, everything before it is applied',
+};
+const COMMANDS_BODY = { 'application/json': queueCommandsBody, 'application/octet-stream': binary.describe('raw little-endian 16-byte commands') };
+
 export const hardwareRoutes: FastifyPluginAsyncZod = async (app) => {
   const service = app.iommufd;
-  app.post('/viommus/:id/invalidate', { schema: { tags: ['hardware'], params: idParams }, errorHandler: invalidationErrorHandler }, async (req) =>
+  let tags = ['hardware'];
+  const invalidate = (summary: string, extra: Record<string, string> = {}) => ({
+    tags,
+    summary,
+    description: errnos(
+      { ...INVALIDATE_ERRORS, ...extra },
+      'Every problem answer carries `entriesProcessed`. A command the SMMU refuses inside an issued batch is skipped as the host driver does, and the call still succeeds.',
+    ),
+    params: idParams,
+    documentedBody: INVALIDATE_BODY,
+    response: { 200: invalidationView },
+  });
+  app.post('/viommus/:id/invalidate', { schema: invalidate('Invalidate guest TLB, ATC and CD caches through a vIOMMU (IOMMU_HWPT_INVALIDATE)'), errorHandler: invalidationErrorHandler }, async (req) =>
     service.invalidate(req.params.id, () => invalidationEntries(req), 'viommu'),
   );
-  app.post('/hwpts/:id/invalidate', { schema: { tags: ['hardware'], params: idParams }, errorHandler: invalidationErrorHandler }, async (req) =>
+  app.post('/hwpts/:id/invalidate', { schema: invalidate('IOMMU_HWPT_INVALIDATE on an id: a vIOMMU invalidates, a nested HWPT is EOPNOTSUPP'), errorHandler: invalidationErrorHandler }, async (req) =>
     service.invalidate(req.params.id, () => invalidationEntries(req)),
   );
-  app.post('/objects/:id/invalidate', { schema: { tags: ['hardware'], params: idParams }, errorHandler: invalidationErrorHandler }, async (req) =>
+  app.post('/objects/:id/invalidate', { schema: invalidate('IOMMU_HWPT_INVALIDATE dispatched on the id\'s type'), errorHandler: invalidationErrorHandler }, async (req) =>
     service.invalidate(req.params.id, () => invalidationEntries(req)),
   );
-  app.post('/devices/:id/translate', { schema: { tags: ['hardware'], params: idParams, body: translateBody } }, async (req) =>
-    translateView(await service.translate(req.params.id, req.body)),
+  app.post(
+    '/devices/:id/translate',
+    {
+      schema: {
+        tags,
+        summary: 'A DMA by the device through its SMMU',
+        description: errnos(
+          { ENOENT: 'no such device', EINVAL: 'a malformed body' },
+          "A fault is a 200 answer with `fault`, the `event` record (null when not recorded) and where the device's vmaster `forwarded` it.",
+        ),
+        params: idParams,
+        body: translateBody,
+        response: { 200: translationView },
+      },
+    },
+    async (req) => views.translateView(await service.translate(req.params.id, req.body)),
   );
-  app.post('/hw-queues', { schema: { tags: ['hw-queues'], body: allocHwQueueBody } }, async (req, reply) =>
-    reply.code(201).send(objectView(service, await service.allocHwQueue(req.body))),
+
+  tags = ['hw-queues'];
+  app.post(
+    '/hw-queues',
+    {
+      schema: {
+        tags,
+        summary: 'Allocate a Tegra241 VCMDQ in guest memory (IOMMU_HW_QUEUE_ALLOC)',
+        description: errnos({
+          ENOENT: 'no such vIOMMU, or the range is not mapped in its nest parent',
+          EINVAL: 'length 0, not a power of two from 32 bytes, a base not aligned to it, an index beyond the VINTF',
+          EOVERFLOW: 'nestingParentIova + length overflows 64 bits',
+          EOPNOTSUPP: 'type default, a vIOMMU that is not tegra241_cmdqv',
+          ERANGE: 'too many pages to pin',
+          EFAULT: 'the queue memory is not contiguous',
+          EEXIST: 'the index is taken',
+          EIO: 'the index below is not allocated (ascending order)',
+        }),
+        body: allocHwQueueBody,
+        response: { 201: hwQueueView },
+      },
+    },
+    async (req, reply) => reply.code(201).send(views.objectView(service, await service.allocHwQueue(req.body))),
   );
-  app.get('/hw-queues', { schema: { tags: ['hw-queues'], querystring: scopedListQueryShape } }, async (req) => objectPageView(service, service.listObjects({ ...req.query, types: ['hw_queue'] })));
-  app.get('/hw-queues/:id', { schema: { tags: ['hw-queues'], params: idParams } }, async (req) => objectView(service, service.getObject(req.params.id, ['hw_queue'], 'HW queue')));
-  app.patch('/hw-queues/:id', { schema: { tags: ['hw-queues'], params: idParams, body: patchHwQueueBody } }, async (req) => {
-    const { queue, run } = await service.setQueueEnabled(req.params.id, req.body.enabled);
-    return { ...objectView(service, queue), run };
-  },
+  app.get(
+    '/hw-queues',
+    { schema: { tags, summary: 'List HW queues', description: errnos({ EINVAL: 'a malformed limit, cursor or filter' }), querystring: scopedListQueryShape, response: { 200: hwQueuePage } } },
+    async (req) => views.objectPageView<'hw_queue'>(service, service.listObjects({ ...req.query, types: ['hw_queue'] })),
   );
-  app.post('/hw-queues/:id/commands', { schema: { tags: ['hw-queues'], params: idParams } }, async (req) => {
-    const { buf, count } = invalidationEntries(req, queueCommandsBody);
-    return service.pushQueueCommands(req.params.id, buf, count);
-  });
-  app.post('/hw-queues/:id/error/ack', { schema: { tags: ['hw-queues'], params: idParams, body: ackHwQueueBody } }, async (req) =>
-    service.acknowledgeQueue(req.params.id, req.body?.replaceWithSync ?? false),
+  app.get(
+    '/hw-queues/:id',
+    { schema: { tags, summary: "A HW queue, with the guest's VCMDQ page", description: errnos({ ENOENT: 'no such HW queue' }), params: idParams, response: { 200: hwQueueView } } },
+    async (req) => views.objectView(service, service.getObject(req.params.id, ['hw_queue'], 'HW queue')),
   );
-  app.get('/viommus/:id/stats', { schema: { tags: ['hardware'], params: idParams } }, async (req) => service.viommuStats(req.params.id));
-  app.get('/smmus/:id/state', { schema: { tags: ['hardware'], params: idParams, querystring: smmuStateQuery } }, async (req) =>
-    smmuStateView(service.smmuState(req.params.id, req.query.commands ?? 0)),
+  app.patch(
+    '/hw-queues/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Enable or disable the queue (CONFIG.EN); enabling runs what is queued',
+        description: errnos({ ENOENT: 'no such HW queue', EINVAL: 'a malformed body' }),
+        params: idParams,
+        body: patchHwQueueBody,
+        response: { 200: hwQueueEnabledView },
+      },
+    },
+    async (req) => {
+      const { queue, run } = await service.setQueueEnabled(req.params.id, req.body.enabled);
+      return { ...views.objectView(service, queue), run };
+    },
+  );
+  app.post(
+    '/hw-queues/:id/commands',
+    {
+      schema: {
+        tags,
+        summary: 'The guest writes commands at PROD and bumps it; the SMMU consumes them',
+        description: errnos(
+          { ENOENT: 'no such HW queue', EINVAL: 'a malformed body, no commands', ENOSPC: 'more commands than free slots (nothing is written)' },
+          'A command the queue refuses stops it with `error` (CERROR_ILL at that index) in a 200 answer.',
+        ),
+        params: idParams,
+        documentedBody: COMMANDS_BODY,
+        response: { 200: queueRunView },
+      },
+    },
+    async (req) => {
+      const { buf, count } = invalidationEntries(req, queueCommandsBody);
+      return service.pushQueueCommands(req.params.id, buf, count);
+    },
+  );
+  app.post(
+    '/hw-queues/:id/error/ack',
+    {
+      schema: {
+        tags,
+        summary: 'Acknowledge the error (GERRORN), optionally replacing the failing slot by a CMD_SYNC',
+        description: errnos({ ENOENT: 'no such HW queue', EINVAL: 'a malformed body' }),
+        params: idParams,
+        body: ackHwQueueBody,
+        response: { 200: queueRunView },
+      },
+    },
+    async (req) => service.acknowledgeQueue(req.params.id, req.body?.replaceWithSync ?? false),
+  );
+
+  tags = ['hardware'];
+  app.get(
+    '/viommus/:id/stats',
+    { schema: { tags, summary: "A vIOMMU's invalidations, IOTLB share and ATC entries", description: errnos({ ENOENT: 'no such vIOMMU' }), params: idParams, response: { 200: viommuStatsView } } },
+    async (req) => service.viommuStats(req.params.id),
+  );
+  app.get(
+    '/smmus/:id/state',
+    {
+      schema: {
+        tags,
+        summary: "The SMMU model's state and its last executed commands",
+        description: errnos({ ENOENT: 'no such SMMU', EINVAL: 'commands beyond 1024', EPERM: 'a token limited to contexts (host-wide view)' }),
+        params: idParams,
+        querystring: smmuStateQuery,
+        response: { 200: smmuStateView },
+      },
+    },
+    async (req) => views.smmuStateView(service.smmuState(req.params.id, req.query.commands ?? 0)),
   );
 };
