@@ -1,6 +1,6 @@
 /** The project's own promises: migrations match the schema, configuration, compose file. */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -70,6 +70,37 @@ describe('configuration', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^vsmmu-control: invalid configuration: PORT: /);
   });
+});
+
+describe('npm start', () => {
+  it('npm start runs compiled JavaScript: postinstall builds dist/ with tsc, and node dist/server.js serves /readyz', async () => {
+    const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+    expect(pkg.scripts.start).toBe('node dist/server.js');
+    expect(pkg.scripts.postinstall).toMatch(/npm run build/);
+    expect(pkg.scripts.build).toBe('tsc -p tsconfig.build.json');
+    // CI installs with npm ci, so dist/ is the build of this tree.
+    expect(existsSync(path.join(root, 'dist', 'server.js'))).toBe(true);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vsmmu-start-'));
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const child = spawn(process.execPath, [path.join(root, 'dist', 'server.js')], {
+      cwd: root,
+      env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: `file:${path.join(dir, 'x.db')}`, LOG_LEVEL: 'silent', API_TOKENS: '' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    try {
+      let ready = false;
+      for (let i = 0; i < 120 && !ready; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        ready = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false);
+      }
+      expect(ready).toBe(true);
+      const smmus = await (await fetch(`http://127.0.0.1:${port}/v1/smmus`)).json();
+      expect(smmus.items.length).toBeGreaterThan(0);
+    } finally {
+      child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 describe('docker-compose', () => {

@@ -83,7 +83,7 @@ describe('gateway config', () => {
   });
 });
 
-/** Runs src/gateway/main.ts as `npm run gateway` does (tsx), with this environment. */
+/** Runs src/gateway/main.ts (the source of what `npm run gateway` runs compiled, dist/gateway/main.js), with this environment. */
 function runGateway(env: Record<string, string>) {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/gateway/main.ts')], {
     cwd: ROOT,
@@ -144,6 +144,6 @@ describe('docker-compose: fleet profile', () => {
     expect(gw.environment.FLEET_HOSTS).toBe('${FLEET_HOSTS:-local=http://vsmmu-control:3000}');
     expect(gw.environment.FLEET_TOKENS).toBe('${FLEET_TOKENS:-}');
     const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
-    expect(pkg.scripts.gateway).toBe('tsx src/gateway/main.ts');
+    expect(pkg.scripts.gateway).toBe('node dist/gateway/main.js');
   });
 });
