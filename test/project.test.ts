@@ -94,7 +94,7 @@ describe('npm start', () => {
         ready = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false);
       }
       expect(ready).toBe(true);
-      const smmus = await (await fetch(`http://127.0.0.1:${port}/v1/smmus`)).json();
+      const smmus = (await (await fetch(`http://127.0.0.1:${port}/v1/smmus`)).json()) as { items: unknown[] };
       expect(smmus.items.length).toBeGreaterThan(0);
     } finally {
       child.kill('SIGKILL');

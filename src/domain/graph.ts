@@ -45,6 +45,7 @@ export class ObjectGraph {
   };
   /** Bumped on every applied commit; lets caches and loaders tell states apart. */
   version = 0;
+  private readonly tableVersions = new Map<TableName, number>();
   /** The secondary indexes (indexes.ts), per table, kept as records load and commits apply. */
   private readonly indexes = new Map<TableName, TableIndexes>(
     TABLE_ORDER.map((t) => [t, new TableIndexes(t, INDEX_SPECS.filter((s) => s.table === t) as ReadonlyArray<IndexSpec>)]),
@@ -70,6 +71,16 @@ export class ObjectGraph {
     return this.tables[table].size;
   }
 
+  /** Empties every table and index (before a load). */
+  clear(): void {
+    for (const table of TABLE_ORDER) {
+      this.tables[table].clear();
+      this.indexes.set(table, new TableIndexes(table, INDEX_SPECS.filter((s) => s.table === table) as ReadonlyArray<IndexSpec>));
+      this.tableVersions.set(table, this.version + 1);
+    }
+    this.version++;
+  }
+
   load<T extends TableName>(table: T, rec: TableRecords[T]): void {
     this.set(table, recordKey(table, rec), rec);
   }
@@ -78,8 +89,14 @@ export class ObjectGraph {
     for (const c of changes) {
       if (c.record === null) this.remove(c.table, c.key);
       else this.set(c.table, c.key, c.record);
+      this.tableVersions.set(c.table, this.version + 1);
     }
     this.version++;
+  }
+
+  /** The graph version of the last commit that changed `table` (0: none since start). */
+  tableVersion(table: TableName): number {
+    return this.tableVersions.get(table) ?? 0;
   }
 
   private set(table: TableName, key: string, rec: unknown): void {

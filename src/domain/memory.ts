@@ -139,7 +139,7 @@ export function freeHostRange(tx: WriteTx, host: bigint, length: bigint): void {
 
 /**
  * The model's view of host memory: 64-bit little-endian reads at host physical addresses; an
- * address outside every mapping is a bus error (null). Rebuilt when the graph changes.
+ * address outside every mapping is a bus error (null). Rebuilt when a commit changes mappings.
  */
 export class HostMemory {
   private ranges: Array<{ start: bigint; end: bigint }> = [];
@@ -151,15 +151,27 @@ export class HostMemory {
     private readonly driver: DriverMemory | null = null,
   ) {}
 
+  /** Rebuilt only when a commit changed mappings (or the graph was reloaded); sorted by start. */
   private refresh(): void {
-    if (this.version === this.graph.version) return;
-    this.ranges = [...this.graph.values('mappings')].map((m) => ({ start: m.hostAddress, end: m.hostAddress + m.length }));
-    this.version = this.graph.version;
+    const version = this.graph.tableVersion('mappings');
+    if (this.version === version) return;
+    this.ranges = [...this.graph.values('mappings')].map((m) => ({ start: m.hostAddress, end: m.hostAddress + m.length })).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+    this.version = version;
   }
 
+  /** Host ranges never overlap: a binary search finds the one that could hold `pa`. */
   backed(pa: bigint): boolean {
     this.refresh();
-    return this.ranges.some((r) => pa >= r.start && pa < r.end);
+    const ranges = this.ranges;
+    let lo = 0;
+    let hi = ranges.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (ranges[mid].start <= pa) lo = mid + 1;
+      else hi = mid;
+    }
+    const r = ranges[lo - 1];
+    return r !== undefined && pa < r.end;
   }
 
   read64(pa: bigint): bigint | null {

@@ -47,8 +47,8 @@ export class Store {
 
   async load(): Promise<void> {
     const all = await this.repo.loadAll();
+    this.graph.clear();
     for (const table of TABLE_ORDER) {
-      this.graph.tables[table].clear();
       for (const rec of all[table] as never[]) this.graph.load(table, rec);
     }
     this.auditSeq = 0;

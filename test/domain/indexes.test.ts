@@ -121,4 +121,18 @@ describe('indexes', () => {
     expect(ids(g.indexed('devices', 'context', 8))).toEqual([2, 3]);
     expect(ids(g.indexed('devices', 'smmu', 2))).toEqual([5]);
   });
+
+  it('clear empties tables and indexes alike (a reload starts from nothing); tableVersion moves only with commits to that table', () => {
+    const g = new ObjectGraph();
+    g.load('devices', device(1, 7, 1));
+    g.clear();
+    expect(ids(g.indexed('devices', 'context', 7))).toEqual([]);
+    expect(g.size('devices')).toBe(0);
+    const before = g.tableVersion('devices');
+    const tx = new WriteTx(g);
+    tx.put('contexts', { id: 9, name: 'c', createdAt: new Date(0) });
+    g.apply(tx.changes());
+    expect(g.tableVersion('devices')).toBe(before);
+    expect(g.tableVersion('contexts')).toBe(g.version);
+  });
 });
