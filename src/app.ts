@@ -67,7 +67,7 @@ export async function buildApp(config: Config): Promise<App> {
   await app.register(openapiPlugin);
   await app.register(metricsPlugin, { storage: { transactions: () => repository.commits() } });
 
-  await app.register(restApi, { prefix: '/v1' });
+  await app.register(restApi, { prefix: '/v1', sseHeartbeatMs: config.sseHeartbeatMs });
   await app.register(graphqlApi, { maxCost: config.graphqlMaxCost });
   await app.register(operationsRoutes, { database });
 

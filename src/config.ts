@@ -2,8 +2,9 @@
  * Configuration from the environment, validated with zod at start. A bad value stops the start
  * with one line naming the variable (see server.ts).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmdirSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
+import path from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import { z } from 'zod';
 import { BUILTIN_TOPOLOGY, type Topology } from './domain/topology.js';
@@ -88,6 +89,8 @@ const envSchema = z.object({
   GRAPHQL_MAX_COST: count('fields', 10, 1e9, 100000, true),
   SHUTDOWN_DELAY: count('milliseconds', 0, HOUR_MS, 1000),
   SHUTDOWN_TIMEOUT: count('milliseconds', 1000, HOUR_MS, 8000),
+  // A comment line on every idle SSE stream this often, so proxies keep it open; 0 off.
+  SSE_HEARTBEAT_MS: count('milliseconds', 10, HOUR_MS, 15_000, true),
 });
 
 /** The limits of src/routes/plugins/overload.ts and the server's timeouts; 0 means off. */
@@ -139,6 +142,8 @@ export interface Config {
   shutdownDelayMs: number;
   /** On SIGTERM/SIGINT: the exit is forced (code 1) after this long (ms). */
   shutdownTimeoutMs: number;
+  /** ms between heartbeat comments on an SSE stream (0: none). */
+  sseHeartbeatMs: number;
 }
 
 /** 127.0.0.0/8, ::1 (also IPv4-mapped) and localhost: the addresses only this host reaches. */
@@ -158,13 +163,67 @@ export class ConfigError extends Error {
   }
 }
 
+/** Variables whose empty value means "unset". */
+const EMPTY_MEANS_UNSET = new Set(['API_TOKENS']);
+
+/** `file:./data/vsmmu.db` → the absolute path of the SQLite file (as storage/database.ts reads it). */
+function sqlitePath(url: string): string {
+  return path.resolve(url.replace(/^file:/, '').replace(/\?.*$/, ''));
+}
+
+/**
+ * The database's place, checked before anything opens it, so a typo or a read-only mount is one
+ * line naming DATABASE_URL rather than SQLite's "External error" from deep inside Prisma. A
+ * missing directory is refused for a DATABASE_URL that was given (a typo would otherwise start
+ * an empty database somewhere unexpected); only the default's `./data` is created (the
+ * quick start in a fresh checkout). The directory must be writable (SQLite's WAL puts its -wal
+ * and -shm files beside the database): checked by creating and removing a probe directory, which
+ * also catches read-only file systems and root on them.
+ */
+export function checkDatabaseLocation(url: string, given: boolean): void {
+  const file = sqlitePath(url);
+  const dir = path.dirname(file);
+  const bad = (why: string) => new ConfigError('DATABASE_URL', `${why} (got ${JSON.stringify(url)})`);
+  let dirStat;
+  try {
+    dirStat = statSync(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && !given) return; // the default ./data: created at start
+    if (code === 'ENOENT') throw bad(`the directory ${dir} does not exist: create it first (the service does not create the directory of a given DATABASE_URL)`);
+    throw bad(`the directory ${dir} cannot be reached (${code ?? 'error'})`);
+  }
+  if (!dirStat.isDirectory()) throw bad(`${dir} is not a directory`);
+  try {
+    rmdirSync(mkdtempSync(path.join(dir, '.vsmmu-probe-')));
+  } catch (err) {
+    throw bad(`the directory ${dir} is not writable (${(err as NodeJS.ErrnoException).code ?? 'error'}): SQLite needs to create files beside the database`);
+  }
+  if (!existsSync(file)) return;
+  if (!statSync(file).isFile()) throw bad(`${file} is not a regular file`);
+  try {
+    closeSync(openSync(file, 'r+'));
+  } catch (err) {
+    throw bad(`${file} cannot be opened for reading and writing (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
 /** Reads and validates the environment; throws ConfigError naming the first bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const known = new Set(Object.keys(envSchema.shape));
+  // An empty value is refused (it used to mean "the default": `PORT= npm start` served on 3000),
+  // except API_TOKENS, where empty is documented as "no tokens".
+  for (const [k, v] of Object.entries(env)) {
+    if (v === '' && known.has(k) && !EMPTY_MEANS_UNSET.has(k)) throw new ConfigError(k, 'is empty: set a value or unset the variable for the default');
+  }
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = envSchema.safeParse(present);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new ConfigError(String(issue.path[0]), `${issue.message} (got ${JSON.stringify(present[String(issue.path[0])])})`);
+    const variable = String(issue.path[0]);
+    // A token is never shown, whatever the check that failed.
+    const got = variable === 'API_TOKENS' ? '' : ` (got ${JSON.stringify(present[variable])})`;
+    throw new ConfigError(variable, `${issue.message}${got}`);
   }
   const e = parsed.data;
   let topology: Topology = BUILTIN_TOPOLOGY;
@@ -199,6 +258,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.SHUTDOWN_DELAY >= e.SHUTDOWN_TIMEOUT) {
     throw new ConfigError('SHUTDOWN_DELAY', `must be shorter than SHUTDOWN_TIMEOUT (${e.SHUTDOWN_TIMEOUT} ms) (got ${e.SHUTDOWN_DELAY})`);
   }
+  checkDatabaseLocation(e.DATABASE_URL, env.DATABASE_URL !== undefined);
   return {
     apiTokens,
     port: e.PORT,
@@ -229,5 +289,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     graphqlMaxCost: e.GRAPHQL_MAX_COST,
     shutdownDelayMs: e.SHUTDOWN_DELAY,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT,
+    sseHeartbeatMs: e.SSE_HEARTBEAT_MS,
   };
 }

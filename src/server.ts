@@ -11,18 +11,30 @@ import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 
+/** The one line a refused start writes (stderr, exit code 1): never a stack trace. */
+function refuse(line: string): never {
+  process.stderr.write(`vsmmu-control: ${line.split('\n')[0]}\n`);
+  process.exit(1);
+}
+
 let config;
 try {
   config = loadConfig();
 } catch (err) {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`vsmmu-control: invalid configuration: ${err.message}\n`);
-    process.exit(1);
-  }
+  if (err instanceof ConfigError) refuse(`invalid configuration: ${err.message}`);
   throw err;
 }
 
-const { app, topologyLoaded, database } = await buildApp(config);
+let built;
+try {
+  built = await buildApp(config);
+} catch (err) {
+  // Opening the database (and loading the graph from it) is what buildApp can fail at: the place
+  // was checked in loadConfig, so this is SQLite's or a migration's own refusal.
+  const message = err instanceof Error ? err.message : String(err);
+  refuse(/^[A-Z_]+: /.test(message) ? `cannot start: ${message}` : `cannot start: DATABASE_URL: ${config.databaseUrl}: ${message}`);
+}
+const { app, topologyLoaded, database } = built;
 if (database.appliedMigrations.length > 0) app.log.info({ migrations: database.appliedMigrations }, 'applied migrations');
 app.log.info({ file: database.file, journalMode: database.journalMode }, 'database open');
 if (topologyLoaded) app.log.info({ source: config.topologySource }, 'host topology loaded into the empty inventory');
@@ -45,4 +57,29 @@ closeWithGrace(
   },
 );
 
-await app.listen({ port: config.port, host: config.host });
+/** A listen failure as the variable to change: the port is taken, the host is not ours. */
+function listenFailure(err: NodeJS.ErrnoException, host: string, port: number): string {
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return `PORT: port ${port} on ${host} is already in use`;
+    case 'EACCES':
+      return `PORT: no permission to listen on port ${port}`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_NONAME':
+    case 'EAI_FAIL':
+      return `HOST: ${host} does not resolve (${err.code})`;
+    case 'EADDRNOTAVAIL':
+      return `HOST: ${host} is not an address of this machine`;
+    default:
+      return `HOST/PORT: cannot listen on ${host}:${port}: ${err.message}`;
+  }
+}
+
+try {
+  await app.listen({ port: config.port, host: config.host });
+} catch (err) {
+  const line = listenFailure(err as NodeJS.ErrnoException, config.host, config.port);
+  await app.close().catch(() => undefined);
+  refuse(`cannot start: ${line}`);
+}

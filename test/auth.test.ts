@@ -70,7 +70,7 @@ describe('auth', () => {
     expect((await gql('{ smmus { id } }', 'viewer-token-1')).data.smmus.length).toBeGreaterThan(0);
     const denied = await gql('mutation { createContext(name: "v") { id } }', 'viewer-token-1');
     expect(denied.errors[0].extensions.errno).toBe('EPERM');
-    expect((await gql('mutation { createContext(name: "o") { id } }', 'operator-token-1')).data.createContext.id).toBeGreaterThan(0);
+    expect(Number((await gql('mutation { createContext(name: "o") { id } }', 'operator-token-1')).data.createContext.id)).toBeGreaterThan(0);
     const inv = await gql('mutation { createSmmu(name: "gql-op") { id } }', 'operator-token-1');
     expect(inv.errors[0].extensions.errno).toBe('EPERM');
   });

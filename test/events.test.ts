@@ -195,6 +195,61 @@ describe('vEVENTQ streaming', () => {
     expect(datas.map((d) => d.sequence)).toEqual([1, 2, 3]);
   });
 
+  /** Opens the SSE stream of `eventqId` on a listening app; `text()` is what arrived so far, `ended` resolves when the server ends it. */
+  async function openStream(app: TestApp, eventqId: number) {
+    await app.app.listen({ port: 0, host: '127.0.0.1' });
+    const port = (app.app.server.address() as { port: number }).port;
+    const controller = new AbortController();
+    const res = await fetch(`http://127.0.0.1:${port}/v1/eventqs/${eventqId}/stream`, { signal: controller.signal });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    let text = '';
+    const ended = (async () => {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return text;
+        text += new TextDecoder().decode(value);
+      }
+    })().catch(() => text);
+    const until = async (pred: () => boolean) => {
+      for (let i = 0; i < 500 && !pred(); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(pred(), text).toBe(true);
+    };
+    return { text: () => text, ended, until, abort: () => controller.abort() };
+  }
+
+  it('stream: destroying the vEVENTQ ends its stream with a last `event: destroyed`', async () => {
+    const { t, g } = await setup();
+    const q = must(await t.req('POST', '/v1/eventqs', { viommuId: g.viommu, type: 'arm_smmuv3', depth: 8 }), 201);
+    const s = await openStream(t, q.id);
+    must(await t.req('POST', `/v1/viommus/${g.viommu}/events`, { type: 'arm_smmuv3', record: record(5, 1) }), 201);
+    await s.until(() => /^event: vevent$/m.test(s.text()));
+    must(await t.req('DELETE', `/v1/objects/${q.id}`), 204);
+    const all = await Promise.race([s.ended, new Promise<string>((_, reject) => setTimeout(() => reject(new Error('the stream did not end')), 5000))]);
+    expect(all).toMatch(new RegExp(`event: destroyed\ndata: \\{"eventqId":${q.id}\\}\n\n$`));
+    expect(all.indexOf('event: vevent')).toBeLessThan(all.indexOf('event: destroyed'));
+  });
+
+  it('stream: closing the context that holds the vEVENTQ also ends its stream with `event: destroyed`', async () => {
+    const { t, g } = await setup();
+    const q = must(await t.req('POST', '/v1/eventqs', { viommuId: g.viommu, type: 'arm_smmuv3', depth: 8 }), 201);
+    const s = await openStream(t, q.id);
+    await s.until(() => s.text().length > 0);
+    must(await t.req('DELETE', `/v1/contexts/${g.ctx}`), 200);
+    const all = await Promise.race([s.ended, new Promise<string>((_, reject) => setTimeout(() => reject(new Error('the stream did not end')), 5000))]);
+    expect(all).toMatch(/event: destroyed\n/);
+  });
+
+  it('stream: an idle stream carries a heartbeat comment every SSE_HEARTBEAT_MS', async () => {
+    t = await startApp({ env: { SSE_HEARTBEAT_MS: '50' } });
+    const g = await buildViommu(t);
+    const q = must(await t.req('POST', '/v1/eventqs', { viommuId: g.viommu, type: 'arm_smmuv3', depth: 8 }), 201);
+    const s = await openStream(t, q.id);
+    await s.until(() => (s.text().match(/^: heartbeat$/gm) ?? []).length >= 3);
+    expect(s.text()).not.toMatch(/^event:/m);
+    s.abort();
+  });
+
   it('subscription: GraphQL vevents(eventqId) delivers the same records over WebSocket', async () => {
     const { t, g } = await setup();
     const q = must(await t.req('POST', '/v1/eventqs', { viommuId: g.viommu, type: 'arm_smmuv3', depth: 8 }), 201);
@@ -216,7 +271,7 @@ describe('vEVENTQ streaming', () => {
     await waitFor(() => messages.some((m) => m.type === 'next'));
     const next = messages.find((m) => m.type === 'next');
     expect(next.payload.data.vevents).toEqual({
-      eventqId: q.id,
+      eventqId: String(q.id),
       sequence: 0,
       flags: 0,
       lostEvents: false,

@@ -380,7 +380,10 @@ export interface Graph {
 
 /** F-VIOMMU adapted to ARM SMMUv3: context, bound device attached to an IOAS, nest parent, vIOMMU. */
 export async function buildViommu(t: TestApp, opts: { device?: string; type?: string } = {}): Promise<Graph> {
-  const ctx = (await t.req('POST', '/v1/contexts', { name: 'vm' })).body.id;
+  // Context names are unique (EEXIST): a second graph in the same app gets "vm-2", …
+  let created = await t.req('POST', '/v1/contexts', { name: 'vm' });
+  for (let i = 2; created.status === 409; i++) created = await t.req('POST', '/v1/contexts', { name: `vm-${i}` });
+  const ctx = must(created, 201).id;
   const dev = (await deviceByName(t, opts.device ?? 'nic0')).id;
   must(await t.req('POST', `/v1/contexts/${ctx}/devices`, { deviceId: dev }), 201);
   const ioas = must(await t.req('POST', '/v1/ioas', { contextId: ctx }), 201).id;

@@ -175,6 +175,18 @@ describe('VCMDQ execution (§4.4, §4.5)', () => {
     expect(fixed).toEqual({ consumed: 3, prod: 4, cons: 4, error: null });
   });
 
+  it('vcmdq: error/ack takes no body, an empty body or {} (the body is optional); an unknown field is still EINVAL', async () => {
+    const { t, q } = await queueWithDevice();
+    must(await t.req('PATCH', `/v1/hw-queues/${q.id}`, { enabled: true }), 200);
+    must(await t.req('POST', `/v1/hw-queues/${q.id}/commands`, { entries: [['0x30', '0x0']] }), 200);
+    // No body and no content type; an empty body announced as JSON; an empty JSON object.
+    expect(must(await t.req('POST', `/v1/hw-queues/${q.id}/error/ack`), 200)).toMatchObject({ error: { code: 'CERROR_ILL', index: 0 } });
+    expect(must(await t.req('POST', `/v1/hw-queues/${q.id}/error/ack`, '', { 'content-type': 'application/json' }), 200)).toMatchObject({ error: { code: 'CERROR_ILL', index: 0 } });
+    expect(must(await t.req('POST', `/v1/hw-queues/${q.id}/error/ack`, {}), 200)).toMatchObject({ error: { code: 'CERROR_ILL', index: 0 } });
+    expectProblem(await t.req('POST', `/v1/hw-queues/${q.id}/error/ack`, { replaceWithSinc: true }), 'EINVAL', 400);
+    expect(must(await t.req('POST', `/v1/hw-queues/${q.id}/error/ack`, { replaceWithSync: true }), 200)).toMatchObject({ consumed: 1, error: null });
+  });
+
   it('vcmdq: an ATC_INV whose vSID matches no SID_MATCH slot stops the queue with CERROR_ILL', async () => {
     const { t, q } = await queueWithDevice();
     must(await t.req('PATCH', `/v1/hw-queues/${q.id}`, { enabled: true }), 200);

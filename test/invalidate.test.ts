@@ -596,7 +596,7 @@ describe('stats (api.md: GET /v1/viommus/{id}/stats, GET /v1/smmus/{id}/state, G
 
   it('GraphQL: viommu { stats } and viommu { smmu { state } } give the same numbers as REST', async () => {
     const r = await s.gql(
-      `query($id: Int!) { viommu(id: $id) {
+      `query($id: ID!) { viommu(id: $id) {
         stats { invalidations { requests entries batches errors skipped byOpcode { opcode count } } tlb { entries hits misses evictions } atc { entries } }
         smmu { id state { commands { executed byOpcode { opcode count } errors { opcode count } }
           tlb { entries hits misses evictions } atc { entries } configCache { entries hits misses }
@@ -610,7 +610,7 @@ describe('stats (api.md: GET /v1/viommus/{id}/stats, GET /v1/smmus/{id}/state, G
     expect(v.stats.tlb).toEqual({ entries: 0, hits: 0, misses: 0, evictions: 0 });
     expect(v.stats.atc).toEqual({ entries: 0 });
     const rest = await smmuState(s, g.smmuId);
-    expect(v.smmu.id).toBe(g.smmuId);
+    expect(v.smmu.id).toBe(String(g.smmuId));
     expect(v.smmu.state.commands.executed).toBe(installs.commands.executed + 72);
     expect(toObj(v.smmu.state.commands.byOpcode)).toEqual(withInstalls(expectedSmmuByOpcode));
     expect(toObj(v.smmu.state.commands.errors)).toEqual(rest.commands.errors);
@@ -622,7 +622,7 @@ describe('stats (api.md: GET /v1/viommus/{id}/stats, GET /v1/smmus/{id}/state, G
   });
 
   it('GraphQL: smmu(id) { state } agrees with REST', async () => {
-    const r = await s.gql(`query($id: Int!) { smmu(id: $id) { state { commands { executed } cmdq { prod cons pending } } } }`, { id: g.smmuId });
+    const r = await s.gql(`query($id: ID!) { smmu(id: $id) { state { commands { executed } cmdq { prod cons pending } } } }`, { id: g.smmuId });
     expect(r.errors).toBeUndefined();
     const n = installs.commands.executed + 72;
     expect(r.data.smmu.state).toEqual({ commands: { executed: n }, cmdq: { prod: n, cons: n, pending: 0 } });

@@ -166,13 +166,13 @@ describe('PASID attach (VFIO attach with a PASID; iommufd core then arm_smmu_set
     expect(d.host.cdTable.cds.map((c: { ssid: number }) => c.ssid)).toEqual([5]);
     expect(must(await t!.req('GET', `/v1/devices/${v.gpu}`), 200)).toEqual(d);
     expect(must(await t!.req('GET', `/v1/hwpts/${dom.id}`), 200).pasidDevices).toEqual([{ deviceId: v.gpu, pasid: 5 }]);
-    expect((await t!.gql(`{ hwpt(id: ${dom.id}) { pasidDevices { deviceId pasid } } }`)).data.hwpt.pasidDevices).toEqual([{ deviceId: v.gpu, pasid: 5 }]);
+    expect((await t!.gql(`{ hwpt(id: ${dom.id}) { pasidDevices { deviceId pasid } } }`)).data.hwpt.pasidDevices).toEqual([{ deviceId: String(v.gpu), pasid: 5 }]);
     const cmds = await commandsSince(smmu, before);
     expect(cmds.map((c) => c.name)).toEqual(['CFGI_CD', 'CMD_SYNC', 'CFGI_STE', 'CMD_SYNC']);
     expect(cmds[0].fields).toMatchObject({ SID: 0x102, SSID: 5, LEAF: 1 });
     const q = await t!.gql(`{ device(id: ${v.gpu}) { pasids { pasid hwpt { id } } host { config cdTable { s1dss s1cdmax cds { ssid asid } } } } }`);
     expect(q.data.device).toEqual({
-      pasids: [{ pasid: 5, hwpt: { id: dom.id } }],
+      pasids: [{ pasid: 5, hwpt: { id: String(dom.id) } }],
       host: { config: 's1_translate', cdTable: { s1dss: 'terminate', s1cdmax: 20, cds: [{ ssid: 5, asid: dom.asid }] } },
     });
   });
@@ -386,7 +386,7 @@ describe('PASID attach (VFIO attach with a PASID; iommufd core then arm_smmu_set
     const v = await vm();
     const dom = await hwpt(v.gpu, v.ioas, ['pasid']);
     const ok = await t!.gql(`mutation { attachDevicePasid(deviceId: ${v.gpu}, pasid: 5, ptId: ${dom.id}) { pasids { pasid hwptId } } }`);
-    expect(ok.data.attachDevicePasid.pasids).toEqual([{ pasid: 5, hwptId: dom.id }]);
+    expect(ok.data.attachDevicePasid.pasids).toEqual([{ pasid: 5, hwptId: String(dom.id) }]);
     const bad = await t!.gql(`mutation { attachDevicePasid(deviceId: ${v.gpu}, pasid: 0, ptId: ${dom.id}) { id } }`);
     expect(bad.errors[0].extensions.errno).toBe('EINVAL');
     const off = await t!.gql(`mutation { detachDevicePasid(deviceId: ${v.gpu}, pasid: 5) { pasids { pasid } } }`);

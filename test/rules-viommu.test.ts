@@ -29,7 +29,9 @@ async function rejected(t: TestApp, errno: string, status: number, send: () => P
   return res!.body;
 }
 
-const ctxOf = async (t: TestApp, name = 'vm') => must(await t.req('POST', '/v1/contexts', { name }), 201).id as number;
+// Context names are unique (EEXIST): each context a test creates gets its own.
+let contexts = 0;
+const ctxOf = async (t: TestApp, name = `vm-ctx-${++contexts}`) => must(await t.req('POST', '/v1/contexts', { name }), 201).id as number;
 const bind = async (t: TestApp, ctx: number, dev: number) => must(await t.req('POST', `/v1/contexts/${ctx}/devices`, { deviceId: dev }), 201);
 const ioasOf = async (t: TestApp, ctx: number) => must(await t.req('POST', '/v1/ioas', { contextId: ctx }), 201).id as number;
 const nestParent = async (t: TestApp, dev: number, ioas: number) =>

@@ -7,7 +7,12 @@ import { allocId } from './ids.js';
 import { destroyAllObjects, lookupBoundDevice } from './object-table.js';
 import type { ContextRec, DeviceRec } from './types.js';
 
+/**
+ * Context names are unique, as SMMU and device names are (EEXIST): a retried script that creates
+ * "vm1" again gets 409 with the existing id instead of a second, empty VM of the same name.
+ */
 export function createContext(tx: WriteTx, name: string): ContextRec {
+  for (const c of tx.values('contexts')) if (c.name === name) fail('EEXIST', `a context named "${name}" exists (id ${c.id})`);
   return tx.put('contexts', { id: allocId(tx), name, createdAt: new Date() });
 }
 

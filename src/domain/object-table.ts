@@ -13,6 +13,9 @@ import type { DeviceRec, EventRec } from './types.js';
 
 export { describeTypes };
 
+/** "an IOAS", "a vIOMMU": the article as the name is read aloud. */
+const article = (name: string): string => (/^([aeiou]|IOAS|HWPT)/i.test(name) ? 'an' : 'a');
+
 export interface Blocker {
   id: number;
   type: ObjectType | 'device';
@@ -40,8 +43,12 @@ export function usersOf(r: Reader, target: ObjectRec): Blocker[] {
  */
 export function lookupObject<T extends ObjectType>(r: Reader, contextId: number | null, id: number, types: readonly T[], what = 'object'): RecOf<T> {
   const o = r.get('objects', id) as ObjectRec | undefined;
-  if (!o || (contextId !== null && o.contextId !== contextId) || !(types as readonly ObjectType[]).includes(o.type)) {
-    fail('ENOENT', `${what} ${id} is not a ${describeTypes(types)}${contextId !== null ? ` of context ${contextId}` : ''}`);
+  // Another context's object "does not exist" (a token limited to contexts must not learn its type).
+  if (!o || (contextId !== null && o.contextId !== contextId)) {
+    fail('ENOENT', `${what} ${id} does not exist${contextId !== null ? ` in context ${contextId}` : ''}`);
+  }
+  if (!(types as readonly ObjectType[]).includes(o.type)) {
+    fail('ENOENT', `object ${id} is ${article(OBJECTS[o.type].name)} ${OBJECTS[o.type].name}, not ${article(describeTypes(types))} ${describeTypes(types)}`);
   }
   return o as RecOf<T>;
 }

@@ -34,7 +34,7 @@ export const hex64 = z
 
 export const name = z.string().min(1).max(128).regex(/^[\x20-\x7e]+$/, 'printable ASCII only');
 
-export const listQuery = z.object({
+export const listQuery = z.strictObject({
   limit: z
     .string()
     .regex(/^[0-9]{1,3}$/, 'must be a number from 1 to 500')

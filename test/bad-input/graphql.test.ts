@@ -21,15 +21,17 @@ afterAll(() => fixture.close());
 const resolveGql = (s: string): string => resolveNames(fixture.ids, s, /@(\w+)/g);
 
 const GQL_CASES: GqlCase[] = [
-  { what: 'createIoas contextId "abc" (a String for an Int)', query: 'mutation { createIoas(contextId: "abc") { id } }', errno: 'EINVAL' },
-  { what: 'createIoas contextId through a variable of the wrong type', query: 'mutation($c: Int!) { createIoas(contextId: $c) { id } }', variables: { c: 'abc' }, errno: 'EINVAL' },
-  { what: 'createIoas contextId variable an object', query: 'mutation($c: Int!) { createIoas(contextId: $c) { id } }', variables: { c: { a: 1 } }, errno: 'EINVAL' },
-  { what: 'createIoas contextId variable null', query: 'mutation($c: Int!) { createIoas(contextId: $c) { id } }', variables: { c: null }, errno: 'EINVAL' },
+  { what: 'createIoas contextId "abc" (an ID that is no decimal id)', query: 'mutation { createIoas(contextId: "abc") { id } }', errno: 'EINVAL' },
+  { what: 'createIoas contextId through a variable of the wrong type', query: 'mutation($c: ID!) { createIoas(contextId: $c) { id } }', variables: { c: 'abc' }, errno: 'EINVAL' },
+  { what: 'createIoas contextId variable an object', query: 'mutation($c: ID!) { createIoas(contextId: $c) { id } }', variables: { c: { a: 1 } }, errno: 'EINVAL' },
+  { what: 'createIoas contextId variable null', query: 'mutation($c: ID!) { createIoas(contextId: $c) { id } }', variables: { c: null }, errno: 'EINVAL' },
   { what: 'createIoas contextId -1', query: 'mutation { createIoas(contextId: -1) { id } }', errno: 'EINVAL' },
   { what: 'createIoas contextId 0', query: 'mutation { createIoas(contextId: 0) { id } }', errno: 'EINVAL' },
-  { what: 'createIoas contextId 2^32 (beyond Int)', query: 'mutation { createIoas(contextId: 4294967296) { id } }', errno: 'EINVAL' },
+  { what: 'createIoas contextId 2^32 (beyond u32)', query: 'mutation { createIoas(contextId: 4294967296) { id } }', errno: 'EINVAL' },
   { what: 'createIoas contextId 1.5', query: 'mutation { createIoas(contextId: 1.5) { id } }', errno: 'EINVAL' },
   { what: 'createIoas contextId that names nothing', query: 'mutation { createIoas(contextId: 2147483647) { id } }', errno: 'ENOENT' },
+  { what: 'createIoas contextId 2^32 − 1 (a well-formed id beyond Int that names nothing)', query: 'mutation { createIoas(contextId: 4294967295) { id } }', errno: 'ENOENT' },
+  { what: 'createIoas contextId "2147483648" as a string', query: 'mutation { createIoas(contextId: "2147483648") { id } }', errno: 'ENOENT' },
   { what: 'createIoas without contextId', query: 'mutation { createIoas { id } }', errno: 'EINVAL' },
   { what: 'createIoas with an unknown argument', query: 'mutation { createIoas(contextId: @ctx, bogus: 1) { id } }', errno: 'EINVAL' },
   { what: 'an unknown mutation', query: 'mutation { dropEverything(id: 1) }', errno: 'EINVAL' },
@@ -63,7 +65,9 @@ const GQL_CASES: GqlCase[] = [
   { what: 'createDevice streamId -5', query: 'mutation { createDevice(name: "d", smmuId: @smmu0, streamId: -5) { id } }', errno: 'EINVAL' },
   { what: 'createDevice a used streamId', query: 'mutation { createDevice(name: "d", smmuId: @smmu0, streamId: 256) { id } }', errno: 'EEXIST' },
   { what: 'destroy id -1', query: 'mutation { destroy(id: -1) }', errno: 'EINVAL' },
-  { what: 'destroy id "1"', query: 'mutation { destroy(id: "1") }', errno: 'EINVAL' },
+  { what: 'destroy id "1x"', query: 'mutation { destroy(id: "1x") }', errno: 'EINVAL' },
+  { what: 'destroy id "0x1" (decimal ids only, as REST paths)', query: 'mutation { destroy(id: "0x1") }', errno: 'EINVAL' },
+  { what: 'destroy id 1.5', query: 'mutation { destroy(id: 1.5) }', errno: 'EINVAL' },
   { what: 'deleteContext id 0', query: 'mutation { deleteContext(id: 0) { destroyedObjects } }', errno: 'EINVAL' },
 ];
 

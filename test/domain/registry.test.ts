@@ -69,8 +69,9 @@ describe('object registry: every type, every piece', () => {
       expect(must(await t.req('GET', `/v1/objects/${id}`), 200)).toEqual(own);
       const gql = await t.gql(`{ object(id: ${id}) { __typename id type contextId } one: ${recipe.gqlQuery}(id: ${id}) { __typename id type } }`);
       expect(gql.errors).toBeUndefined();
-      expect(gql.data.object).toEqual({ __typename: recipe.gqlType, id, type, contextId: own.contextId });
-      expect(gql.data.one).toEqual({ __typename: recipe.gqlType, id, type });
+      // GraphQL ids are `ID`s: serialized as strings (api.md "GraphQL").
+      expect(gql.data.object).toEqual({ __typename: recipe.gqlType, id: String(id), type, contextId: String(own.contextId) });
+      expect(gql.data.one).toEqual({ __typename: recipe.gqlType, id: String(id), type });
     });
 
     it(`registry: ${type} is listed by its collection and by GET /v1/objects?type=, and in its context over GraphQL`, async () => {
@@ -83,7 +84,7 @@ describe('object registry: every type, every piece', () => {
       expect(byType.items.every((o: { type: string }) => o.type === type)).toBe(true);
       const ctx = await t.gql(`{ context(id: ${own.contextId}) { objects { id type } } }`);
       expect(ctx.errors).toBeUndefined();
-      expect(ctx.data.context.objects).toContainEqual({ id, type });
+      expect(ctx.data.context.objects).toContainEqual({ id: String(id), type });
     });
   }
 

@@ -64,7 +64,7 @@ describe('fleet gateway: three hosts', () => {
   it('gateway: variables, aliases, fragments and abstract types are delegated as written', async () => {
     const ids = await Promise.all(hosts.map(async (h) => (await hostQuery(h, '{ viommus { id } }')).data.viommus[0].id));
     const res = await gw.query(
-      `query Q($id: Int!) {
+      `query Q($id: ID!) {
         host(name: "b") { name first: object(id: $id) { id type ...V } again: object(id: $id) { __typename } }
         nobody: host(name: "z") { name }
       }

@@ -96,7 +96,9 @@ describe('audit: what is recorded', () => {
     ]);
     const q = await t.gql(`{ audit(contextId: ${ctx}, limit: 1) { items { seq at requestId actor method route path operation contextIds created changed destroyed } nextCursor } }`);
     expect(q.errors).toBeUndefined();
-    expect(q.data.audit.items).toEqual([rest[0]]);
+    // GraphQL ids are IDs (strings).
+    const ids = (xs: number[]) => xs.map(String);
+    expect(q.data.audit.items).toEqual([{ ...rest[0], contextIds: ids(rest[0].contextIds), created: ids(rest[0].created), changed: ids(rest[0].changed), destroyed: ids(rest[0].destroyed) }]);
     const next = await t.gql(`{ audit(contextId: ${ctx}, limit: 1, cursor: "${q.data.audit.nextCursor}") { items { seq } nextCursor } }`);
     expect(next.data.audit).toEqual({ items: [{ seq: rest[1].seq }], nextCursor: null });
   });

@@ -164,10 +164,11 @@ describe('Idempotency-Key: misuse', () => {
     const t = await start({ API_TOKENS: 'operator-token-a:operator,operator-token-b:operator,admin-token-1:admin' });
     const as = (token: string, k: string) => ({ authorization: `Bearer ${token}`, 'idempotency-key': k });
     const a = must(await t.req('POST', '/v1/contexts', { name: 'vm' }, as('operator-token-a', 'same')), 201);
-    const b = must(await t.req('POST', '/v1/contexts', { name: 'vm' }, as('operator-token-b', 'same')), 201);
+    // (Context names are unique: b's own request names another context.)
+    const b = must(await t.req('POST', '/v1/contexts', { name: 'vm-b' }, as('operator-token-b', 'same')), 201);
     expect(b.id).not.toBe(a.id);
     expect((await t.req('POST', '/v1/contexts', { name: 'vm' }, as('operator-token-a', 'same'))).body).toEqual(a);
-    expect((await t.req('POST', '/v1/contexts', { name: 'vm' }, as('operator-token-b', 'same'))).body).toEqual(b);
+    expect((await t.req('POST', '/v1/contexts', { name: 'vm-b' }, as('operator-token-b', 'same'))).body).toEqual(b);
     // The caller is the token's name, never the token.
     const callers = rows(t, 'IdempotencyKey').map((r) => r.caller as string);
     expect(callers).toHaveLength(2);
@@ -270,6 +271,8 @@ describe('Idempotency-Key: the answer is committed with its write', () => {
     const row = rows(t, 'IdempotencyKey')[0];
     expect(Date.parse(row.expiresAt as string) - Date.parse(row.createdAt as string)).toBe(1000);
     await new Promise((r) => setTimeout(r, 1100));
+    // Context names are unique: the first context goes, so the same request can create it again.
+    must(await t.req('DELETE', `/v1/contexts/${first.id}`), 200);
     const second = must(await t.req('POST', '/v1/contexts', { name: 'vm' }, key('short')), 201);
     expect(second.id).not.toBe(first.id);
     expect(rows(t, 'IdempotencyKey')).toHaveLength(1);

@@ -22,12 +22,18 @@ describe('errors: routing and parsing', () => {
   });
   afterAll(async () => t?.close());
 
-  it('errors: unknown routes and unsupported methods are 404 ENOENT', async () => {
+  it('errors: unknown routes are 404 ENOENT; another method on an existing /v1 path is 405 EMETHOD with Allow (issue 14)', async () => {
     expectProblem(await t.req('GET', '/v1/nothing'), 'ENOENT', 404);
     expectProblem(await t.req('DELETE', '/healthz'), 'ENOENT', 404);
-    expectProblem(await t.req('PATCH', '/v1/smmus'), 'ENOENT', 404);
+    const patch = await t.req('PATCH', '/v1/smmus');
+    expectProblem(patch, 'EMETHOD', 405);
+    expect(String(patch.headers.allow)).toMatch(/GET/);
     for (const method of ['PROPFIND', 'TRACE', 'OPTIONS']) {
       const [res] = await rawExchange(port, `${method} /v1/smmus HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      expectRawProblem(res, 'EMETHOD', 405);
+    }
+    for (const method of ['PROPFIND', 'TRACE', 'OPTIONS']) {
+      const [res] = await rawExchange(port, `${method} /v1/nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
       expectRawProblem(res, 'ENOENT', 404);
     }
     // CONNECT never reaches a route (Node's 'connect' event).

@@ -52,9 +52,10 @@ describe('overload: admission', () => {
     t = await startApp({ env: { MAX_IN_FLIGHT: '2' } });
     const port = await listen(t.app);
     // Two writes whose bodies have not arrived: in flight.
-    const body = JSON.stringify({ name: 'held' });
+    // Context names are unique (EEXIST): one name each, of the same length.
+    const bodies = [JSON.stringify({ name: 'held-1' }), JSON.stringify({ name: 'held-2' })];
     const held = await Promise.all([connect(port), connect(port)]);
-    for (const c of held) c.write(`POST /v1/contexts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 5)}`);
+    held.forEach((c, i) => c.write(`POST /v1/contexts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${bodies[i].length}\r\n\r\n${bodies[i].slice(0, 5)}`));
     await until(() => t!.app.inFlight() === 2, 'two writes in flight');
     const shed = await t.req('POST', '/v1/contexts', { name: 'shed' });
     expectProblem(shed, 'EOVERLOAD', 503);
@@ -62,7 +63,7 @@ describe('overload: admission', () => {
     expect(shed.body.reason).toBe('inFlight');
     expect((await t.req('GET', '/v1/smmus')).status).toBe(200);
     await probesAnswer(t);
-    for (const c of held) c.write(body.slice(5));
+    held.forEach((c, i) => c.write(bodies[i].slice(5)));
     await until(() => held.every((c) => c.received().includes('\r\n\r\n')), 'the held writes answered');
     for (const c of held) expect(parseResponses(c.received())[0].status).toBe(201);
     must(await t.req('POST', '/v1/contexts', { name: 'after' }), 201);

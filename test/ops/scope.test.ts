@@ -134,23 +134,24 @@ describe('scope: GraphQL', () => {
       const res = await gql(q, SCOPED);
       expect(res.errors?.[0]?.extensions?.errno, q).toBe('ENOENT');
     }
-    const byVariable = await gql('query ($id: Int!) { viommu(id: $id) { id } }', SCOPED, { id: other.viommu });
+    const byVariable = await gql('query ($id: ID!) { viommu(id: $id) { id } }', SCOPED, { id: other.viommu });
     expect(byVariable.errors[0].extensions.errno).toBe('ENOENT');
 
+    // GraphQL ids are IDs (strings): read back as numbers.
     const lists = (await gql('{ contexts { id } devices { id } viommus { id } smmus { devices { id } viommus { id } } }', SCOPED)).data;
-    expect(lists.contexts.map((c: { id: number }) => c.id)).toEqual([mine.ctx]);
-    expect(lists.viommus.map((v: { id: number }) => v.id)).toEqual([mine.viommu]);
-    const deviceIds = lists.devices.map((d: { id: number }) => d.id);
+    expect(lists.contexts.map((c: { id: string }) => Number(c.id))).toEqual([mine.ctx]);
+    expect(lists.viommus.map((v: { id: string }) => Number(v.id))).toEqual([mine.viommu]);
+    const deviceIds = lists.devices.map((d: { id: string }) => Number(d.id));
     expect(deviceIds).toContain(free);
     expect(deviceIds).not.toContain(other.dev);
-    const viaSmmus = lists.smmus.flatMap((s: { devices: Array<{ id: number }>; viommus: Array<{ id: number }> }) => [...s.devices, ...s.viommus].map((x) => x.id));
+    const viaSmmus = lists.smmus.flatMap((s: { devices: Array<{ id: string }>; viommus: Array<{ id: string }> }) => [...s.devices, ...s.viommus].map((x) => Number(x.id)));
     expect(viaSmmus).toContain(mine.viommu);
     expect(viaSmmus).not.toContain(other.viommu);
     expect(viaSmmus).not.toContain(other.dev);
 
     const own = await gql(`{ viommu(id: ${mine.viommu}) { id context { id } nestParent { id } } }`, SCOPED);
-    expect(own.data.viommu).toEqual({ id: mine.viommu, context: { id: mine.ctx }, nestParent: { id: mine.parent } });
-    expect((await gql('{ contexts { id } }', ADMIN)).data.contexts.map((c: { id: number }) => c.id)).toEqual([mine.ctx, other.ctx]);
+    expect(own.data.viommu).toEqual({ id: String(mine.viommu), context: { id: String(mine.ctx) }, nestParent: { id: String(mine.parent) } });
+    expect((await gql('{ contexts { id } }', ADMIN)).data.contexts.map((c: { id: string }) => Number(c.id))).toEqual([mine.ctx, other.ctx]);
   });
 
   it('scope: Smmu.state and audit are EPERM to a limited token; the SMMU\'s other fields answer', async () => {

@@ -1032,6 +1032,14 @@ class Burst {
 // ---------------------------------------------------------------------------------------------
 // The checks after a restart
 
+/** GraphQL ids are `ID`s (strings, api.md "GraphQL"): the fields of GRAPHQL_QUERY that are ids, as the numbers REST answers. */
+const GQL_ID_FIELD = /^(?:[a-z]+_)?(?:id|contextId|smmuId|attachedTo|deviceId|viommuId|hwptId|ioasId)$/;
+function gqlIdsAsNumbers(v: any): any {
+  if (Array.isArray(v)) return v.map(gqlIdsAsNumbers);
+  if (v === null || typeof v !== 'object') return v;
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, GQL_ID_FIELD.test(k) && typeof x === 'string' ? Number(x) : gqlIdsAsNumbers(x)]));
+}
+
 const GRAPHQL_QUERY = /* GraphQL */ `
   {
     smmus { id devices { id } state { streamTableEntries } }
@@ -1156,7 +1164,7 @@ async function verify(w: World, label: string, lanes: Lane[]): Promise<void> {
   // GraphQL shows the same graph.
   const gql = await srv.must(200, 'POST', '/graphql', { query: GRAPHQL_QUERY });
   expect(gql.errors, JSON.stringify(gql.errors)).toBeUndefined();
-  const g = gql.data;
+  const g = gqlIdsAsNumbers(gql.data);
   expect(sortedIds(g.smmus.map((s: any) => s.id))).toEqual(sortedIds(smmus.map((s) => s.id)));
   expect(sortedIds(g.contexts.map((c: any) => c.id))).toEqual(sortedIds(contexts.map((c) => c.id)));
   const gObjects = g.contexts.flatMap((c: any) => c.objects);

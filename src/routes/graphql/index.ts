@@ -10,10 +10,14 @@ import type { z } from 'zod';
 import { IommufdError } from '../../domain/errors.js';
 import { OBJECTS } from '../../domain/objects/index.js';
 import type { EventRec, ObjectRec, ObjectType } from '../../domain/types.js';
-import { contextView, deviceView, eventView, hostConfigView, mappingView, objectView as viewOf, smmuStateView, smmuView } from '../views.js';
+import { contextView, deviceView, eventView, hostConfigView, mappingView, objectView as viewOf, smmuStateView, smmuView, translateView } from '../views.js';
 import { mappingsOf } from '../../domain/ioas.js';
 import { eventqTypeOf } from '../../domain/eventq.js';
 import { createDeviceBody, createSmmuBody, hwInfoQuery } from '../../schema/inventory.js';
+import { allocEventqBody, injectEventBody, memoryQuery, readEventqBody } from '../../schema/events.js';
+import { ackHwQueueBody, allocHwQueueBody, invalidateBody, patchHwQueueBody, queueCommandsBody, translateBody } from '../../schema/hardware.js';
+import { invalidationEntries } from '../rest/hardware.js';
+import { REFERENCE_KEYS } from '../plugins/scope.js';
 import { allocHwptBody, allocVdeviceBody, allocViommuBody, attachBody, bindDeviceBody, createContextBody, createIoasBody, mapBody, pasidBody } from '../../schema/objects.js';
 import { hex64, objectId, u32 } from '../../schema/common.js';
 import { depthLimit } from './depth.js';
@@ -23,6 +27,7 @@ import { toProblem } from '../plugins/problem.js';
 import { addr64 } from '../../domain/format.js';
 import { scopeGraphql } from '../plugins/scope.js';
 import { costLimit } from './cost.js';
+import { graphqlIde } from './ide.js';
 import { inGraphqlWriteScope } from '../plugins/idempotency.js';
 import { graphqlAudit } from '../rest/audit.js';
 import type { IndexName } from '../../domain/indexes.js';
@@ -39,14 +44,28 @@ function toGraphqlError(err: unknown, ctx: Ctx): Error {
 }
 
 /** Parses resolver arguments with the REST schema: the same rules, the same EINVAL. */
-function parse<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+function parse<S extends z.ZodType>(schema: S, value: unknown, arg?: string): z.output<S> {
   const result = schema.safeParse(value);
   if (!result.success) {
-    const errors = result.error.issues.map((i) => ({ path: ['args', ...i.path].join('/'), message: i.message }));
+    const errors = result.error.issues.map((i) => ({ path: ['args', ...(arg === undefined ? [] : [arg]), ...i.path].join('/'), message: i.message }));
     throw new IommufdError('EINVAL', `arguments are invalid: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors });
   }
   return result.data;
 }
+
+/**
+ * An `ID` argument arrives as a string (GraphQL coerces an integer literal to one too): decimal
+ * digits become the number REST's path parameter would (`idParam`: "007" is 7), anything else
+ * stays as it is, so the zod schema the argument is parsed with answers EINVAL for it with its
+ * name in `errors` ("abc", "-1", "0x10", "1e3"), and 0 or 2^32 fail its range check (EINVAL).
+ */
+export const idArg = (v: unknown): unknown => (typeof v === 'string' && /^[0-9]{1,10}$/.test(v) ? Number(v) : v);
+/** Every reference argument (plugins/scope.ts REFERENCE_KEYS: id, contextId, deviceId, …) through `idArg`. */
+const idArgs = <A>(args: A): A =>
+  args && typeof args === 'object' ? (Object.fromEntries(Object.entries(args).map(([k, v]) => [k, REFERENCE_KEYS.has(k) ? idArg(v) : v])) as A) : args;
+
+/** Base64 as RFC 4648 writes it (padding required): guest memory in and out of GraphQL. */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 const strip = <T extends Record<string, unknown>>(args: T): T => Object.fromEntries(Object.entries(args).filter(([, v]) => v !== null && v !== undefined)) as T;
 
@@ -117,6 +136,8 @@ export const graphqlApi: FastifyPluginAsync<{ maxCost?: number }> = async (app, 
     Context: {
       devices: rel((c) => [...g.indexed('devices', 'context', c.id)].map(deviceView)),
       objects: rel((c) => objectsWhere('context', c.id)),
+      hwQueues: rel((c) => objectsWhere('contextType', `${c.id}:hw_queue`)),
+      eventqs: rel((c) => objectsWhere('contextType', `${c.id}:veventq`)),
       ioas: rel((c) => objectsWhere('contextType', `${c.id}:ioas`)),
       hwpts: rel((c) => objectsWhere('context', c.id, (o) => o.type === 'hwpt_paging' || o.type === 'hwpt_nested')),
       viommus: rel((c) => objectsWhere('contextType', `${c.id}:viommu`)),
@@ -150,6 +171,7 @@ export const graphqlApi: FastifyPluginAsync<{ maxCost?: number }> = async (app, 
     },
     Eventq: {
       context: rel((o) => contextView(g.get('contexts', o.contextId as number)!)),
+      viommu: rel((o) => obj(o.viommuId as number)),
     },
     PasidAttachment: {
       hwpt: rel((a) => obj(a.hwptId as number)),
@@ -166,16 +188,39 @@ export const graphqlApi: FastifyPluginAsync<{ maxCost?: number }> = async (app, 
     async (_root: unknown, args: A, ctx: Ctx, info?: { fieldName: string; operation?: { operation: string } }): Promise<R> => {
       try {
         // A mutation's writes run in its write scope: the audit entry names the caller and the field.
-        return await inGraphqlWriteScope((ctx as unknown as { reply?: { request?: FastifyRequest } }).reply?.request, info, () => fn(args));
+        return await inGraphqlWriteScope((ctx as unknown as { reply?: { request?: FastifyRequest } }).reply?.request, info, () => fn(idArgs(args)));
       } catch (err) {
         if (!(err instanceof IommufdError)) app.log.error({ err }, 'graphql resolver failed');
         throw toGraphqlError(err, ctx);
       }
     };
   type Args = Record<string, unknown>;
-  const id = (v: unknown) => parse(objectId, v);
+  const id = (v: unknown, arg = 'id') => parse(objectId, idArg(v), arg);
+  /** An optional list filter (REST's `optionalIdQuery`): absent, or a well-formed id. */
+  const optId = (v: unknown, arg: string) => (v === null || v === undefined ? undefined : id(v, arg));
+  /** The objects of `types` (ascending id), of one context when `contextId` is given: REST's lists, unpaged. */
+  const listOf = (types: readonly ObjectType[], contextId: unknown) => {
+    const ctxId = optId(contextId, 'contextId');
+    return service.listObjects({ limit: Number.MAX_SAFE_INTEGER, contextId: ctxId, types }).items.map((o) => viewOf(service, o));
+  };
+  /** IOMMU_HWPT_INVALIDATE as the REST routes run it; every failure carries `entriesProcessed` (0 when none ran). */
+  const invalidate = (a: Args, only?: 'viommu') => {
+    try {
+      // The entries are parsed after the target's lookup, as REST and the kernel order them.
+      return service.invalidate(id(a.id), () => invalidationEntries({ body: { dataType: a.dataType, entries: a.entries } } as FastifyRequest, invalidateBody), only);
+    } catch (err) {
+      if (err instanceof IommufdError && err.extensions.entriesProcessed === undefined) throw new IommufdError(err.errno, err.message, { ...err.extensions, entriesProcessed: 0 });
+      throw err;
+    }
+  };
 
   const resolvers: IResolvers = {
+    DecodedEvent: {
+      resolveType: (d: object) => ('lvcmdqErrMap' in d ? 'Tegra241Event' : 'ArmSmmuv3Event'),
+    },
+    Translation: {
+      resolveType: (t: object) => ('fault' in t ? 'TranslationFault' : 'TranslationOk'),
+    },
     IommufdObject: {
       // Each type's descriptor names its GraphQL type (src/domain/objects/).
       resolveType: (o: { type: string }) => OBJECTS[o.type as ObjectType]?.graphqlType ?? null,
@@ -183,33 +228,35 @@ export const graphqlApi: FastifyPluginAsync<{ maxCost?: number }> = async (app, 
     Subscription: {
       vevents: {
         subscribe: async (_root: unknown, a: Args, ctx: Ctx & { pubsub: { subscribe(topic: string): Promise<unknown> } }) => {
+          let eventqId: number;
           try {
-            service.getObject(id(a.eventqId), ['veventq'], 'vEVENTQ');
+            eventqId = service.getObject(id(a.eventqId, 'eventqId'), ['veventq'], 'vEVENTQ').id;
           } catch (err) {
             throw toGraphqlError(err, ctx);
           }
-          return ctx.pubsub.subscribe(`vevents:${a.eventqId}`);
+          return ctx.pubsub.subscribe(`vevents:${eventqId}`);
         },
       },
       objectChanged: {
         subscribe: async (_root: unknown, a: Args, ctx: Ctx & { pubsub: { subscribe(topic: string): Promise<unknown> } }) => {
+          let contextId: number;
           try {
-            service.getContext(id(a.contextId));
+            contextId = service.getContext(id(a.contextId, 'contextId')).id;
           } catch (err) {
             throw toGraphqlError(err, ctx);
           }
-          return ctx.pubsub.subscribe(`objects:${a.contextId}`);
+          return ctx.pubsub.subscribe(`objects:${contextId}`);
         },
       },
     },
     Query: {
       smmus: guard(() => service.smmuRecords().sort((a, b) => a.id - b.id).map(smmuView)),
       smmu: guard((a: Args) => smmuView(service.getSmmu(id(a.id)))),
-      devices: guard((a: Args) => service.listDevices({ limit: 500, smmuId: (a.smmuId as number) ?? undefined, contextId: (a.contextId as number) ?? undefined }).items.map(deviceView)),
+      devices: guard((a: Args) => service.listDevices({ limit: 500, smmuId: optId(a.smmuId, 'smmuId'), contextId: optId(a.contextId, 'contextId') }).items.map(deviceView)),
       device: guard((a: Args) => deviceView(service.getDevice(id(a.id)))),
       hwInfo: guard((a: Args) => {
         const q = parse(hwInfoQuery, strip({ type: a.type }));
-        const info = service.hwInfo(id(a.deviceId), q.type ?? 'default');
+        const info = service.hwInfo(id(a.deviceId, 'deviceId'), q.type ?? 'default');
         return { ...info, data: JSON.stringify(info.data) };
       }),
       contexts: guard(() => service.contextRecords().sort((a, b) => a.id - b.id).map(contextView)),
@@ -218,7 +265,15 @@ export const graphqlApi: FastifyPluginAsync<{ maxCost?: number }> = async (app, 
       ioas: guard((a: Args) => viewOf(service, service.getObject(id(a.id), ['ioas'], 'IOAS'))),
       hwpt: guard((a: Args) => viewOf(service, service.getObject(id(a.id), ['hwpt_paging', 'hwpt_nested'], 'HWPT'))),
       viommu: guard((a: Args) => viewOf(service, service.getObject(id(a.id), ['viommu'], 'vIOMMU'))),
-      viommus: guard((a: Args) => (a.contextId == null ? objectsWhere('type', 'viommu') : objectsWhere('contextType', `${a.contextId}:viommu`))),
+      viommus: guard((a: Args) => listOf(['viommu'], a.contextId)),
+      hwpts: guard((a: Args) => listOf(['hwpt_paging', 'hwpt_nested'], a.contextId)),
+      vdevices: guard((a: Args) => listOf(['vdevice'], a.contextId)),
+      hwQueues: guard((a: Args) => listOf(['hw_queue'], a.contextId)),
+      eventqs: guard((a: Args) => listOf(['veventq'], a.contextId)),
+      guestMemory: guard((a: Args) => {
+        const q = parse(memoryQuery, { iova: a.iova, length: a.length });
+        return Buffer.from(service.readMemory(id(a.ioasId, 'ioasId'), q.iova, q.length)).toString('base64');
+      }),
       vdevice: guard((a: Args) => viewOf(service, service.getObject(id(a.id), ['vdevice'], 'vDEVICE'))),
       eventq: guard((a: Args) => viewOf(service, service.getObject(id(a.id), ['veventq'], 'vEVENTQ'))),
       hwQueue: guard((a: Args) => viewOf(service, service.getObject(id(a.id), ['hw_queue'], 'HW queue'))),
@@ -231,35 +286,80 @@ export const graphqlApi: FastifyPluginAsync<{ maxCost?: number }> = async (app, 
       deleteDevice: guard(async (a: Args) => (await service.deleteDevice(id(a.id)), true)),
       createContext: guard(async (a: Args) => contextView(await service.createContext(parse(createContextBody, a).name))),
       deleteContext: guard((a: Args) => service.deleteContext(id(a.id))),
-      bindDevice: guard(async (a: Args) => deviceView(await service.bindDevice(id(a.contextId), parse(bindDeviceBody, { deviceId: a.deviceId }).deviceId))),
+      bindDevice: guard(async (a: Args) => deviceView(await service.bindDevice(id(a.contextId, 'contextId'), parse(bindDeviceBody, { deviceId: a.deviceId }).deviceId))),
       unbindDevice: guard(async (a: Args) => {
-        await service.unbindDevice(id(a.contextId), id(a.deviceId));
-        return deviceView(service.getDevice(id(a.deviceId)));
+        await service.unbindDevice(id(a.contextId, 'contextId'), id(a.deviceId, 'deviceId'));
+        return deviceView(service.getDevice(id(a.deviceId, 'deviceId')));
       }),
       createIoas: guard(async (a: Args) => viewOf(service, await service.createIoas(parse(createIoasBody, a).contextId))),
       mapIoas: guard(async (a: Args) => {
         const m = parse(mapBody, strip({ iova: a.iova, length: a.length, read: a.read, write: a.write }));
-        return mappingView(await service.mapIoas(id(a.ioasId), { iova: m.iova, length: m.length, read: m.read ?? true, write: m.write ?? true }));
+        return mappingView(await service.mapIoas(id(a.ioasId, 'ioasId'), { iova: m.iova, length: m.length, read: m.read ?? true, write: m.write ?? true }));
       }),
       unmapIoas: guard(async (a: Args) => {
         const range = a.iova == null && a.length == null ? null : { iova: parse(hex64, a.iova), length: parse(hex64, a.length) };
-        return addr64((await service.unmapIoas(id(a.ioasId), range)).unmapped);
+        return addr64((await service.unmapIoas(id(a.ioasId, 'ioasId'), range)).unmapped);
       }),
       allocHwpt: guard(async (a: Args) => {
         const b = parse(allocHwptBody, strip({ deviceId: a.deviceId, ptId: a.ptId, flags: a.flags, data: a.data ? strip(a.data as Args) : undefined }));
         return viewOf(service, await service.allocHwpt({ deviceId: b.deviceId, ptId: b.ptId, flags: b.flags ?? [], data: b.data }));
       }),
-      attachDevice: guard(async (a: Args) => deviceView(await service.attachDevice(id(a.deviceId), parse(attachBody, { ptId: a.ptId }).ptId))),
-      detachDevice: guard(async (a: Args) => deviceView(await service.detachDevice(id(a.deviceId)))),
+      attachDevice: guard(async (a: Args) => deviceView(await service.attachDevice(id(a.deviceId, 'deviceId'), parse(attachBody, { ptId: a.ptId }).ptId))),
+      detachDevice: guard(async (a: Args) => deviceView(await service.detachDevice(id(a.deviceId, 'deviceId')))),
       attachDevicePasid: guard(async (a: Args) => {
         const p = parse(pasidBody, { pasid: a.pasid, ptId: a.ptId });
-        return deviceView(await service.attachPasid(id(a.deviceId), p.pasid, p.ptId));
+        return deviceView(await service.attachPasid(id(a.deviceId, 'deviceId'), p.pasid, p.ptId));
       }),
-      detachDevicePasid: guard(async (a: Args) => deviceView(await service.detachPasid(id(a.deviceId), parse(pasidBody.shape.pasid, a.pasid)))),
+      detachDevicePasid: guard(async (a: Args) => deviceView(await service.detachPasid(id(a.deviceId, 'deviceId'), parse(pasidBody.shape.pasid, a.pasid)))),
       allocViommu: guard(async (a: Args) => viewOf(service, await service.allocViommu(parse(allocViommuBody, a)))),
       allocVdevice: guard(async (a: Args) => viewOf(service, await service.allocVdevice(parse(allocVdeviceBody, a)))),
       // IOMMU_DESTROY takes any u32: id 0 names no object (ENOENT), as on REST (iommufd.md §6.1 item 1).
-      destroy: guard(async (a: Args) => (await service.destroy(parse(u32, a.id)), true)),
+      destroy: guard(async (a: Args) => (await service.destroy(parse(u32, a.id, 'id')), true)),
+      // The writes of REST's hardware, hw-queue and event routes: the same service calls, the
+      // same zod schemas for the arguments, the same views (src/routes/rest/{hardware,events}.ts).
+      allocEventq: guard(async (a: Args) => viewOf(service, await service.allocEventq(parse(allocEventqBody, a)))),
+      readEventq: guard(async (a: Args) => {
+        const eventqId = id(a.id);
+        const { max } = parse(readEventqBody, strip({ max: a.max }));
+        const { type, records } = await service.readEventq(eventqId, max ?? 64);
+        return { records: records.map((e) => eventView(e, type)) };
+      }),
+      allocHwQueue: guard(async (a: Args) => viewOf(service, await service.allocHwQueue(parse(allocHwQueueBody, a)))),
+      setHwQueueEnabled: guard(async (a: Args) => {
+        const queueId = id(a.id);
+        const { queue, run } = await service.setQueueEnabled(queueId, parse(patchHwQueueBody, { enabled: a.enabled }).enabled);
+        return { ...viewOf(service, queue), run };
+      }),
+      pushHwQueueCommands: guard(async (a: Args) => {
+        const queueId = id(a.id);
+        const { buf, count } = invalidationEntries({ body: { entries: a.entries } } as FastifyRequest, queueCommandsBody);
+        return service.pushQueueCommands(queueId, buf, count);
+      }),
+      ackHwQueueError: guard(async (a: Args) => {
+        const queueId = id(a.id);
+        const body = parse(ackHwQueueBody, strip({ replaceWithSync: a.replaceWithSync }));
+        return service.acknowledgeQueue(queueId, body?.replaceWithSync ?? false);
+      }),
+      invalidate: guard((a: Args) => invalidate(a)),
+      invalidateViommu: guard((a: Args) => invalidate(a, 'viommu')),
+      writeGuestMemory: guard(async (a: Args) => {
+        const ioasId = id(a.ioasId, 'ioasId');
+        const data = typeof a.data === 'string' && BASE64.test(a.data) ? Buffer.from(a.data, 'base64') : null;
+        if (data === null) throw new IommufdError('EINVAL', 'arguments are invalid: args/data: must be base64', { errors: [{ path: 'args/data', message: 'must be base64' }] });
+        const q = parse(memoryQuery, { iova: a.iova, length: String(data.length) });
+        const written = await service.writeMemory(ioasId, q.iova, new Uint8Array(data));
+        return { iova: addr64(written.iova), length: written.length };
+      }),
+      translate: guard(async (a: Args) => {
+        const deviceId = id(a.deviceId, 'deviceId');
+        return translateView(await service.translate(deviceId, parse(translateBody, strip({ iova: a.iova, ssid: a.ssid, access: a.access }))));
+      }),
+      injectEvent: guard(async (a: Args) => {
+        const viommuId = id(a.viommuId, 'viommuId');
+        const body = parse(injectEventBody, { type: a.type, record: a.record });
+        const { type, record } = await service.injectEvent(viommuId, body.type, body.record);
+        return eventView(record, type);
+      }),
     },
   };
 
@@ -307,6 +407,9 @@ export const graphqlApi: FastifyPluginAsync<{ maxCost?: number }> = async (app, 
 
   // Tokens limited to contexts see nothing of other contexts (plugins/scope.ts).
   scopeGraphql(app, app.graphql.schema);
+
+  // The IDE for people at /altair, open like /docs (./ide.ts).
+  await app.register(graphqlIde);
 
   // Roles per operation: a mutation needs operator (inventory ones admin).
   app.graphql.addHook('preExecution', async (_schema, document, context) => {

@@ -1,9 +1,37 @@
-/** The GraphQL schema: the same objects as REST (api.md "GraphQL"). u32 values are Float. */
+/**
+ * The GraphQL schema: the same objects as REST (api.md "GraphQL"). Ids (objects, SMMUs, devices,
+ * contexts: one space of u32 ≥ 1) are GraphQL `ID`s, since they reach 2^32 − 1, beyond `Int`;
+ * other u32 values are Float. 64-bit values are "0x…" strings, as in REST's JSON.
+ */
+
+/** The HW queue's own fields (GET /v1/hw-queues/{id}), shared by `HwQueue` and `HwQueueWithRun`. */
+const HW_QUEUE_FIELDS = /* GraphQL */ `
+    id: ID!
+    type: String!
+    contextId: ID!
+    viommuId: ID!
+    queueType: String!
+    index: Int!
+    nestingParentIova: String!
+    length: String!
+    base: String!
+    log2Size: Int!
+    prod: Float!
+    cons: Float!
+    consIndex: Int!
+    enabled: Boolean!
+    gerror: Float!
+    gerrorn: Float!
+    stopped: Boolean!
+    "CONS.ERR by name (CERROR_ILL, CERROR_ABT, CERROR_ATC_INV_SYNC), or null."
+    error: String
+`;
+
 export const typeDefs = /* GraphQL */ `
   interface IommufdObject {
-    id: Int!
+    id: ID!
     type: String!
-    contextId: Int!
+    contextId: ID!
     context: Context!
   }
 
@@ -96,7 +124,7 @@ export const typeDefs = /* GraphQL */ `
 
   type Smmu {
     state: SmmuState!
-    id: Int!
+    id: ID!
     name: String!
     idr: [Float!]!
     iidr: Float!
@@ -109,16 +137,16 @@ export const typeDefs = /* GraphQL */ `
   }
 
   type Device {
-    id: Int!
+    id: ID!
     name: String!
-    smmuId: Int!
+    smmuId: ID!
     smmu: Smmu!
     streamId: Float!
     ats: Boolean!
     pasidBits: Int!
-    contextId: Int
+    contextId: ID
     context: Context
-    attachedTo: Int
+    attachedTo: ID
     attachment: Hwpt
     "PASIDs attached to HWPTs (PUT /v1/devices/{id}/pasids/{pasid}/attachment)."
     pasids: [PasidAttachment!]!
@@ -128,13 +156,13 @@ export const typeDefs = /* GraphQL */ `
   }
 
   type HwptPasid {
-    deviceId: Int!
+    deviceId: ID!
     pasid: Float!
   }
 
   type PasidAttachment {
     pasid: Float!
-    hwptId: Int!
+    hwptId: ID!
     hwpt: Hwpt
   }
 
@@ -158,13 +186,13 @@ export const typeDefs = /* GraphQL */ `
 
   type ContextDescriptor {
     ssid: Float!
-    hwptId: Int!
+    hwptId: ID!
     asid: Int!
     words: [String!]!
   }
 
   type Context {
-    id: Int!
+    id: ID!
     name: String!
     createdAt: String!
     devices: [Device!]!
@@ -173,6 +201,8 @@ export const typeDefs = /* GraphQL */ `
     hwpts: [Hwpt!]!
     viommus: [Viommu!]!
     vdevices: [Vdevice!]!
+    hwQueues: [HwQueue!]!
+    eventqs: [Eventq!]!
   }
 
   type Mapping {
@@ -184,9 +214,9 @@ export const typeDefs = /* GraphQL */ `
   }
 
   type Ioas implements IommufdObject {
-    id: Int!
+    id: ID!
     type: String!
-    contextId: Int!
+    contextId: ID!
     context: Context!
     mappings: [Mapping!]!
     hwpts: [Hwpt!]!
@@ -204,18 +234,18 @@ export const typeDefs = /* GraphQL */ `
   }
 
   type Hwpt implements IommufdObject {
-    id: Int!
+    id: ID!
     type: String!
-    contextId: Int!
+    contextId: ID!
     context: Context!
     nestParent: Boolean!
     dirtyTracking: Boolean
     auto: Boolean
-    ioasId: Int
+    ioasId: ID
     ioas: Ioas
-    viommuId: Int
+    viommuId: ID
     viommu: Viommu
-    smmuId: Int
+    smmuId: ID
     smmu: Smmu
     "Paging HWPT: 1 (a CD with an ASID) or 2 (an S2 STE with a VMID)."
     stage: Int
@@ -230,14 +260,14 @@ export const typeDefs = /* GraphQL */ `
   }
 
   type Viommu implements IommufdObject {
-    id: Int!
+    id: ID!
     type: String!
-    contextId: Int!
+    contextId: ID!
     context: Context!
     viommuType: String!
-    smmuId: Int!
+    smmuId: ID!
     smmu: Smmu!
-    hwptId: Int!
+    hwptId: ID!
     nestParent: Hwpt!
     vmid: Int!
     vintf: Int
@@ -250,36 +280,149 @@ export const typeDefs = /* GraphQL */ `
 
   "A Tegra241 VCMDQ the guest owns (IOMMU_HW_QUEUE_ALLOC), with its guest-visible registers."
   type HwQueue implements IommufdObject {
-    id: Int!
-    type: String!
-    contextId: Int!
+${HW_QUEUE_FIELDS}
     context: Context!
-    viommuId: Int!
     viommu: Viommu!
-    queueType: String!
-    index: Int!
-    nestingParentIova: String!
-    length: String!
-    base: String!
-    log2Size: Int!
-    prod: Float!
-    cons: Float!
-    consIndex: Int!
-    enabled: Boolean!
-    gerror: Float!
-    gerrorn: Float!
-    stopped: Boolean!
-    error: String
   }
 
-  type Vdevice implements IommufdObject {
-    id: Int!
+  "What a queue consumed, its pointers, and the error that stopped it (POST /v1/hw-queues/{id}/commands)."
+  type QueueRun {
+    consumed: Float!
+    prod: Float!
+    cons: Float!
+    error: QueueError
+  }
+
+  type QueueError {
+    "CERROR_ILL, CERROR_ABT or CERROR_ATC_INV_SYNC."
+    code: String!
+    index: Float!
+    opcode: Int
+  }
+
+  "The HW queue and what enabling it ran (PATCH /v1/hw-queues/{id})."
+  type HwQueueWithRun {
+${HW_QUEUE_FIELDS}
+    run: QueueRun!
+  }
+
+  "A 32-byte SMMUv3 event record's fields (smmuv3.md §4.7); addresses as hex strings."
+  type ArmEventFields {
+    SSV: Float!
+    SSID: Float!
+    SID: Float!
+    STAG: Float!
+    STALL: Float!
+    PNU: Float!
+    IND: Float!
+    RNW: Float!
+    S2: Float!
+    CLASS: Float!
+    TTRNW: Float!
+    ADDR: String!
+    ADDR2: String!
+    FETCH_ADDR: String!
+    IPA: String!
+  }
+
+  "A 32-byte SMMUv3 event record, decoded."
+  type ArmSmmuv3Event {
+    "The event ID."
+    type: Int!
+    name: String
+    fields: ArmEventFields!
+  }
+
+  "A tegra241_cmdqv vEVENTQ item: the LVCMDQ_ERR_MAP words."
+  type Tegra241Event {
+    lvcmdqErrMap: [String!]!
+  }
+
+  union DecodedEvent = ArmSmmuv3Event | Tegra241Event
+
+  "One vEVENTQ item as read(2) returns it (POST /v1/eventqs/{id}/read)."
+  type Event {
+    sequence: Int!
+    flags: Float!
+    "The LOST_EVENTS marker (flags bit 0)."
+    lostEvents: Boolean!
+    record: [String!]!
+    "arm_smmuv3: the record decoded; tegra241_cmdqv: the LVCMDQ_ERR_MAP words; null for the marker."
+    decoded: DecodedEvent
+  }
+
+  "The items read (and removed), oldest first."
+  type EventList {
+    records: [Event!]!
+  }
+
+  "IOMMU_HWPT_INVALIDATE's answer: entries handled (all of them on success)."
+  type InvalidationResult {
+    entriesProcessed: Int!
+  }
+
+  type MemoryWritten {
+    iova: String!
+    length: Int!
+  }
+
+  type Permission {
+    read: Boolean!
+    write: Boolean!
+  }
+
+  "The DMA translated."
+  type TranslationOk {
+    pa: String!
+    perm: Permission!
+    tlbHit: Boolean!
+    atcHit: Boolean!
+    pageSize: Float!
+  }
+
+  type Fault {
+    "The event name (F_TRANSLATION, C_BAD_STE, …) or ABORT."
     type: String!
-    contextId: Int!
+    code: Int!
+    stage: Int!
+    "CD, TT or IN."
+    class: String
+    inputAddr: String!
+    ipa: String
+  }
+
+  type FaultEvent {
+    record: [String!]!
+    decoded: ArmSmmuv3Event!
+  }
+
+  "Where the device's vmaster forwarded the record (eventqId null: dropped)."
+  type Forwarded {
+    viommuId: ID!
+    virtId: Float!
+    eventqId: ID
+    sequence: Int
+    lostEvents: Boolean!
+  }
+
+  "The DMA faulted (the fault is the outcome, not an error)."
+  type TranslationFault {
+    fault: Fault!
+    event: FaultEvent
+    forwarded: Forwarded
+  }
+
+  "POST /v1/devices/{id}/translate: TranslationOk or TranslationFault."
+  union Translation = TranslationOk | TranslationFault
+
+  type Vdevice implements IommufdObject {
+    id: ID!
+    type: String!
+    contextId: ID!
     context: Context!
-    viommuId: Int!
+    viommuId: ID!
     viommu: Viommu!
-    deviceId: Int!
+    deviceId: ID!
     device: Device!
     virtId: Float!
     physicalStreamId: Float
@@ -294,12 +437,12 @@ export const typeDefs = /* GraphQL */ `
   }
 
   type ContextTeardown {
-    destroyedObjects: [Int!]!
-    unboundDevices: [Int!]!
+    destroyedObjects: [ID!]!
+    unboundDevices: [ID!]!
   }
 
   type VEvent {
-    eventqId: Int!
+    eventqId: ID!
     sequence: Int!
     flags: Int!
     lostEvents: Boolean!
@@ -307,18 +450,19 @@ export const typeDefs = /* GraphQL */ `
   }
 
   type ObjectChange {
-    id: Int!
+    id: ID!
     type: String!
-    contextId: Int!
+    contextId: ID!
     change: String!
   }
 
   type Eventq implements IommufdObject {
-    id: Int!
+    id: ID!
     type: String!
-    contextId: Int!
+    contextId: ID!
     context: Context!
-    viommuId: Int!
+    viommuId: ID!
+    viommu: Viommu!
     eventqType: String!
     depth: Float!
     pending: Int!
@@ -338,10 +482,10 @@ export const typeDefs = /* GraphQL */ `
     path: String
     "The GraphQL mutation field, or the service's own operation."
     operation: String
-    contextIds: [Int!]!
-    created: [Int!]!
-    changed: [Int!]!
-    destroyed: [Int!]!
+    contextIds: [ID!]!
+    created: [ID!]!
+    changed: [ID!]!
+    destroyed: [ID!]!
   }
 
   type AuditPage {
@@ -350,28 +494,38 @@ export const typeDefs = /* GraphQL */ `
   }
 
   type Subscription {
-    vevents(eventqId: Int!): VEvent!
-    objectChanged(contextId: Int!): ObjectChange!
+    vevents(eventqId: ID!): VEvent!
+    objectChanged(contextId: ID!): ObjectChange!
   }
 
   type Query {
-    eventq(id: Int!): Eventq!
+    eventq(id: ID!): Eventq!
     smmus: [Smmu!]!
-    smmu(id: Int!): Smmu!
-    devices(smmuId: Int, contextId: Int): [Device!]!
-    device(id: Int!): Device!
-    hwInfo(deviceId: Int!, type: String): HwInfo!
+    smmu(id: ID!): Smmu!
+    devices(smmuId: ID, contextId: ID): [Device!]!
+    device(id: ID!): Device!
+    hwInfo(deviceId: ID!, type: String): HwInfo!
     contexts: [Context!]!
-    context(id: Int!): Context!
-    object(id: Int!): IommufdObject!
-    ioas(id: Int!): Ioas!
-    hwpt(id: Int!): Hwpt!
-    viommu(id: Int!): Viommu!
-    viommus(contextId: Int): [Viommu!]!
-    vdevice(id: Int!): Vdevice!
-    hwQueue(id: Int!): HwQueue!
+    context(id: ID!): Context!
+    object(id: ID!): IommufdObject!
+    ioas(id: ID!): Ioas!
+    hwpt(id: ID!): Hwpt!
+    viommu(id: ID!): Viommu!
+    viommus(contextId: ID): [Viommu!]!
+    vdevice(id: ID!): Vdevice!
+    hwQueue(id: ID!): HwQueue!
+    "HW queues (GET /v1/hw-queues), by id; contextId filters."
+    hwQueues(contextId: ID): [HwQueue!]!
+    "vEVENTQs (GET /v1/eventqs), by id; contextId filters."
+    eventqs(contextId: ID): [Eventq!]!
+    "HWPTs, paging and nested (GET /v1/hwpts), by id; contextId filters."
+    hwpts(contextId: ID): [Hwpt!]!
+    "vDEVICEs (GET /v1/vdevices), by id; contextId filters."
+    vdevices(contextId: ID): [Vdevice!]!
+    "Guest memory through the IOAS mappings (GET /v1/ioas/{id}/memory): length bytes (decimal or 0x hex, at most 1 MiB), base64."
+    guestMemory(ioasId: ID!, iova: String!, length: String!): String!
     "Accepted writes, oldest first (admin only, as GET /v1/audit)."
-    audit(contextId: Int, objectId: Int, token: String, limit: Int, cursor: String): AuditPage!
+    audit(contextId: ID, objectId: ID, token: String, limit: Int, cursor: String): AuditPage!
   }
 
   input CmdqvInput {
@@ -388,23 +542,45 @@ export const typeDefs = /* GraphQL */ `
 
   type Mutation {
     createSmmu(name: String!, idr: [Float!], iidr: Float, aidr: Float, iotlbSize: Int, cmdqv: CmdqvInput): Smmu!
-    deleteSmmu(id: Int!): Boolean!
-    createDevice(name: String!, smmuId: Int!, streamId: Float!, ats: Boolean, pasidBits: Int): Device!
-    deleteDevice(id: Int!): Boolean!
+    deleteSmmu(id: ID!): Boolean!
+    createDevice(name: String!, smmuId: ID!, streamId: Float!, ats: Boolean, pasidBits: Int): Device!
+    deleteDevice(id: ID!): Boolean!
     createContext(name: String!): Context!
-    deleteContext(id: Int!): ContextTeardown!
-    bindDevice(contextId: Int!, deviceId: Int!): Device!
-    unbindDevice(contextId: Int!, deviceId: Int!): Device!
-    createIoas(contextId: Int!): Ioas!
-    mapIoas(ioasId: Int!, iova: String!, length: String!, read: Boolean, write: Boolean): Mapping!
-    unmapIoas(ioasId: Int!, iova: String, length: String): String!
-    allocHwpt(deviceId: Int!, ptId: Int!, flags: [String!], data: HwptDataInput): Hwpt!
-    attachDevice(deviceId: Int!, ptId: Int!): Device!
-    detachDevice(deviceId: Int!): Device!
-    attachDevicePasid(deviceId: Int!, pasid: Float!, ptId: Int!): Device!
-    detachDevicePasid(deviceId: Int!, pasid: Float!): Device!
-    allocViommu(deviceId: Int!, hwptId: Int!, type: String!): Viommu!
-    allocVdevice(viommuId: Int!, deviceId: Int!, virtId: Float!): Vdevice!
-    destroy(id: Int!): Boolean!
+    deleteContext(id: ID!): ContextTeardown!
+    bindDevice(contextId: ID!, deviceId: ID!): Device!
+    unbindDevice(contextId: ID!, deviceId: ID!): Device!
+    createIoas(contextId: ID!): Ioas!
+    mapIoas(ioasId: ID!, iova: String!, length: String!, read: Boolean, write: Boolean): Mapping!
+    unmapIoas(ioasId: ID!, iova: String, length: String): String!
+    allocHwpt(deviceId: ID!, ptId: ID!, flags: [String!], data: HwptDataInput): Hwpt!
+    attachDevice(deviceId: ID!, ptId: ID!): Device!
+    detachDevice(deviceId: ID!): Device!
+    attachDevicePasid(deviceId: ID!, pasid: Float!, ptId: ID!): Device!
+    detachDevicePasid(deviceId: ID!, pasid: Float!): Device!
+    allocViommu(deviceId: ID!, hwptId: ID!, type: String!): Viommu!
+    allocVdevice(viommuId: ID!, deviceId: ID!, virtId: Float!): Vdevice!
+    destroy(id: ID!): Boolean!
+    "IOMMU_VEVENTQ_ALLOC (POST /v1/eventqs)."
+    allocEventq(viommuId: ID!, type: String!, depth: Float!): Eventq!
+    "read(2) on the vEVENTQ: removes and returns up to max items, default 64 (POST /v1/eventqs/{id}/read)."
+    readEventq(id: ID!, max: Int): EventList!
+    "IOMMU_HW_QUEUE_ALLOC (POST /v1/hw-queues)."
+    allocHwQueue(viommuId: ID!, type: String!, index: Float!, nestingParentIova: String!, length: String!): HwQueue!
+    "The guest enabling or disabling its queue (PATCH /v1/hw-queues/{id}); enabling runs what is queued."
+    setHwQueueEnabled(id: ID!, enabled: Boolean!): HwQueueWithRun!
+    "The guest writing commands at PROD, each two 64-bit words (POST /v1/hw-queues/{id}/commands)."
+    pushHwQueueCommands(id: ID!, entries: [[String!]!]!): QueueRun!
+    "Acknowledge the queue's error, GERRORN (POST /v1/hw-queues/{id}/error/ack)."
+    ackHwQueueError(id: ID!, replaceWithSync: Boolean): QueueRun!
+    "IOMMU_HWPT_INVALIDATE dispatched on the id's type (POST /v1/objects/{id}/invalidate); a failure's extensions carry entriesProcessed."
+    invalidate(id: ID!, dataType: String!, entries: [[String!]!]!): InvalidationResult!
+    "IOMMU_HWPT_INVALIDATE through a vIOMMU only (POST /v1/viommus/{id}/invalidate)."
+    invalidateViommu(id: ID!, dataType: String!, entries: [[String!]!]!): InvalidationResult!
+    "The guest writing its own memory through the IOAS mappings (PUT /v1/ioas/{id}/memory): data is base64, at most 1 MiB."
+    writeGuestMemory(ioasId: ID!, iova: String!, data: String!): MemoryWritten!
+    "A DMA by the device through its SMMU (POST /v1/devices/{id}/translate)."
+    translate(deviceId: ID!, iova: String!, ssid: Int, access: String!): Translation!
+    "Queue a raw record on the vIOMMU's vEVENTQ of that type (POST /v1/viommus/{id}/events; admin)."
+    injectEvent(viommuId: ID!, type: String!, record: [String!]!): Event!
   }
 `;

@@ -46,7 +46,7 @@ declare module 'fastify' {
   }
 }
 
-const ADMIN_MUTATIONS = new Set(['createSmmu', 'deleteSmmu', 'createDevice', 'deleteDevice']);
+const ADMIN_MUTATIONS = new Set(['createSmmu', 'deleteSmmu', 'createDevice', 'deleteDevice', 'injectEvent']);
 
 /** Route options declaring the role a route needs (spread into the route's options). */
 export const roleConfig = (role: Role | null) => ({ config: { role } });

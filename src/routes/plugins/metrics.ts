@@ -106,8 +106,16 @@ function installMetrics(app: FastifyInstance, service: Iommufd, storage?: Storag
     },
   });
 
-  // The hardware models' counters: monotonic in the model, reset with it at start (as hardware).
-  const smmuGauge = (name: string, help: string, pick: (s: ReturnType<ReturnType<Iommufd['hardware']['model']>['stats']>) => number) =>
+  // The hardware models' state: entries are gauges; what only grows (commands, errors, hits,
+  // misses, evictions) is a counter with a `_total` name, as Prometheus wants (rate() and
+  // increase() handle its reset at a restart, as the model restarts from zero, like hardware).
+  type SmmuStats = ReturnType<ReturnType<Iommufd['hardware']['model']>['stats']>;
+  const eachSmmu = (write: (smmu: string, stats: SmmuStats) => void) => {
+    for (const smmu of service.graph.values('smmus')) {
+      if (service.hardware.hasModel(smmu.id)) write(smmu.name, service.hardware.model(smmu.id).stats());
+    }
+  };
+  const smmuGauge = (name: string, help: string, pick: (s: SmmuStats) => number) =>
     new Gauge({
       name,
       help,
@@ -115,30 +123,38 @@ function installMetrics(app: FastifyInstance, service: Iommufd, storage?: Storag
       registers: [register],
       collect() {
         this.reset();
-        for (const smmu of service.graph.values('smmus')) {
-          if (service.hardware.hasModel(smmu.id)) this.set({ smmu: smmu.name }, pick(service.hardware.model(smmu.id).stats()));
-        }
+        eachSmmu((smmu, stats) => this.set({ smmu }, pick(stats)));
       },
     });
-  smmuGauge('vsmmu_smmu_commands_executed', 'Commands the SMMU model executed since start', (s) => s.commands.executed);
-  smmuGauge('vsmmu_smmu_command_errors', 'CERROR_* stops of the SMMU command queue since start', (s) => Object.values(s.commands.errors).reduce((a, b) => a + b, 0));
+  const smmuCounter = (name: `${string}_total`, help: string, pick: (s: SmmuStats) => number) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['smmu'] as const,
+      registers: [register],
+      collect() {
+        this.reset();
+        eachSmmu((smmu, stats) => this.inc({ smmu }, pick(stats)));
+      },
+    });
+  smmuCounter('vsmmu_smmu_commands_executed_total', 'Commands the SMMU model executed since start', (s) => s.commands.executed);
+  smmuCounter('vsmmu_smmu_command_errors_total', 'CERROR_* stops of the SMMU command queue since start', (s) => Object.values(s.commands.errors).reduce((a, b) => a + b, 0));
   smmuGauge('vsmmu_smmu_iotlb_entries', 'IOTLB entries', (s) => s.iotlb.entries);
-  smmuGauge('vsmmu_smmu_iotlb_hits', 'IOTLB hits since start', (s) => s.iotlb.hits);
-  smmuGauge('vsmmu_smmu_iotlb_misses', 'IOTLB misses since start', (s) => s.iotlb.misses);
-  smmuGauge('vsmmu_smmu_iotlb_evictions', 'IOTLB evictions since start', (s) => s.iotlb.evictions);
+  smmuCounter('vsmmu_smmu_iotlb_hits_total', 'IOTLB hits since start', (s) => s.iotlb.hits);
+  smmuCounter('vsmmu_smmu_iotlb_misses_total', 'IOTLB misses since start', (s) => s.iotlb.misses);
+  smmuCounter('vsmmu_smmu_iotlb_evictions_total', 'IOTLB evictions since start', (s) => s.iotlb.evictions);
   smmuGauge('vsmmu_smmu_atc_entries', 'ATC entries', (s) => s.atc.entries);
 
   if (storage) {
-    const storageGauge = (name: string, help: string, read: () => number) =>
-      new Gauge({
-        name,
-        help,
-        registers: [register],
-        collect() {
-          this.set(read());
-        },
-      });
-    storageGauge('vsmmu_db_transactions', 'Database transactions (group commits) since start', () => storage.transactions());
+    new Counter({
+      name: 'vsmmu_db_transactions_total',
+      help: 'Database transactions (group commits) since start',
+      registers: [register],
+      collect() {
+        this.reset();
+        this.inc(storage.transactions());
+      },
+    });
   }
 
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {

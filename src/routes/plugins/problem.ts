@@ -20,10 +20,11 @@ export const PROBLEM_TYPE_BASE = 'https://vsmmu-control.dev/problems/';
  * The service's own errnos, for what the kernel has no ioctl failure for: the HTTP service's
  * limits (README "Errors"). EAGAIN: rate limited (429); EOVERLOAD: shed under load (503, with
  * Retry-After); ESHUTDOWN: the service is shutting down (503); ETIMEDOUT: the request did not
- * arrive in time (408); ETIME: the route did not answer in time (503; a write may still complete).
+ * arrive in time (408); ETIME: the route did not answer in time (503; a write may still complete);
+ * EMETHOD: a path that exists, asked with a method it does not serve (405, with Allow).
  */
-export type ServiceErrno = 'EAGAIN' | 'EOVERLOAD' | 'ESHUTDOWN' | 'ETIMEDOUT' | 'ETIME';
-export const SERVICE_ERRNO_STATUS: Record<ServiceErrno, number> = { EAGAIN: 429, EOVERLOAD: 503, ESHUTDOWN: 503, ETIMEDOUT: 408, ETIME: 503 };
+export type ServiceErrno = 'EAGAIN' | 'EOVERLOAD' | 'ESHUTDOWN' | 'ETIMEDOUT' | 'ETIME' | 'EMETHOD';
+export const SERVICE_ERRNO_STATUS: Record<ServiceErrno, number> = { EAGAIN: 429, EOVERLOAD: 503, ESHUTDOWN: 503, ETIMEDOUT: 408, ETIME: 503, EMETHOD: 405 };
 
 /** The status of an errno (api.md's table, then the service's own errnos). */
 export function statusOf(errno: string): number {
@@ -78,6 +79,7 @@ const TITLES: Record<string, string> = {
   ESHUTDOWN: 'Service shutting down',
   ETIMEDOUT: 'Request timed out',
   ETIME: 'Service timed out',
+  EMETHOD: 'Method not allowed',
 };
 
 export function problemFor(errno: Errno | ServiceErrno, detail: string, requestId: string, extensions: Record<string, unknown> = {}, status = statusOf(errno)): ProblemBody {

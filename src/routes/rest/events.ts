@@ -14,10 +14,10 @@ import * as views from '../views.js';
 const eventStream = z
   .string()
   .describe(
-    'text/event-stream: a comment line, then one event per queued record — `id:` its delivery position (send it back as Last-Event-ID to resume), `event: vevent`, `data:` the record as JSON (the `Event` schema)',
+    'text/event-stream: a comment line, then one event per queued record — `id:` its delivery position (send it back as Last-Event-ID to resume), `event: vevent`, `data:` the record as JSON (the `Event` schema); `: heartbeat` comments while idle; `event: destroyed` last when the vEVENTQ is destroyed',
   );
 
-export const eventRoutes: FastifyPluginAsyncZod = async (app) => {
+export const eventRoutes: FastifyPluginAsyncZod<{ sseHeartbeatMs: number }> = async (app, { sseHeartbeatMs }) => {
   const service = app.iommufd;
   // Open SSE streams end when the server closes, so a shutdown never waits on a client.
   const streams = new Set<() => void>();
@@ -121,7 +121,7 @@ export const eventRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags,
         summary: 'Server-Sent Events: the records still queued after Last-Event-ID, then each new one',
-        description: errnos({ ENOENT: 'no such vEVENTQ', EINVAL: 'a Last-Event-ID this stream did not send' }, 'The stream removes nothing; it ends when the client leaves or the service shuts down.'),
+        description: errnos({ ENOENT: 'no such vEVENTQ', EINVAL: 'a Last-Event-ID this stream did not send' }, 'The stream removes nothing; a comment line (`: heartbeat`) is sent every SSE_HEARTBEAT_MS (15 s by default); when the vEVENTQ is destroyed a last `event: destroyed` (`data: {"eventqId":…}`) is sent and the stream ends; it also ends when the client leaves or the service shuts down.'),
         params: idParams,
         response: { 200: { description: 'The event stream', content: { 'text/event-stream': { schema: eventStream } } } },
       },
@@ -143,10 +143,23 @@ export const eventRoutes: FastifyPluginAsyncZod = async (app) => {
     const send = (ord: number, view: unknown) => raw.write(`id: ${ord}\nevent: vevent\ndata: ${JSON.stringify(view)}\n\n`);
     raw.write(': vEVENTQ stream\n\n');
     for (const e of backlog.records) send(e.ord, views.eventView(e, backlog.type));
-    const unsubscribe = service.onEvent(req.params.id, (e, type) => send(e.ord, views.eventView(e, type)));
+    const id = req.params.id;
+    const unsubscribe = service.onEvent(id, (e, type) => send(e.ord, views.eventView(e, type)));
+    // Destroyed (IOMMU_DESTROY, or its vIOMMU's context closed): a last `destroyed` event, then
+    // the response ends — a client's EventSource would otherwise wait on a queue that is gone.
+    const gone = service.store.onCommit((changes) => {
+      if (!changes.some((c) => c.table === 'objects' && c.record === null && c.key === String(id))) return;
+      raw.write(`event: destroyed\ndata: ${JSON.stringify({ eventqId: id })}\n\n`);
+      stop();
+    });
+    // Heartbeats: a comment line when idle, so proxies and load balancers keep the stream open.
+    const heartbeat = sseHeartbeatMs > 0 ? setInterval(() => raw.write(': heartbeat\n\n'), sseHeartbeatMs) : null;
+    heartbeat?.unref();
     const stop = () => {
       if (!streams.delete(stop)) return;
+      if (heartbeat) clearInterval(heartbeat);
       unsubscribe();
+      gone();
       raw.end();
     };
     streams.add(stop);

@@ -3,7 +3,7 @@
  * entries), vIOMMU statistics and the SMMU model's state.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { FastifyPluginAsyncZod, ZodTypeProvider } from 'fastify-type-provider-zod';
 import { IommufdError } from '../../domain/errors.js';
 import { idParams } from '../../schema/common.js';
 import { ackHwQueueBody, allocHwQueueBody, invalidateBody, patchHwQueueBody, queueCommandsBody, smmuStateQuery, translateBody } from '../../schema/hardware.js';
@@ -175,20 +175,33 @@ export const hardwareRoutes: FastifyPluginAsyncZod = async (app) => {
       return service.pushQueueCommands(req.params.id, buf, count);
     },
   );
-  app.post(
-    '/hw-queues/:id/error/ack',
-    {
-      schema: {
-        tags,
-        summary: 'Acknowledge the error (GERRORN), optionally replacing the failing slot by a CMD_SYNC',
-        description: errnos({ ENOENT: 'no such HW queue', EINVAL: 'a malformed body' }),
-        params: idParams,
-        body: ackHwQueueBody,
-        response: { 200: queueRunView },
+  // The body is optional (README): no body, an empty body announced as JSON, or {}. Fastify's
+  // JSON parser refuses an empty body, so this one route has a parser that takes it as none (in
+  // its own scope); unknown fields are still EINVAL (the schema is strict).
+  await app.register(async (ack) => {
+    const json = ack.getDefaultJsonParser('error', 'error');
+    ack.removeContentTypeParser('application/json');
+    ack.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => (body === '' ? done(null, undefined) : json(req, String(body), done)));
+    ack.withTypeProvider<ZodTypeProvider>().post(
+      '/hw-queues/:id/error/ack',
+      {
+        schema: {
+          tags,
+          summary: 'Acknowledge the error (GERRORN), optionally replacing the failing slot by a CMD_SYNC',
+          description: errnos({ ENOENT: 'no such HW queue', EINVAL: 'a malformed body' }, 'The body is optional: none, an empty one or `{}` is a plain acknowledgement.'),
+          params: idParams,
+          body: ackHwQueueBody,
+          response: { 200: queueRunView },
+        },
+        // No body is a plain acknowledgement, as {} (Fastify would validate it as null); a JSON
+        // `null` is parsed to null and stays EINVAL.
+        preValidation: async (req) => {
+          if (req.body === undefined) req.body = {};
+        },
       },
-    },
-    async (req) => service.acknowledgeQueue(req.params.id, req.body?.replaceWithSync ?? false),
-  );
+      async (req) => service.acknowledgeQueue(req.params.id, req.body?.replaceWithSync ?? false),
+    );
+  });
 
   tags = ['hardware'];
   app.get(

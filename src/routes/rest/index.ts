@@ -6,7 +6,9 @@
  */
 import type { FastifyPluginAsync, FastifySerializerCompiler } from 'fastify';
 import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import { idempotencyPlugin } from '../plugins/idempotency.js';
+import { problemFor, sendProblem } from '../plugins/problem.js';
 import { auditRoutes } from './audit.js';
 import { contextRoutes } from './contexts.js';
 import { eventRoutes } from './events.js';
@@ -30,12 +32,48 @@ import { objectRoutes } from './objects.js';
  */
 export const jsonSerializerCompiler: FastifySerializerCompiler<unknown> = () => (data) => JSON.stringify(data);
 
-export const restApi: FastifyPluginAsync = async (app) => {
+/** What a route without query parameters validates its query against: nothing may be there. */
+const NO_QUERY = z.strictObject({});
+
+/** A route's path (`/v1/contexts/:id/devices/:deviceId`) as a regular expression for a request's path. */
+function pathPattern(url: string): RegExp {
+  const source = url
+    .split('/')
+    .map((seg) => (seg.startsWith(':') ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+    .join('/');
+  return new RegExp(`^${source}/?$`);
+}
+
+export interface RestOptions {
+  /** ms between heartbeat comments on SSE streams (0: none); default 15 s. */
+  sseHeartbeatMs?: number;
+}
+
+export const restApi: FastifyPluginAsync<RestOptions> = async (app, opts) => {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(jsonSerializerCompiler);
   const zapp = app.withTypeProvider<ZodTypeProvider>();
   // Raw invalidation entries, guest memory: bytes as sent.
   zapp.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  // Unknown query parameters are EINVAL, as unknown body fields are: every querystring schema is
+  // strict (src/schema), and a route without one takes none (`?contextid=` named, not ignored).
+  // The path patterns seen here also answer a wrong method on an existing path (405, below).
+  const routes: { pattern: RegExp; method: string }[] = [];
+  app.addHook('onRoute', (route) => {
+    if (route.schema && route.schema.querystring === undefined) route.schema = { ...route.schema, querystring: NO_QUERY };
+    else if (!route.schema) route.schema = { querystring: NO_QUERY };
+    for (const method of Array.isArray(route.method) ? route.method : [route.method]) routes.push({ pattern: pathPattern(route.url), method: method.toUpperCase() });
+  });
+  // Under /v1 only: a path some route serves, asked with another method, is 405 with Allow.
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0];
+    const allow = [...new Set(routes.filter((r) => r.pattern.test(path)).map((r) => r.method))].sort();
+    const requestId = String(request.id);
+    if (allow.length === 0) return sendProblem(reply, problemFor('ENOENT', `no route ${request.method} ${request.url}`, requestId));
+    reply.header('allow', allow.join(', '));
+    return sendProblem(reply, problemFor('EMETHOD', `${request.method} is not allowed on ${path}: use ${allow.join(', ')}`, requestId, { allow }));
+  });
 
   // Before the routes: every write route registered after it runs in its write scope (audit)
   // and honours Idempotency-Key.
@@ -44,6 +82,6 @@ export const restApi: FastifyPluginAsync = async (app) => {
   await zapp.register(contextRoutes);
   await zapp.register(objectRoutes);
   await zapp.register(hardwareRoutes);
-  await zapp.register(eventRoutes);
+  await zapp.register(eventRoutes, { sseHeartbeatMs: opts.sseHeartbeatMs ?? 15_000 });
   await zapp.register(auditRoutes);
 };
