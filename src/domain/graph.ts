@@ -82,7 +82,7 @@ export class ObjectGraph {
   }
 
   load<T extends TableName>(table: T, rec: TableRecords[T]): void {
-    this.set(table, recordKey(table, rec), rec);
+    this.set(table, recordKey(table, rec), rec, true);
   }
 
   apply(changes: readonly StagedChange[]): void {
@@ -99,13 +99,13 @@ export class ObjectGraph {
     return this.tableVersions.get(table) ?? 0;
   }
 
-  private set(table: TableName, key: string, rec: unknown): void {
+  private set(table: TableName, key: string, rec: unknown, bulk = false): void {
     const map = this.tables[table] as Map<string, unknown>;
     const index = this.indexes.get(table)!;
     const before = map.get(key);
     if (before !== undefined) index.remove(key, before);
     map.set(key, rec);
-    index.add(key, rec);
+    index.add(key, rec, bulk);
   }
 
   private remove(table: TableName, key: string): void {

@@ -59,9 +59,8 @@ export type IndexName<T extends TableName> = Extract<(typeof INDEX_SPECS)[number
 export const ID_TABLES: ReadonlySet<TableName> = new Set(['smmus', 'contexts', 'devices', 'objects']);
 
 /**
- * Ascending ids without duplicates. Appends (new ids are the largest) cost O(1); an id that comes
- * out of order (a database loaded in another order) is appended too and the list is sorted once,
- * when next read, so loading n records costs O(n log n) at worst, never O(n²).
+ * Ascending ids without duplicates. New ids are the largest: adding one costs O(1); an update
+ * (remove, then add the same id) a binary search and a memmove. Loading uses `append`.
  */
 export class SortedIds {
   private list: number[] = [];
@@ -93,20 +92,26 @@ export class SortedIds {
     return lo;
   }
 
+  /** Adds one id in place: a binary search and one move of the ids after it (a memmove). */
   add(id: number): void {
     const list = this.list;
     const last = list[list.length - 1];
-    if (last === id) return;
-    if (!this.unsorted && last !== undefined && id < last) {
-      // Into place when the list is small or the id is near the end; else sort once later.
-      const at = this.firstAfter(id - 1);
-      if (list[at] === id) return;
-      if (list.length - at <= 64) {
-        list.splice(at, 0, id);
-        return;
-      }
-      this.unsorted = true;
+    if (!this.unsorted && (last === undefined || id > last)) {
+      list.push(id);
+      return;
     }
+    const at = this.firstAfter(id - 1);
+    if (this.list[at] !== id) this.list.splice(at, 0, id);
+  }
+
+  /**
+   * Adds an id while loading many (a database read in whatever order it comes): out-of-order ids
+   * are appended and the list is sorted once, when next read — O(n log n) for a load, never O(n²).
+   */
+  append(id: number): void {
+    const list = this.list;
+    const last = list[list.length - 1];
+    if (last !== undefined && id <= last) this.unsorted = true;
     list.push(id);
   }
 
@@ -131,7 +136,8 @@ export class TableIndexes {
     return ID_TABLES.has(this.table);
   }
 
-  add(recKey: string, rec: unknown): void {
+  /** `bulk`: while loading (ids may come in any order; sorted once when next read). */
+  add(recKey: string, rec: unknown, bulk = false): void {
     for (const s of this.specs) {
       const k = s.key(rec as never);
       if (k === null) continue;
@@ -141,8 +147,10 @@ export class TableIndexes {
         members = this.numeric ? new SortedIds() : new Set<string>();
         map.set(k, members);
       }
-      if (members instanceof SortedIds) members.add(Number(recKey));
-      else members.add(recKey);
+      if (members instanceof SortedIds) {
+        if (bulk) members.append(Number(recKey));
+        else members.add(Number(recKey));
+      } else members.add(recKey);
     }
   }
 
