@@ -23,13 +23,17 @@ const whole = (what: string, min: number, max: number, off: boolean) =>
 const count = (what: string, min: number, max: number, def: number, off = false) => whole(what, min, max, off).default(def);
 const HOUR_MS = 3_600_000;
 
-const envSchema = z.object({
-  PORT: z
+/** A TCP port variable (PORT): digits, 0..65535, `def` when unset. The gateway's too. */
+export const tcpPort = (def: number) =>
+  z
     .string()
     .regex(/^[0-9]{1,5}$/, 'must be a TCP port number')
     .transform(Number)
     .pipe(z.int().min(0).max(65535))
-    .default(3000),
+    .default(def);
+
+const envSchema = z.object({
+  PORT: tcpPort(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
   DATABASE_URL: z
     .string()

@@ -5,7 +5,7 @@
  * the host, not the value.
  */
 import { z } from 'zod';
-import { ConfigError, isLoopback } from '../config.js';
+import { ConfigError, isLoopback, tcpPort } from '../config.js';
 import { parseTokens, type TokenGrant } from '../routes/plugins/auth.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -33,12 +33,7 @@ export interface GatewayConfig {
 }
 
 const envSchema = z.object({
-  PORT: z
-    .string()
-    .regex(/^[0-9]{1,5}$/, 'must be a TCP port number')
-    .transform(Number)
-    .pipe(z.int().min(0).max(65535))
-    .default(4000),
+  PORT: tcpPort(4000),
   HOST: z.string().min(1).default('127.0.0.1'),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   FLEET_HOSTS: z.string({ error: 'must be set: name=url,name=url,… (a host\'s base URL or its /graphql URL)' }),
