@@ -3,9 +3,12 @@
  * service reads it) into <file>, safe while the service runs (src/storage/backup.ts).
  */
 import path from 'node:path';
-import { ConfigError, loadConfig } from '../src/config.js';
-import { backupDatabase } from '../src/storage/backup.js';
-import { sqliteFileFromUrl } from '../src/storage/database.js';
+// This Node's better-sqlite3 first (src/storage/sqlite-driver.ts); what opens the database after it.
+import '../src/storage/sqlite-driver.js';
+
+const { ConfigError, loadConfig } = await import('../src/config.js');
+const { backupDatabase } = await import('../src/storage/backup.js');
+const { sqliteFileFromUrl } = await import('../src/storage/database.js');
 
 const dest = process.argv[2];
 if (!dest) {

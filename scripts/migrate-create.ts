@@ -8,7 +8,10 @@ import { mkdir, writeFile, rm, mkdtemp } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { diffMigrationsToSchema } from '../src/storage/migrate.js';
+// This Node's better-sqlite3 first (src/storage/sqlite-driver.ts); the schema engine's adapter after it.
+import '../src/storage/sqlite-driver.js';
+
+const { diffMigrationsToSchema } = await import('../src/storage/migrate.js');
 
 const root = path.resolve(import.meta.dirname, '..');
 const migrationsDir = path.join(root, 'prisma', 'migrations');

@@ -20,6 +20,7 @@ import { serverOptions } from './routes/plugins/server-options.js';
 import { metricsPlugin } from './routes/plugins/metrics.js';
 import { openapiPlugin } from './routes/plugins/openapi.js';
 import { problemPlugin } from './routes/plugins/problem.js';
+import { queryParametersPlugin } from './routes/plugins/query-params.js';
 import { restApi } from './routes/rest/index.js';
 
 export interface App {
@@ -58,6 +59,8 @@ export async function buildApp(config: Config): Promise<App> {
     reply.header('x-request-id', request.id);
   });
   await app.register(problemPlugin);
+  // Before every plugin with routes: it adds its check to the routes outside /v1 as they register.
+  await app.register(queryParametersPlugin);
   await app.register(lifecyclePlugin, { retryAfterSeconds: config.overload.retryAfterSeconds });
   await app.register(overloadPlugin, { ...config.overload, bodyLimit: config.bodyLimit });
   await app.register(authPlugin, { tokens: config.apiTokens });

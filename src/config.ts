@@ -97,6 +97,9 @@ const envSchema = z.object({
   SSE_HEARTBEAT_MS: count('milliseconds', 10, HOUR_MS, 15_000, true),
 });
 
+/** Every environment variable this configuration reads (docker-compose.yml may set only these). */
+export const ENV_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
+
 /** The limits of src/routes/plugins/overload.ts and the server's timeouts; 0 means off. */
 export interface OverloadConfig {
   /** Requests per token (per client address without API_TOKENS) per window. */

@@ -1,10 +1,9 @@
-/** The project's own promises: migrations match the schema, configuration, compose file. */
+/** The project's own promises: migrations match the schema, configuration, npm start. (The image and compose: test/ops/ship.test.ts.) */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { diffMigrationsToSchema, MIGRATIONS_DIR } from '../src/storage/migrate.js';
 
@@ -101,20 +100,4 @@ describe('npm start', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
-});
-
-describe('docker-compose', () => {
-  it('compose: runs the service from the Dockerfile on port 3000 with the database on a named volume', () => {
-    const compose = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'));
-    const svc = compose.services['vsmmu-control'];
-    expect(svc.build).toBe('.');
-    expect(svc.ports).toContain('127.0.0.1:3000:3000');
-    expect(svc.environment.DATABASE_URL).toBe('file:/data/vsmmu.db');
-    expect(svc.volumes).toContain('vsmmu-data:/data');
-    expect(Object.keys(compose.volumes)).toContain('vsmmu-data');
-    const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
-    expect(dockerfile).toMatch(/^FROM node:20/m);
-    expect(dockerfile).toMatch(/RUN npm ci/);
-    expect(dockerfile).toMatch(/CMD \["npm", "start"\]/);
-  });
 });

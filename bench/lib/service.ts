@@ -1,5 +1,5 @@
 /**
- * The service as its own process, as it runs in production: `node dist/src/server.js` when the
+ * The service as its own process, as it runs in production: `node dist/server.js` (`npm run build`) when the
  * compiled output exists, otherwise `node --import tsx src/server.ts` (what `npm start`, `tsx
  * src/server.ts`, runs, without tsx's wrapper process, so the pid is the server's own). Default
  * configuration but the port and the database: the default LOG_LEVEL (info, a log line per
@@ -38,8 +38,8 @@ function defaultsEnv(): NodeJS.ProcessEnv {
 }
 
 export function serverCommand(): { args: string[]; label: string } {
-  const compiled = path.join(ROOT, 'dist', 'src', 'server.js');
-  if (existsSync(compiled)) return { args: [compiled], label: 'node dist/src/server.js' };
+  const compiled = path.join(ROOT, 'dist', 'server.js');
+  if (existsSync(compiled)) return { args: [compiled], label: 'node dist/server.js' };
   return { args: ['--import', 'tsx', path.join(ROOT, 'src', 'server.ts')], label: 'node --import tsx src/server.ts' };
 }
 

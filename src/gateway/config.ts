@@ -47,6 +47,9 @@ const envSchema = z.object({
   API_TOKENS: z.string().optional(),
 });
 
+/** Every environment variable this configuration reads (docker-compose.yml may set only these). */
+export const ENV_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
+
 /** Host names: what a dashboard shows and `host(name:)` takes. */
 const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 

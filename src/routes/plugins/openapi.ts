@@ -185,11 +185,11 @@ const GRAPHQL_ERRORS = (description: string) => ({
  * (operations.ts, metrics.ts, Mercurius). Zod schemas, as the REST routes' are.
  */
 const OPERATIONS: Readonly<Record<string, FastifySchema>> = {
-  'GET /healthz': { tags: ['operations'], summary: 'Liveness: the process answers', response: { 200: healthView } },
+  'GET /healthz': { tags: ['operations'], summary: 'Liveness: the process answers', description: errnos({ EINVAL: 'a query parameter (it takes none)' }), response: { 200: healthView } },
   'GET /readyz': {
     tags: ['operations'],
     summary: 'Readiness: database reachable, migrations applied, not shutting down',
-    description: errnos({ ESHUTDOWN: '503 with Retry-After: the service is shutting down', EIO: '503: the database is unreachable' }),
+    description: errnos({ EINVAL: 'a query parameter (it takes none)', ESHUTDOWN: '503 with Retry-After: the service is shutting down', EIO: '503: the database is unreachable' }),
     response: { 200: readyView },
   },
   'GET /metrics': {
@@ -197,14 +197,14 @@ const OPERATIONS: Readonly<Record<string, FastifySchema>> = {
     summary: 'Prometheus metrics',
     description:
       'The Prometheus text exposition format (0.0.4): request durations by route pattern and status, problems by errno, objects by type, per-SMMU model counters, database transactions, process metrics.\n\n' +
-      errnos({ EPERM: 'a token limited to contexts (host-wide view)' }),
+      errnos({ EINVAL: 'a query parameter (it takes none)', EPERM: 'a token limited to contexts (host-wide view)' }),
     response: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: z.string().describe('text/plain; version=0.0.4') } } } },
   },
-  'GET /openapi.json': { tags: ['operations'], summary: 'This OpenAPI 3.1 document', response: { 200: openapiDocument } },
+  'GET /openapi.json': { tags: ['operations'], summary: 'This OpenAPI 3.1 document', description: errnos({ EINVAL: 'a query parameter (it takes none)' }), response: { 200: openapiDocument } },
   'GET /graphql': {
     tags: ['graphql'],
     summary: 'A GraphQL query over GET',
-    description: 'Queries only (a mutation over GET is refused). Errors are GraphQL errors whose `extensions` carry `errno`, `status` and `requestId`.',
+    description: 'Queries only (a mutation over GET is refused). Errors are GraphQL errors whose `extensions` carry `errno`, `status` and `requestId`; a query parameter other than query, variables, operationName and extensions is a 400 EINVAL problem.',
     querystring: graphqlQuery,
     response: { 200: graphqlResponse },
   },
