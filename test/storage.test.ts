@@ -1,8 +1,9 @@
 /**
- * One storage path (src/storage): every write — structural through Prisma, in-place through
- * prepared statements — commits on the one SQLite connection before it is acknowledged; the
- * durable state is the database file and its WAL, nothing else; `npm run backup` takes a
- * consistent copy while the service runs, and the copy starts as a service of its own.
+ * One storage path (src/storage): every write — creates, updates and deletes, as prepared
+ * statements (statements.ts) — commits on the one SQLite connection, Prisma's own, before it is
+ * acknowledged; the durable state is the database file and its WAL, nothing else; `npm run
+ * backup` takes a consistent copy while the service runs, and the copy starts as a service of its
+ * own.
  */
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -106,7 +107,7 @@ describe('storage: one path, one connection, the WAL as the only journal', () =>
     expect(readdirSync(t.dir).filter((f) => f.startsWith('vsmmu.db')).sort()).toEqual(['vsmmu.db', 'vsmmu.db-shm', 'vsmmu.db-wal']);
   });
 
-  it('storage: structural and in-place writes share one connection (Prisma\'s own)', async () => {
+  it('storage: the service\'s statements and Prisma\'s queries (/readyz) share one connection (Prisma\'s own)', async () => {
     const { t } = await setup();
     // A temp table is visible only on the connection that created it.
     t.database.sqlite.exec('CREATE TEMP TABLE probe (x)');

@@ -1,8 +1,10 @@
 /**
  * The one place that opens the database: SQLite through Prisma 7's better-sqlite3 driver adapter,
- * on ONE connection. The adapter's better-sqlite3 handle is kept (`sqlite`) so the in-place
- * update path (in-place.ts) writes through the same connection, the same WAL and the same
- * serialised group commit as Prisma; there is no second writer and no second journal.
+ * on ONE connection. The adapter's better-sqlite3 handle is kept (`sqlite`): the service's
+ * commits and its start-up load run as prepared statements on it (statements.ts), Prisma's own
+ * queries (the readiness probe's) on the same handle; there is no second writer and no second
+ * journal. The adapter turns on safe integers for the whole connection (every integer read back
+ * as a bigint); statements.ts chooses per statement.
  * WAL is turned on and checked (not assumed): without it a Prisma insert costs ~10x more and a
  * COMMIT can meet SQLITE_BUSY (shared/docs/prisma-offline.md, "Measured costs" and "Traps").
  */

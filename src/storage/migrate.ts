@@ -1,15 +1,58 @@
 /**
  * Migrations with Prisma's own migration engine (wasm build): applied migrations are recorded in
  * `_prisma_migrations`, exactly as `prisma migrate deploy` records them.
+ *
+ * At a start with nothing to apply — every migration of the directory recorded as finished with
+ * the checksum of its file, nothing else recorded — the engine is not loaded: it would apply
+ * nothing, and compiling its 5 MB of WebAssembly cost a start about a second and tens of MB of
+ * RSS (bench/RESULTS.md, "storage"). Anything else (a new database, a pending, failed, edited or
+ * unknown migration) goes to the engine, which applies or refuses as `migrate deploy` does.
  */
-import { mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { loadMigrationList, NO_FILTERS, openSchemaEngine } from './schema-engine.js';
 
 export const MIGRATIONS_DIR = path.resolve(import.meta.dirname, '..', '..', 'prisma', 'migrations');
 
+/**
+ * Whether the database already records exactly the migrations of the directory as applied: each
+ * one finished, not rolled back, with the sha256 of its migration.sql as checksum (what Prisma
+ * records), and no other migration recorded. Any doubt is false.
+ */
+export function migrationsUpToDate(databaseFile: string, migrationsDir = MIGRATIONS_DIR): boolean {
+  if (!existsSync(databaseFile) || !existsSync(migrationsDir)) return false;
+  const lock = path.join(migrationsDir, 'migration_lock.toml');
+  if (existsSync(lock) && !/provider\s*=\s*"sqlite"/.test(readFileSync(lock, 'utf8'))) return false;
+  const expected = new Map<string, string>();
+  for (const entry of readdirSync(migrationsDir, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    const file = path.join(migrationsDir, entry.name, 'migration.sql');
+    if (!existsSync(file)) return false;
+    expected.set(entry.name, createHash('sha256').update(readFileSync(file)).digest('hex'));
+  }
+  let db: Database.Database | null = null;
+  try {
+    db = new Database(databaseFile, { fileMustExist: true });
+    if (!db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_prisma_migrations'`).get()) return false;
+    const rows = db.prepare('SELECT migration_name, checksum, finished_at FROM _prisma_migrations WHERE rolled_back_at IS NULL').all() as Array<{
+      migration_name: string;
+      checksum: string;
+      finished_at: unknown;
+    }>;
+    if (rows.length !== expected.size || new Set(rows.map((r) => r.migration_name)).size !== rows.length) return false;
+    return rows.every((r) => r.finished_at !== null && expected.get(r.migration_name) === r.checksum);
+  } catch {
+    return false;
+  } finally {
+    db?.close();
+  }
+}
+
 /** Applies every pending migration to the SQLite file; returns the names applied now. */
 export async function applyPendingMigrations(databaseFile: string, migrationsDir = MIGRATIONS_DIR): Promise<string[]> {
+  if (migrationsUpToDate(databaseFile, migrationsDir)) return [];
   const { engine, close } = await openSchemaEngine(databaseFile);
   try {
     const migrationsList = await loadMigrationList(migrationsDir);

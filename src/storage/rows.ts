@@ -1,10 +1,15 @@
 /**
- * The column map of every table: record (src/domain/types.ts) ↔ row (prisma/schema.prisma). The
- * one definition that both writers on the one connection use — Prisma for structural writes and
- * loads (prisma-repository.ts), prepared statements for in-place updates (in-place.ts) — so a
- * column added to a table is converted in one place. 64-bit values are stored as "0x" + 16 hex
- * digits, so they sort and compare as text; SMMU registers as their signed 32-bit image (Prisma's
- * Int is signed) and read back unsigned.
+ * The column map of every table: record (src/domain/types.ts) ↔ row (prisma/schema.prisma, typed
+ * by Prisma's generated client), and a record's graph key → the row's primary key. The one
+ * definition the prepared statements of statements.ts read and write through, so a column added
+ * to a table is converted in one place: the statements take their column lists from the rows.
+ * 64-bit values are stored as "0x" + 16 hex digits, so they sort and compare as text; SMMU
+ * registers as their signed 32-bit image (Prisma's Int is signed) and read back unsigned.
+ *
+ * How a row value is bound and read back is Prisma's (its better-sqlite3 adapter and client), so a
+ * database written by earlier versions through Prisma reads the same: booleans 0/1, DateTime as
+ * ISO 8601 text with "+00:00", BigInt as a 64-bit integer, Bytes as a BLOB (`sqlValue`,
+ * `storedDecoder`).
  */
 import { OBJECT_COLUMNS, OBJECTS, type ColumnKind } from '../domain/objects/index.js';
 import type { AuditRec, ContextRec, DeviceRec, EventRec, IdempotencyRec, MappingRec, ObjectRec, ObjectType, PageRec, SmmuRec, TableName, TableRecords } from '../domain/types.js';
@@ -28,6 +33,16 @@ export interface ColumnMap<R, Row> {
   table: string;
   toRow(rec: R): Row;
   fromRow(row: Row): R;
+  /** The primary key's stored values of the record whose graph key (types.ts recordKey) is `key`. */
+  key(key: string): Partial<Row>;
+}
+
+const byId = (key: string) => ({ id: Number(key) });
+
+/** "a:b" (a graph key of two parts) → [a, b]. */
+function pair(key: string): [string, string] {
+  const i = key.indexOf(':');
+  return [key.slice(0, i), key.slice(i + 1)];
 }
 
 function smmuToRow(r: SmmuRec) {
@@ -67,9 +82,10 @@ const smmus: ColumnMap<SmmuRec, ReturnType<typeof smmuToRow>> = {
         : { version: r.cmdqvVersion ?? 1, vintfs: r.cmdqvVintfs, vcmdqsPerVintf: r.cmdqvVcmdqsPerVintf ?? 0, sidsPerVintf: r.cmdqvSidsPerVintf ?? 0 },
     createdAt: r.createdAt,
   }),
+  key: byId,
 };
 
-const same = <R>(table: string): ColumnMap<R, R> => ({ table, toRow: (r) => r, fromRow: (r) => r });
+const same = <R>(table: string, key: (k: string) => Partial<R>): ColumnMap<R, R> => ({ table, toRow: (r) => r, fromRow: (r) => r, key });
 
 /** Record value ↔ stored value, per column kind (objects/descriptor.ts ColumnKind). */
 const COLUMN_KINDS: { [K in ColumnKind]: { toRow(v: unknown): unknown; fromRow(v: unknown): unknown; unused: unknown } } = {
@@ -81,25 +97,33 @@ const COLUMN_KINDS: { [K in ColumnKind]: { toRow(v: unknown): unknown; fromRow(v
   bigint: { toRow: (v) => bigintOrNull(v as number | null), fromRow: (v) => numberOrNull(v as bigint | number | null), unused: null },
 };
 
+/** Per object type, its own columns with their conversions (worked out once: the start-up load converts 100,000s of rows). */
+const TYPE_COLUMNS = new Map(
+  (Object.keys(OBJECTS) as ObjectType[]).map((type) => [type, Object.keys(OBJECTS[type].columns).map((col) => [col, COLUMN_KINDS[OBJECT_COLUMNS.get(col) as ColumnKind]] as const)]),
+);
+
 /** The one object table: every type's columns (objects/index.ts OBJECT_COLUMNS); a type leaves the others unused. */
 const objects: ColumnMap<ObjectRec, IommufdObject> = {
   table: 'IommufdObject',
   toRow(r) {
     const row: Record<string, unknown> = { id: r.id, contextId: r.contextId, type: r.type, createdAt: r.createdAt };
     for (const [col, kind] of OBJECT_COLUMNS) row[col] = COLUMN_KINDS[kind].unused;
+    const columns = TYPE_COLUMNS.get(r.type);
+    if (!columns) throw new Error(`object ${r.id} has an unknown type ${r.type}`);
     const rec = r as unknown as Record<string, unknown>;
-    for (const col of Object.keys(OBJECTS[r.type].columns)) row[col] = COLUMN_KINDS[OBJECT_COLUMNS.get(col) as ColumnKind].toRow(rec[col]);
+    for (const [col, kind] of columns) row[col] = kind.toRow(rec[col]);
     return row as unknown as IommufdObject;
   },
   fromRow(row) {
     const type = row.type as ObjectType;
-    const descriptor = OBJECTS[type];
-    if (!descriptor) throw new Error(`object ${row.id} has an unknown type ${row.type}`);
+    const columns = TYPE_COLUMNS.get(type);
+    if (!columns) throw new Error(`object ${row.id} has an unknown type ${row.type}`);
     const rec: Record<string, unknown> = { id: row.id, contextId: row.contextId, type, createdAt: row.createdAt };
     const stored = row as unknown as Record<string, unknown>;
-    for (const col of Object.keys(descriptor.columns)) rec[col] = COLUMN_KINDS[OBJECT_COLUMNS.get(col) as ColumnKind].fromRow(stored[col]);
+    for (const [col, kind] of columns) rec[col] = kind.fromRow(stored[col]);
     return rec as unknown as ObjectRec;
   },
+  key: byId,
 };
 
 /** A device's PASID attachments as one text column: "pasid:hwptId" pairs, comma-separated. */
@@ -116,6 +140,7 @@ const devices = {
             return { pasid, hwptId };
           }),
   }),
+  key: byId,
 };
 
 const mappings = {
@@ -127,12 +152,17 @@ const mappings = {
     length: fromHex(r.length),
     hostAddress: fromHex(r.hostAddress),
   }),
+  key: (k: string) => {
+    const [ioasId, iova] = pair(k);
+    return { ioasId: Number(ioasId), iova: hex64(BigInt(iova)) };
+  },
 };
 
 const pages = {
   table: 'GuestPage',
   toRow: (r: PageRec) => ({ page: hex64(r.page), data: r.data }),
   fromRow: (r: { page: string; data: Uint8Array }): PageRec => ({ page: fromHex(r.page), data: new Uint8Array(r.data) }),
+  key: (k: string) => ({ page: hex64(BigInt('0x' + k)) }),
 };
 
 const events = {
@@ -145,9 +175,13 @@ const events = {
     flags: r.flags,
     payload: r.payload === '' ? [] : r.payload.split(',').map(fromHex),
   }),
+  key: (k: string) => {
+    const [eventqId, ord] = pair(k);
+    return { eventqId: Number(eventqId), ord: BigInt(ord) };
+  },
 };
 
-/** Dates of the bookkeeping tables as ISO 8601 text (UTC): both writers bind them the same way. */
+/** Dates of the bookkeeping tables as ISO 8601 text (UTC, "Z"), converted here: TEXT columns, not Prisma DateTimes. */
 const isoText = (d: Date): string => d.toISOString();
 const fromIsoText = (s: string): Date => new Date(s);
 const idList = (ids: readonly number[]): string => ids.join(',');
@@ -166,6 +200,10 @@ const idempotency = {
   table: 'IdempotencyKey',
   toRow: (r: IdempotencyRec): IdempotencyRow => ({ ...r, createdAt: isoText(r.createdAt), expiresAt: isoText(r.expiresAt) }),
   fromRow: (r: IdempotencyRow): IdempotencyRec => ({ ...r, createdAt: fromIsoText(r.createdAt), expiresAt: fromIsoText(r.expiresAt) }),
+  key: (k: string) => {
+    const [caller, key] = splitIdempotencyKey(k);
+    return { caller, key };
+  },
 };
 
 /** The row: the record with `seq` a SQLite 64-bit integer, `at` ISO text and the id lists as text. */
@@ -198,13 +236,14 @@ const audit = {
     changed: fromIdList(r.changed),
     destroyed: fromIdList(r.destroyed),
   }),
+  key: (k: string) => ({ seq: BigInt(k) }),
 };
 
 /** One column map per table of TableRecords. */
 export const COLUMN_MAPS = {
-  meta: same<TableRecords['meta']>('Meta'),
+  meta: same<TableRecords['meta']>('Meta', (key) => ({ key })),
   smmus,
-  contexts: same<ContextRec>('Context'),
+  contexts: same<ContextRec>('Context', byId),
   devices,
   objects,
   mappings,
@@ -212,7 +251,7 @@ export const COLUMN_MAPS = {
   events,
   idempotency,
   audit,
-} satisfies { [T in TableName]: { table: string; toRow(r: TableRecords[T]): unknown } };
+} satisfies { [T in TableName]: { table: string; toRow(r: TableRecords[T]): unknown; key(k: string): object } };
 
 export type RowOf<T extends TableName> = ReturnType<(typeof COLUMN_MAPS)[T]['toRow']>;
 
@@ -220,11 +259,89 @@ export function toRow<T extends TableName>(table: T, rec: TableRecords[T]): RowO
   return (COLUMN_MAPS[table].toRow as (r: TableRecords[T]) => RowOf<T>)(rec);
 }
 
-/** A row value as a prepared statement binds it (booleans as 0/1, bytes as a Buffer). */
+/** A row value as a prepared statement binds it, as Prisma's better-sqlite3 adapter binds it. */
 export function sqlValue(v: unknown): string | number | bigint | Buffer | null {
   if (v === null || v === undefined) return null;
   if (typeof v === 'boolean') return v ? 1 : 0;
   if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-  if (v instanceof Date) throw new Error('dates are written by Prisma only');
+  // The adapter's default timestampFormat "iso8601": toISOString() with Z written as +00:00.
+  if (v instanceof Date) return v.toISOString().replace('Z', '+00:00');
   return v as string | number | bigint;
+}
+
+/** Whether two row values are stored as the same value (an update writes only the columns that differ). */
+export function sameStored(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a instanceof Date && b instanceof Date) return a.getTime() === b.getTime();
+  if (a instanceof Uint8Array && b instanceof Uint8Array) return Buffer.compare(a, b) === 0;
+  return false;
+}
+
+/**
+ * A stored DateTime text as Prisma's client reads it (client runtime: a date alone is midnight
+ * UTC, a time without a zone is UTC, a zone without minutes gets ":00", a space may separate date
+ * and time): SQLite's own CURRENT_TIMESTAMP default ("2026-11-27 10:00:00") reads as UTC too.
+ */
+const TIME_OF_DAY = /\d{2}:\d{2}:\d{2}(?:\.\d+)?(Z|[+-]\d{2}(:?\d{2})?)?$/;
+export function dateFromText(text: string): Date {
+  // The form Prisma writes ("2026-11-27T13:48:56.714+00:00") needs no normalising.
+  if (text.length === 29 && text.charCodeAt(10) === 84 /* T */ && text.endsWith('+00:00')) return new Date(text);
+  const m = TIME_OF_DAY.exec(text);
+  if (m === null) return new Date(`${text}T00:00:00Z`);
+  const [time, zone, zoneMinutes] = m;
+  let s = text;
+  if (zone !== undefined && zone !== 'Z' && zoneMinutes === undefined) s = `${text}:00`;
+  else if (zone === undefined) s = `${text}Z`;
+  if (time.length === text.length) return new Date(`1970-01-01T${s}`);
+  const sep = m.index - 1;
+  if (s[sep] === ' ') s = `${s.slice(0, sep)}T${s.slice(sep + 1)}`;
+  return new Date(s);
+}
+
+/** How a column's stored value is read back: by its declared SQL type, as Prisma's adapter and client do. */
+export type StoredKind = 'int' | 'bigint' | 'boolean' | 'datetime' | 'other';
+
+/** The declared type of a column (Prisma's migrations write BOOLEAN, DATETIME, BIGINT, INTEGER, TEXT, BLOB). */
+export function storedKind(declaredType: string | null): StoredKind {
+  switch ((declaredType ?? '').toUpperCase()) {
+    case 'TINYINT':
+    case 'SMALLINT':
+    case 'MEDIUMINT':
+    case 'INT':
+    case 'INTEGER':
+    case 'SERIAL':
+    case 'INT2':
+      return 'int';
+    case 'BIGINT':
+    case 'UNSIGNED BIG INT':
+    case 'INT8':
+      return 'bigint';
+    case 'BOOLEAN':
+      return 'boolean';
+    case 'DATETIME':
+    case 'TIMESTAMP':
+      return 'datetime';
+    default:
+      return 'other';
+  }
+}
+
+/**
+ * The conversion of a stored value of this kind to its row value (null for none), for a
+ * statement that returns integers as bigint (`safe`) or as number: Int as number, BigInt as
+ * bigint, Boolean as `=== 1`, DateTime as a Date (ISO text, or milliseconds since the epoch).
+ */
+export function storedDecoder(kind: StoredKind, safe: boolean): ((v: unknown) => unknown) | null {
+  switch (kind) {
+    case 'int':
+      return safe ? (v) => (typeof v === 'bigint' ? Number(v) : v) : null;
+    case 'bigint':
+      return safe ? null : (v) => (typeof v === 'number' ? BigInt(v) : v);
+    case 'boolean':
+      return (v) => (v === null ? null : v === 1 || v === 1n);
+    case 'datetime':
+      return (v) => (v === null ? null : typeof v === 'string' ? dateFromText(v) : new Date(Number(v)));
+    default:
+      return null;
+  }
 }

@@ -1,0 +1,83 @@
+/**
+ * Migrations at start (src/storage/migrate.ts): Prisma's wasm schema engine applies them; a start
+ * with nothing to apply skips the engine only when the database records exactly the directory's
+ * migrations, finished, with their files' checksums — any other state goes to the engine.
+ */
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { applyPendingMigrations, MIGRATIONS_DIR, migrationsUpToDate } from '../../src/storage/migrate.js';
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+function tempDir(): string {
+  const d = mkdtempSync(path.join(os.tmpdir(), 'vsmmu-migrate-'));
+  dirs.push(d);
+  return d;
+}
+/** A copy of the committed migrations that a test may change. */
+function migrationsCopy(): string {
+  const d = path.join(tempDir(), 'migrations');
+  cpSync(MIGRATIONS_DIR, d, { recursive: true });
+  return d;
+}
+function sql(file: string, statement: string): void {
+  const db = new Database(file);
+  try {
+    db.exec(statement);
+  } finally {
+    db.close();
+  }
+}
+
+describe('storage migrations: the engine runs unless nothing is pending', () => {
+  it('migrate: a new database is migrated by the engine; then it is up to date and a second start applies nothing', async () => {
+    const file = path.join(tempDir(), 'vsmmu.db');
+    expect(migrationsUpToDate(file)).toBe(false);
+    const applied = await applyPendingMigrations(file);
+    expect(applied.length).toBeGreaterThan(0);
+    expect(migrationsUpToDate(file)).toBe(true);
+    expect(await applyPendingMigrations(file)).toEqual([]);
+  });
+
+  it('migrate: a pending migration, an edited one, a failed one or an unknown recorded one is not up to date (the engine decides)', async () => {
+    const dir = migrationsCopy();
+    const file = path.join(tempDir(), 'vsmmu.db');
+    await applyPendingMigrations(file, dir);
+    expect(migrationsUpToDate(file, dir)).toBe(true);
+
+    // Pending: a new migration in the directory; the engine applies it, then it is up to date again.
+    mkdirSync(path.join(dir, '29991231000000_probe'));
+    writeFileSync(path.join(dir, '29991231000000_probe', 'migration.sql'), 'CREATE TABLE "Probe" ("id" INTEGER NOT NULL PRIMARY KEY);\n');
+    expect(migrationsUpToDate(file, dir)).toBe(false);
+    expect(await applyPendingMigrations(file, dir)).toEqual(['29991231000000_probe']);
+    expect(migrationsUpToDate(file, dir)).toBe(true);
+
+    // Edited after it was applied: the checksum no longer matches.
+    appendFileSync(path.join(dir, '29991231000000_probe', 'migration.sql'), '-- edited\n');
+    expect(migrationsUpToDate(file, dir)).toBe(false);
+    writeFileSync(path.join(dir, '29991231000000_probe', 'migration.sql'), 'CREATE TABLE "Probe" ("id" INTEGER NOT NULL PRIMARY KEY);\n');
+    expect(migrationsUpToDate(file, dir)).toBe(true);
+
+    // Failed (started, never finished) and unknown (recorded, not in the directory).
+    sql(file, `UPDATE "_prisma_migrations" SET "finished_at" = NULL WHERE "migration_name" = '29991231000000_probe'`);
+    expect(migrationsUpToDate(file, dir)).toBe(false);
+    sql(file, `UPDATE "_prisma_migrations" SET "finished_at" = "started_at" WHERE "migration_name" = '29991231000000_probe'`);
+    expect(migrationsUpToDate(file, dir)).toBe(true);
+    rmSync(path.join(dir, '29991231000000_probe'), { recursive: true });
+    expect(migrationsUpToDate(file, dir)).toBe(false);
+  });
+
+  it('migrate: a file that is not a migrated database is not up to date', () => {
+    const file = path.join(tempDir(), 'plain.db');
+    sql(file, 'CREATE TABLE t (x)');
+    expect(migrationsUpToDate(file)).toBe(false);
+    const garbage = path.join(tempDir(), 'garbage.db');
+    writeFileSync(garbage, 'not a database');
+    expect(migrationsUpToDate(garbage)).toBe(false);
+  });
+});
