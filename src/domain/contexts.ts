@@ -12,7 +12,8 @@ import type { ContextRec, DeviceRec } from './types.js';
  * "vm1" again gets 409 with the existing id instead of a second, empty VM of the same name.
  */
 export function createContext(tx: WriteTx, name: string): ContextRec {
-  for (const c of tx.values('contexts')) if (c.name === name) fail('EEXIST', `a context named "${name}" exists (id ${c.id})`);
+  const [same] = tx.indexed('contexts', 'name', name);
+  if (same) fail('EEXIST', `a context named "${name}" exists (id ${same.id})`);
   return tx.put('contexts', { id: allocId(tx), name, createdAt: new Date() });
 }
 

@@ -53,7 +53,7 @@ export function pendingEvents(r: Reader, eventqId: number): EventRec[] {
 
 /** The vIOMMU's vEVENTQ of `type`, if any (iommufd_viommu_find_veventq). */
 export function eventqOf(r: Reader, viommuId: number, type: EventqType): VeventqRec | undefined {
-  for (const o of r.indexed('objects', 'viommu', viommuId) as Iterable<ObjectRec>) if (o.type === 'veventq' && o.eventqType === type) return o;
+  for (const o of r.indexed('objects', 'viommuType', `${viommuId}:veventq`) as Iterable<ObjectRec>) if (o.type === 'veventq' && o.eventqType === type) return o;
   return undefined;
 }
 

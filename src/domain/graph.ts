@@ -7,7 +7,7 @@
  * So a concurrent reader sees either the state before the write or after it, never a write that
  * is still in flight or that failed (the database and this graph cannot disagree).
  */
-import { INDEX_SPECS, TableIndexes, type IndexName, type IndexSpec, type SortedIds } from './indexes.js';
+import { INDEX_SPECS, TableIndexes, USED_ID_SPECS, type IndexName, type IndexSpec, type SortedIds, type UsedIdName, type UsedIdSpec } from './indexes.js';
 import { TABLE_ORDER, recordKey, type TableName, type TableRecords } from './types.js';
 
 export type Tables = { [T in TableName]: Map<string, TableRecords[T]> };
@@ -18,6 +18,18 @@ function specOf(table: TableName, name: string): IndexSpec {
   if (!s) throw new Error(`no index ${table}.${name}`);
   return s;
 }
+const USED_SPECS = new Map<string, UsedIdSpec>(USED_ID_SPECS.map((s) => [`${s.table}.${s.name}`, s as UsedIdSpec]));
+function usedSpecOf(table: TableName, name: string): UsedIdSpec {
+  const s = USED_SPECS.get(`${table}.${name}`);
+  if (!s) throw new Error(`no used-id set ${table}.${name}`);
+  return s;
+}
+const tableIndexes = (table: TableName): TableIndexes =>
+  new TableIndexes(
+    table,
+    INDEX_SPECS.filter((s) => s.table === table) as ReadonlyArray<IndexSpec>,
+    USED_ID_SPECS.filter((s) => s.table === table) as ReadonlyArray<UsedIdSpec>,
+  );
 
 export interface StagedChange<T extends TableName = TableName> {
   table: T;
@@ -28,6 +40,14 @@ export interface StagedChange<T extends TableName = TableName> {
   created: boolean;
   /** The record this change replaces (updates only), so storage can write just what changed. */
   previous?: TableRecords[T];
+}
+
+/** Something derived from one table that the graph keeps up to date (ObjectGraph.observe). */
+export interface TableObserver<R> {
+  /** A record set (`before` undefined), replaced, or removed (`after` undefined): load and apply. */
+  change(before: R | undefined, after: R | undefined): void;
+  /** The table was emptied (a reload follows). */
+  clear(): void;
 }
 
 export class ObjectGraph {
@@ -47,11 +67,36 @@ export class ObjectGraph {
   version = 0;
   private readonly tableVersions = new Map<TableName, number>();
   /** The secondary indexes (indexes.ts), per table, kept as records load and commits apply. */
-  private readonly indexes = new Map<TableName, TableIndexes>(
-    TABLE_ORDER.map((t) => [t, new TableIndexes(t, INDEX_SPECS.filter((s) => s.table === t) as ReadonlyArray<IndexSpec>)]),
-  );
+  private readonly indexes = new Map<TableName, TableIndexes>(TABLE_ORDER.map((t) => [t, tableIndexes(t)]));
+
+  /**
+   * The id tables' records again, by numeric id: a lookup by id (every relation, every object
+   * named in a request) needs no number → string conversion and hash of a fresh string.
+   */
+  private readonly byId: { readonly [T in TableName]?: Map<number, TableRecords[T]> } = {
+    smmus: new Map(),
+    devices: new Map(),
+    contexts: new Map(),
+    objects: new Map(),
+  };
+
+  private readonly observers = new Map<TableName, Array<TableObserver<unknown>>>();
+
+  /**
+   * Keeps `observer` up to date with `table` from now on: every record set, replaced or removed,
+   * as records load and commits apply, like the indexes (the caller reads what is there already).
+   */
+  observe<T extends TableName>(table: T, observer: TableObserver<TableRecords[T]>): void {
+    const list = this.observers.get(table) ?? [];
+    list.push(observer as TableObserver<unknown>);
+    this.observers.set(table, list);
+  }
 
   get<T extends TableName>(table: T, key: string | number): TableRecords[T] | undefined {
+    if (typeof key === 'number') {
+      const byId = this.byId[table] as Map<number, TableRecords[T]> | undefined;
+      if (byId) return byId.get(key);
+    }
     return this.tables[table].get(String(key)) as TableRecords[T] | undefined;
   }
 
@@ -75,7 +120,9 @@ export class ObjectGraph {
   clear(): void {
     for (const table of TABLE_ORDER) {
       this.tables[table].clear();
-      this.indexes.set(table, new TableIndexes(table, INDEX_SPECS.filter((s) => s.table === table) as ReadonlyArray<IndexSpec>));
+      this.byId[table]?.clear();
+      for (const o of this.observers.get(table) ?? []) o.clear();
+      this.indexes.set(table, tableIndexes(table));
       this.tableVersions.set(table, this.version + 1);
     }
     this.version++;
@@ -105,7 +152,9 @@ export class ObjectGraph {
     const before = map.get(key);
     if (before !== undefined) index.remove(key, before);
     map.set(key, rec);
+    (this.byId[table] as Map<number, unknown> | undefined)?.set(Number(key), rec);
     index.add(key, rec, bulk);
+    for (const o of this.observers.get(table) ?? []) o.change(before, rec);
   }
 
   private remove(table: TableName, key: string): void {
@@ -114,6 +163,8 @@ export class ObjectGraph {
     if (before === undefined) return;
     this.indexes.get(table)!.remove(key, before);
     map.delete(key);
+    this.byId[table]?.delete(Number(key));
+    for (const o of this.observers.get(table) ?? []) o.change(before, undefined);
   }
 
   /** The keys of the records under `key` in the index `name` of `table` (ids ascending for id tables). */
@@ -130,19 +181,57 @@ export class ObjectGraph {
     }
   }
 
+  /**
+   * The records under `key` in the index `name` of `table`, as an array (ascending id for id
+   * tables): `indexed` without a generator or a key per record, for reads that take them all.
+   */
+  indexedList<T extends TableName>(table: T, name: IndexName<T>, key: string | number): Array<TableRecords[T]> {
+    const map = this.tables[table] as Map<string, TableRecords[T]>;
+    const out: Array<TableRecords[T]> = [];
+    const sorted = this.indexes.get(table)!.sorted(name, String(key));
+    const byId = this.byId[table] as Map<number, TableRecords[T]> | undefined;
+    if (sorted && byId) {
+      for (const id of sorted.ids) {
+        const rec = byId.get(id);
+        if (rec !== undefined) out.push(rec);
+      }
+      return out;
+    }
+    for (const k of this.indexKeys(table, name, String(key))) {
+      const rec = map.get(k);
+      if (rec !== undefined) out.push(rec);
+    }
+    return out;
+  }
+
   /** The sorted ids under `key` in an id table's index (undefined: none), for paging. */
   sortedIds<T extends TableName>(table: T, name: IndexName<T>, key: string | number): SortedIds | undefined {
     return this.indexes.get(table)!.sorted(name, String(key));
+  }
+
+  /** The lowest id in [from, to] that no record holds in `space` of the used-id set `name`, or null. */
+  nextFreeId<T extends TableName>(table: T, name: UsedIdName<T>, space: string | number, from: number, to: number): number | null {
+    const used = this.indexes.get(table)!.usedIds(name, String(space));
+    if (used) return used.nextFree(from, to);
+    const first = Math.max(Math.ceil(from), 0);
+    return first <= to ? first : null;
+  }
+
+  /** Number of records holding `id` in `space` of the used-id set `name`. */
+  usedIdCount(table: TableName, name: string, space: string, id: number): number {
+    return this.indexes.get(table)!.usedIds(name, space)?.count(id) ?? 0;
   }
 }
 
 /** What a transaction reads through: the graph, or an enclosing transaction (group commit). */
 export interface TxBase {
-  get<T extends TableName>(table: T, key: string): TableRecords[T] | undefined;
+  get<T extends TableName>(table: T, key: string | number): TableRecords[T] | undefined;
   has(table: TableName, key: string): boolean;
   entries<T extends TableName>(table: T): Iterable<[string, TableRecords[T]]>;
   size(table: TableName): number;
   indexKeys(table: TableName, name: string, key: string): Iterable<string>;
+  nextFreeId(table: TableName, name: string, space: string, from: number, to: number): number | null;
+  usedIdCount(table: TableName, name: string, space: string, id: number): number;
 }
 
 /** A write transaction over the graph: staged changes, visible to reads made through it. */
@@ -167,8 +256,8 @@ export class WriteTx implements TxBase {
   get<T extends TableName>(table: T, key: string | number): TableRecords[T] | undefined {
     const k = String(key);
     const staged = this.staged[table] as Map<string, TableRecords[T] | null>;
-    if (staged.has(k)) return staged.get(k) ?? undefined;
-    return this.base.get(table, k);
+    if (staged.size > 0 && staged.has(k)) return staged.get(k) ?? undefined;
+    return this.base.get(table, key);
   }
 
   has(table: TableName, key: string): boolean {
@@ -208,6 +297,53 @@ export class WriteTx implements TxBase {
       const rec = this.get(table, k);
       if (rec !== undefined) yield rec;
     }
+  }
+
+  /**
+   * The lowest id in [from, to] that no record holds in `space` of the used-id set `name`, as it
+   * would be after this transaction: the base's free ids less those its staged records take, plus
+   * those it frees (a record changed or deleted whose id no other record holds). The staged
+   * records are read once; the base is asked at most once per id they take.
+   */
+  nextFreeId<T extends TableName>(table: T, name: UsedIdName<T>, space: string | number, from: number, to: number): number | null {
+    const key = String(space);
+    const delta = this.usedIdDelta(table, name, key);
+    if (delta === null) return this.base.nextFreeId(table, name, key, from, to);
+    let best: number | null = null;
+    for (let id = this.base.nextFreeId(table, name, key, from, to); id !== null; id = id < to ? this.base.nextFreeId(table, name, key, id + 1, to) : null) {
+      if ((delta.get(id) ?? 0) <= 0) {
+        best = id;
+        break;
+      }
+    }
+    for (const [id, d] of delta) {
+      if (d < 0 && id >= from && id <= to && (best === null || id < best) && this.base.usedIdCount(table, name, key, id) + d <= 0) best = id;
+    }
+    return best;
+  }
+
+  usedIdCount(table: TableName, name: string, space: string, id: number): number {
+    return this.base.usedIdCount(table, name, space, id) + (this.usedIdDelta(table, name, space)?.get(id) ?? 0);
+  }
+
+  /** Per id of `space`: holders this transaction adds (> 0) or takes away (< 0) from its base; null when it touches none. */
+  private usedIdDelta(table: TableName, name: string, space: string): Map<number, number> | null {
+    const staged = this.staged[table] as Map<string, TableRecords[TableName] | null>;
+    if (staged.size === 0) return null;
+    const spec = usedSpecOf(table, name);
+    let delta: Map<number, number> | null = null;
+    const count = (rec: TableRecords[TableName] | undefined | null, d: number): void => {
+      if (!rec) return;
+      const e = spec.entry(rec as never);
+      if (e === null || e[0] !== space) return;
+      delta ??= new Map();
+      delta.set(e[1], (delta.get(e[1]) ?? 0) + d);
+    };
+    for (const [k, rec] of staged) {
+      count(this.base.get(table, k), -1);
+      count(rec, 1);
+    }
+    return delta;
   }
 
   size(table: TableName): number {

@@ -119,7 +119,8 @@ export class Hardware {
       this.installedCds.delete(id);
       this.forgetDependencies(id);
       const model = this.models.get(was.smmuId);
-      const reused = [...this.installed.values()].some((d) => d.smmuId === was.smmuId && d.streamId === was.streamId);
+      // The graph is committed: a device that now has the StreamID is found by its index.
+      const reused = [...this.graph.indexed('devices', 'streamId', `${was.smmuId}:${was.streamId}`)].some((d) => this.installed.has(d.id));
       if (model && !reused) clearSte(model, was.streamId);
     }
   }

@@ -44,7 +44,7 @@ export interface AllocHwQueueInput {
 
 function queuesOf(r: Reader, viommuId: number): HwQueueRec[] {
   const queues: HwQueueRec[] = [];
-  for (const o of r.indexed('objects', 'viommu', viommuId) as Iterable<ObjectRec>) if (o.type === 'hw_queue') queues.push(o);
+  for (const o of r.indexed('objects', 'viommuType', `${viommuId}:hw_queue`) as Iterable<ObjectRec>) if (o.type === 'hw_queue') queues.push(o);
   return queues;
 }
 
@@ -147,7 +147,7 @@ function run(tx: WriteTx, hw: Hardware, q: HwQueueRec, state: QueueState, limitB
   const sidReplace = (vsid: number): number | undefined => {
     if (!slots) {
       slots = new Map();
-      for (const o of tx.indexed('objects', 'viommu', viommu.id) as Iterable<ObjectRec>) {
+      for (const o of tx.indexed('objects', 'viommuType', `${viommu.id}:vdevice`) as Iterable<ObjectRec>) {
         if (o.type === 'vdevice' && o.sidSlot !== null) slots.set(o.virtId, (tx.get('devices', o.deviceId) as DeviceRec).streamId);
       }
     }

@@ -9,10 +9,14 @@
  * the lists' order (api.md "Lists") — so a page starts with a binary search; for the others as
  * their record keys. The index named `all` of an id table holds every id (key '').
  *
- * The graph (graph.ts) updates its indexes in `load` and `apply`; a write transaction answers
- * `indexed` from its base's index corrected by its own staged records.
+ * Beside them, the used-id sets (USED_ID_SPECS, UsedIds): per allocator and space (an SMMU's
+ * VMIDs, the host's ASIDs, an SMMU's VINTFs, a vIOMMU's SID slots) the ids live records hold, as
+ * the kernel's IDA keeps them, so the lowest free id is found without looking at the holders.
+ *
+ * The graph (graph.ts) updates both in `load` and `apply`; a write transaction answers `indexed`
+ * and `nextFreeId` from its base's corrected by its own staged records.
  */
-import type { DeviceRec, ObjectRec, TableName, TableRecords } from './types.js';
+import type { ContextRec, DeviceRec, ObjectRec, SmmuRec, TableName, TableRecords } from './types.js';
 
 /** One index: the table, its name, and the key of a record (null: not in the index). */
 export interface IndexSpec<T extends TableName = TableName> {
@@ -31,8 +35,14 @@ const field = (o: ObjectRec, name: 'viommuId' | 'deviceId' | 'smmuId' | 'ioasId'
 /** Every index the graph keeps. Adding one here is enough: graph and transactions use it. */
 export const INDEX_SPECS = [
   { table: 'smmus', name: 'all', key: () => '' },
+  /** Names are unique per table (EEXIST): SMMUs, contexts and devices by name. */
+  { table: 'smmus', name: 'name', key: (s: SmmuRec) => s.name },
   { table: 'contexts', name: 'all', key: () => '' },
+  { table: 'contexts', name: 'name', key: (c: ContextRec) => c.name },
   { table: 'devices', name: 'all', key: () => '' },
+  { table: 'devices', name: 'name', key: (d: DeviceRec) => d.name },
+  /** Devices by `<smmuId>:<streamId>`: a StreamID names one device per SMMU (its stream table entry). */
+  { table: 'devices', name: 'streamId', key: (d: DeviceRec) => `${d.smmuId}:${d.streamId}` },
   /** Devices by the context they are bound to ('-' when unbound). */
   { table: 'devices', name: 'context', key: (d: DeviceRec) => (d.contextId === null ? '-' : String(d.contextId)) },
   { table: 'devices', name: 'smmu', key: (d: DeviceRec) => String(d.smmuId) },
@@ -45,8 +55,12 @@ export const INDEX_SPECS = [
   { table: 'objects', name: 'viommu', key: (o: ObjectRec) => numberKey(field(o, 'viommuId')) },
   { table: 'objects', name: 'device', key: (o: ObjectRec) => numberKey(field(o, 'deviceId')) },
   { table: 'objects', name: 'smmu', key: (o: ObjectRec) => numberKey(field(o, 'smmuId')) },
+  /** An SMMU's objects of one type (`<smmuId>:<type>`): its vIOMMUs. */
+  { table: 'objects', name: 'smmuType', key: (o: ObjectRec) => (field(o, 'smmuId') == null ? null : `${field(o, 'smmuId')}:${o.type}`) },
   /** Paging HWPTs (and hardware queues) by the IOAS they map. */
   { table: 'objects', name: 'ioas', key: (o: ObjectRec) => numberKey(field(o, 'ioasId')) },
+  /** A vIOMMU's objects of one type (`<viommuId>:<type>`): its vDEVICEs (viommu->vdevs), nested HWPTs, vEVENTQs, HW queues. */
+  { table: 'objects', name: 'viommuType', key: (o: ObjectRec) => (field(o, 'viommuId') == null ? null : `${field(o, 'viommuId')}:${o.type}`) },
   /** vIOMMUs by their nest parent. */
   { table: 'objects', name: 'hwpt', key: (o: ObjectRec) => numberKey(field(o, 'hwptId')) },
   { table: 'mappings', name: 'ioas', key: (m: TableRecords['mappings']) => String(m.ioasId) },
@@ -54,6 +68,167 @@ export const INDEX_SPECS = [
 ] as const satisfies ReadonlyArray<AnyIndexSpec>;
 
 export type IndexName<T extends TableName> = Extract<(typeof INDEX_SPECS)[number], { table: T }>['name'];
+
+/**
+ * A used-id set (issue 13): the ids of one allocator that live records hold, per space — the
+ * kernel's IDA / xarray per allocator (arm_smmu_vmid_ida, arm_smmu_asid_xa, the CMDQV's VINTF
+ * and SID-slot tables). `entry` says which space a record's id is in and which id it holds
+ * (null: it holds none). Kept by the graph as records load and commits apply, so the lowest
+ * free id is a bitmap walk (UsedIds.nextFree), not a scan of the records; allocation stays
+ * derived from the live records (vmid.ts): destroying the record frees its id, a failed write
+ * never applies and so never leaks one.
+ */
+export interface UsedIdSpec<T extends TableName = TableName> {
+  table: T;
+  name: string;
+  entry(rec: TableRecords[T]): readonly [space: string, id: number] | null;
+}
+
+export type AnyUsedIdSpec = { [T in TableName]: UsedIdSpec<T> }[TableName];
+
+/** Every used-id set the graph keeps (the allocators of vmid.ts). */
+export const USED_ID_SPECS = [
+  /** VMIDs per SMMU: its vIOMMUs' and its stage-2 paging HWPTs' (arm_smmu_domain_finalise_s2). */
+  {
+    table: 'objects',
+    name: 'vmid',
+    entry: (o: ObjectRec) => (o.type === 'viommu' || (o.type === 'hwpt_paging' && o.stage === 2) ? [String(o.smmuId), o.vmid] : null),
+  },
+  /** ASIDs: one space for the whole host (arm_smmu_asid_xa), held by stage-1 paging HWPTs. */
+  { table: 'objects', name: 'asid', entry: (o: ObjectRec) => (o.type === 'hwpt_paging' && o.stage === 1 ? ['', o.asid] : null) },
+  /** Tegra241 VINTFs per SMMU, held by tegra241_cmdqv vIOMMUs. */
+  { table: 'objects', name: 'vintf', entry: (o: ObjectRec) => (o.type === 'viommu' && o.vintf !== null ? [String(o.smmuId), o.vintf] : null) },
+  /** SID_MATCH/SID_REPLACE slots per vIOMMU (its VINTF's), held by its vDEVICEs. */
+  { table: 'objects', name: 'sidSlot', entry: (o: ObjectRec) => (o.type === 'vdevice' && o.sidSlot !== null ? [String(o.viommuId), o.sidSlot] : null) },
+] as const satisfies ReadonlyArray<AnyUsedIdSpec>;
+
+export type UsedIdName<T extends TableName> = Extract<(typeof USED_ID_SPECS)[number], { table: T }>['name'];
+
+/** Ids above this are kept out of the bitmap (no allocator hands them out: VMIDs and ASIDs are ≤ 16 bits). */
+const BITMAP_LIMIT = 1 << 24;
+
+/**
+ * The ids in use in one space, as the kernel's IDA keeps them: a bitmap (bit v: id v is held)
+ * with a summary bitmap of its full 32-bit words, so the lowest free id at or above `from` is
+ * found by skipping full words 32 at a time — for a 16-bit space at most 64 summary words and
+ * one bitmap word, whatever the number of holders. An id held by several records (a database
+ * written by an older allocator) is counted, and is free again only when its last holder goes.
+ */
+export class UsedIds {
+  private words = new Uint32Array(0);
+  /** Bit w: words[w] is full (0xffffffff). */
+  private full = new Uint32Array(0);
+  /** Holders beyond the first, per id (rare). */
+  private readonly extra = new Map<number, number>();
+  /** Ids outside the bitmap (negative, fractional or ≥ BITMAP_LIMIT), with their holders. */
+  private readonly outside = new Map<number, number>();
+  private held = 0;
+
+  /** Number of distinct ids in use. */
+  get size(): number {
+    return this.held;
+  }
+
+  /** Number of records holding `id`. */
+  count(id: number): number {
+    if (!inBitmap(id)) return this.outside.get(id) ?? 0;
+    const w = id >>> 5;
+    if (w >= this.words.length || (this.words[w] & (1 << (id & 31))) === 0) return 0;
+    return 1 + (this.extra.get(id) ?? 0);
+  }
+
+  add(id: number): void {
+    if (!inBitmap(id)) {
+      const n = this.outside.get(id) ?? 0;
+      if (n === 0) this.held++;
+      this.outside.set(id, n + 1);
+      return;
+    }
+    const w = id >>> 5;
+    if (w >= this.words.length) this.grow(w + 1);
+    const bit = 1 << (id & 31);
+    if (this.words[w] & bit) {
+      this.extra.set(id, (this.extra.get(id) ?? 0) + 1);
+      return;
+    }
+    this.held++;
+    this.words[w] |= bit;
+    if (this.words[w] === 0xffffffff) this.full[w >>> 5] |= 1 << (w & 31);
+  }
+
+  delete(id: number): void {
+    if (!inBitmap(id)) {
+      const n = this.outside.get(id) ?? 0;
+      if (n <= 1) {
+        if (n === 1) this.held--;
+        this.outside.delete(id);
+      } else this.outside.set(id, n - 1);
+      return;
+    }
+    const w = id >>> 5;
+    const bit = 1 << (id & 31);
+    if (w >= this.words.length || (this.words[w] & bit) === 0) return;
+    const more = this.extra.get(id);
+    if (more !== undefined) {
+      if (more <= 1) this.extra.delete(id);
+      else this.extra.set(id, more - 1);
+      return;
+    }
+    this.held--;
+    this.words[w] &= ~bit;
+    this.full[w >>> 5] &= ~(1 << (w & 31));
+  }
+
+  /** The lowest id in [from, to] that no record holds (ids are ≥ 0: a negative `from` counts as 0), or null when every one is held. */
+  nextFree(from: number, to: number): number | null {
+    let v = Math.max(Math.ceil(from), 0);
+    while (v <= to) {
+      if (v >= BITMAP_LIMIT) {
+        // Beyond the bitmap only the few outside ids can be held.
+        while (v <= to && this.outside.has(v)) v++;
+        return v <= to ? v : null;
+      }
+      const w = v >>> 5;
+      if (w >= this.words.length) return v;
+      // The word with the ids below v counted as held.
+      const word = (this.words[w] | ((1 << (v & 31)) - 1)) >>> 0;
+      if (word !== 0xffffffff) {
+        const free = (w << 5) + lowestZero(word);
+        return free <= to ? free : null;
+      }
+      v = this.nextNotFullWord(w + 1) << 5;
+    }
+    return null;
+  }
+
+  /** The first bitmap word at or after `w` with a free id (words.length when none: ids beyond are free). */
+  private nextNotFullWord(w: number): number {
+    const n = this.words.length;
+    while (w < n) {
+      const s = w >>> 5;
+      // Summary bits of words before w counted as full.
+      const notFull = ~(this.full[s] | ((1 << (w & 31)) - 1)) >>> 0;
+      if (notFull !== 0) return Math.min((s << 5) + lowestSet(notFull), n);
+      w = (s + 1) << 5;
+    }
+    return n;
+  }
+
+  private grow(minWords: number): void {
+    const words = new Uint32Array(Math.max(minWords, this.words.length * 2, 32));
+    words.set(this.words);
+    const full = new Uint32Array(Math.ceil(words.length / 32));
+    full.set(this.full);
+    this.words = words;
+    this.full = full;
+  }
+}
+
+const inBitmap = (id: number): boolean => Number.isInteger(id) && id >= 0 && id < BITMAP_LIMIT;
+/** Index of the lowest set bit of a non-zero 32-bit value. */
+const lowestSet = (x: number): number => 31 - Math.clz32(x & -x);
+/** Index of the lowest clear bit of a 32-bit value that is not all ones. */
+const lowestZero = (x: number): number => lowestSet(~x >>> 0);
 
 /** Tables whose records are keyed by their numeric id (their indexes hold sorted ids). */
 export const ID_TABLES: ReadonlySet<TableName> = new Set(['smmus', 'contexts', 'devices', 'objects']);
@@ -121,15 +296,51 @@ export class SortedIds {
   }
 }
 
-/** The indexes of one table: name → key → members. */
+/** The indexes of one table: name → key → members; and its used-id sets: name → space → ids. */
 export class TableIndexes {
   private readonly maps = new Map<string, Map<string, SortedIds | Set<string>>>();
+  private readonly used = new Map<string, Map<string, UsedIds>>();
 
   constructor(
     readonly table: TableName,
     readonly specs: ReadonlyArray<IndexSpec>,
+    readonly usedSpecs: ReadonlyArray<UsedIdSpec> = [],
   ) {
     for (const s of specs) this.maps.set(s.name, new Map());
+    for (const s of usedSpecs) this.used.set(s.name, new Map());
+  }
+
+  /** The ids held in `space` of the used-id set `name` (undefined: none held). */
+  usedIds(name: string, space: string): UsedIds | undefined {
+    const spaces = this.used.get(name);
+    if (!spaces) throw new Error(`no used-id set ${this.table}.${name}`);
+    return spaces.get(space);
+  }
+
+  private addUsed(rec: unknown): void {
+    for (const s of this.usedSpecs) {
+      const e = s.entry(rec as never);
+      if (e === null) continue;
+      const spaces = this.used.get(s.name)!;
+      let ids = spaces.get(e[0]);
+      if (!ids) {
+        ids = new UsedIds();
+        spaces.set(e[0], ids);
+      }
+      ids.add(e[1]);
+    }
+  }
+
+  private removeUsed(rec: unknown): void {
+    for (const s of this.usedSpecs) {
+      const e = s.entry(rec as never);
+      if (e === null) continue;
+      const spaces = this.used.get(s.name)!;
+      const ids = spaces.get(e[0]);
+      if (!ids) continue;
+      ids.delete(e[1]);
+      if (ids.size === 0) spaces.delete(e[0]);
+    }
   }
 
   private get numeric(): boolean {
@@ -138,6 +349,7 @@ export class TableIndexes {
 
   /** `bulk`: while loading (ids may come in any order; sorted once when next read). */
   add(recKey: string, rec: unknown, bulk = false): void {
+    this.addUsed(rec);
     for (const s of this.specs) {
       const k = s.key(rec as never);
       if (k === null) continue;
@@ -155,6 +367,7 @@ export class TableIndexes {
   }
 
   remove(recKey: string, rec: unknown): void {
+    this.removeUsed(rec);
     for (const s of this.specs) {
       const k = s.key(rec as never);
       if (k === null) continue;

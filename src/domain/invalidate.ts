@@ -136,7 +136,7 @@ function convertAndIssue(r: Reader, hw: Hardware, viommu: ViommuRec, buf: Uint8A
 /** The vIOMMU's vdevs table: vSID → physical StreamID (iommufd_viommu_find_dev). */
 function vsidToStreamId(r: Reader, viommuId: number): Map<number, number> {
   const table = new Map<number, number>();
-  for (const o of r.indexed('objects', 'viommu', viommuId) as Iterable<ObjectRec>) {
+  for (const o of r.indexed('objects', 'viommuType', `${viommuId}:vdevice`) as Iterable<ObjectRec>) {
     if (o.type === 'vdevice') {
       const device = r.get('devices', o.deviceId) as DeviceRec;
       table.set(o.virtId, device.streamId);

@@ -21,7 +21,8 @@ export interface CreateSmmuInput {
 const isPow2 = (n: number) => n > 0 && (n & (n - 1)) === 0;
 
 export function createSmmu(tx: WriteTx, input: CreateSmmuInput): SmmuRec {
-  for (const s of tx.values('smmus')) if (s.name === input.name) fail('EEXIST', `an SMMU named "${input.name}" exists (id ${s.id})`);
+  const [same] = tx.indexed('smmus', 'name', input.name);
+  if (same) fail('EEXIST', `an SMMU named "${input.name}" exists (id ${same.id})`);
   let cmdqv: CmdqvParams | null = null;
   if (input.cmdqv) {
     const { vintfs, vcmdqsPerVintf, sidsPerVintf } = input.cmdqv;
@@ -74,10 +75,12 @@ export function createDevice(tx: WriteTx, input: CreateDeviceInput): DeviceRec {
   if (sidBits < 32 && input.streamId >= 2 ** sidBits) {
     fail('EINVAL', `StreamID 0x${input.streamId.toString(16)} is beyond SMMU ${smmu.id}'s SIDSIZE (${sidBits} bits)`);
   }
-  for (const d of tx.values('devices')) {
-    if (d.smmuId === smmu.id && d.streamId === input.streamId) fail('EEXIST', `StreamID 0x${input.streamId.toString(16)} is used by device ${d.id} on SMMU ${smmu.id}`);
-    if (d.name === input.name) fail('EEXIST', `a device named "${input.name}" exists (id ${d.id})`);
-  }
+  // A StreamID names one device per SMMU, a name one device of the host: both through an index
+  // (indexes.ts), not a look at every device. When two devices clash, the lower id is named.
+  const [sidClash] = tx.indexed('devices', 'streamId', `${smmu.id}:${input.streamId}`);
+  const [nameClash] = tx.indexed('devices', 'name', input.name);
+  if (sidClash && !(nameClash && nameClash.id < sidClash.id)) fail('EEXIST', `StreamID 0x${input.streamId.toString(16)} is used by device ${sidClash.id} on SMMU ${smmu.id}`);
+  if (nameClash) fail('EEXIST', `a device named "${input.name}" exists (id ${nameClash.id})`);
   const device: DeviceRec = {
     id: allocId(tx),
     name: input.name,

@@ -137,32 +137,54 @@ export function freeHostRange(tx: WriteTx, host: bigint, length: bigint): void {
   for (const p of [...tx.values('pages')]) if (p.page >= host && p.page < host + length) tx.delete('pages', p.page.toString(16));
 }
 
+/** A mapping's host range, [start, end). */
+interface HostRange {
+  start: bigint;
+  end: bigint;
+}
+
 /**
  * The model's view of host memory: 64-bit little-endian reads at host physical addresses; an
- * address outside every mapping is a bus error (null). Rebuilt when a commit changes mappings.
+ * address outside every mapping is a bus error (null).
  */
 export class HostMemory {
-  private ranges: Array<{ start: bigint; end: bigint }> = [];
-  private version = -1;
+  /** Every mapping's host range, sorted by start (host ranges never overlap), kept as mappings change. */
+  private ranges: HostRange[] = [];
+  /** Ranges appended out of order (a load): sorted once, when next read. */
+  private unsorted = false;
 
   constructor(
     private readonly graph: ObjectGraph,
     /** The host driver's own memory (its CD tables, driver/cd-table.ts), read before the RAM of mappings. */
     private readonly driver: DriverMemory | null = null,
-  ) {}
-
-  /** Rebuilt only when a commit changed mappings (or the graph was reloaded); sorted by start. */
-  private refresh(): void {
-    const version = this.graph.tableVersion('mappings');
-    if (this.version === version) return;
-    this.ranges = [...this.graph.values('mappings')].map((m) => ({ start: m.hostAddress, end: m.hostAddress + m.length })).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
-    this.version = version;
+  ) {
+    for (const m of graph.values('mappings')) this.add(m, true);
+    // Kept by the graph as mappings load and commits apply: a map or an unmap moves one range
+    // (host addresses are handed out in ascending order, so a new one is appended), never a sort
+    // of every mapping of the host.
+    graph.observe('mappings', {
+      change: (before, after) => {
+        if (before) this.remove(before);
+        if (after) this.add(after, false);
+      },
+      clear: () => {
+        this.ranges = [];
+        this.unsorted = false;
+      },
+    });
   }
 
-  /** Host ranges never overlap: a binary search finds the one that could hold `pa`. */
-  backed(pa: bigint): boolean {
-    this.refresh();
-    const ranges = this.ranges;
+  private sorted(): HostRange[] {
+    if (this.unsorted) {
+      this.ranges.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+      this.unsorted = false;
+    }
+    return this.ranges;
+  }
+
+  /** Index of the first range whose start is above `pa`. */
+  private firstAbove(pa: bigint): number {
+    const ranges = this.sorted();
     let lo = 0;
     let hi = ranges.length;
     while (lo < hi) {
@@ -170,7 +192,28 @@ export class HostMemory {
       if (ranges[mid].start <= pa) lo = mid + 1;
       else hi = mid;
     }
-    const r = ranges[lo - 1];
+    return lo;
+  }
+
+  private add(m: MappingRec, bulk: boolean): void {
+    const range = { start: m.hostAddress, end: m.hostAddress + m.length };
+    const last = this.ranges[this.ranges.length - 1];
+    if (bulk || this.unsorted || last === undefined || last.start < range.start) {
+      if (last !== undefined && last.start >= range.start) this.unsorted = true;
+      this.ranges.push(range);
+      return;
+    }
+    this.ranges.splice(this.firstAbove(range.start), 0, range);
+  }
+
+  private remove(m: MappingRec): void {
+    const at = this.firstAbove(m.hostAddress) - 1;
+    if (at >= 0 && this.ranges[at].start === m.hostAddress) this.ranges.splice(at, 1);
+  }
+
+  /** Host ranges never overlap: a binary search finds the one that could hold `pa`. */
+  backed(pa: bigint): boolean {
+    const r = this.ranges[this.firstAbove(pa) - 1];
     return r !== undefined && pa < r.end;
   }
 

@@ -373,12 +373,20 @@ export class Iommufd {
     return stats;
   }
 
+  /** Its invalidation counters only (what a dashboard shows): no look at the IOTLB or the ATC. */
+  viommuInvalidations(id: number) {
+    const viommu = lookupObject(this.graph, null, id, ['viommu'], 'vIOMMU');
+    const { invalidations } = this.statsOf(viommu.id);
+    // Object.assign, not `{ ...invalidations, byOpcode }`: a spread followed by a property is V8's slow path (objects/descriptor.ts withBase).
+    return { viommuId: viommu.id, vmid: viommu.vmid, invalidations: Object.assign({}, invalidations, { byOpcode: { ...invalidations.byOpcode } }) };
+  }
+
   /** GET /v1/viommus/{id}/stats: its invalidations, its VMID's share of the IOTLB, its devices' ATC. */
   viommuStats(id: number) {
     const viommu = lookupObject(this.graph, null, id, ['viommu'], 'vIOMMU');
     const model = this.hardware.model(viommu.smmuId as number);
     const sids = new Set<number>();
-    for (const o of this.graph.indexed('objects', 'viommu', viommu.id)) {
+    for (const o of this.graph.indexedList('objects', 'viommuType', `${viommu.id}:vdevice`)) {
       if (o.type === 'vdevice') sids.add((this.graph.get('devices', o.deviceId as number) as DeviceRec).streamId);
     }
     let atcEntries = 0;

@@ -63,7 +63,7 @@ export function allocVdevice(tx: WriteTx, input: AllocVdeviceInput): VdeviceRec 
   const own = [...tx.indexed('objects', 'device', device.id)].find((o): o is VdeviceRec => o.type === 'vdevice');
   if (own) fail('EEXIST', `device ${device.id} already has vDEVICE ${own.id} (vSID 0x${own.virtId.toString(16)})`);
   // 6. the vSID is taken on this vIOMMU → EEXIST (xa_cmpxchg on viommu->vdevs).
-  const clash = [...tx.indexed('objects', 'viommu', viommu.id)].find((o): o is VdeviceRec => o.type === 'vdevice' && o.virtId === input.virtId);
+  const clash = [...tx.indexed('objects', 'viommuType', `${viommu.id}:vdevice`)].find((o): o is VdeviceRec => o.type === 'vdevice' && o.virtId === input.virtId);
   if (clash) fail('EEXIST', `vSID 0x${input.virtId.toString(16)} is used by vDEVICE ${clash.id} on vIOMMU ${viommu.id}`);
   // 7. Tegra241: one SID_MATCH/SID_REPLACE slot of the VINTF (tegra241_vintf_init_vsid).
   const smmu = tx.get('smmus', viommu.smmuId) as SmmuRec;

@@ -66,7 +66,7 @@ describe('config: tokens and limits', () => {
 
   it('config: the overload and shutdown variables have defaults and are validated', () => {
     const c = loadConfig({});
-    expect(c.overload).toMatchObject({ rateLimitMax: 100000, rateLimitWindowMs: 60000, maxInFlight: 256, maxTurnBytes: 524288, maxEventLoopDelayMs: 0, retryAfterSeconds: 1 });
+    expect(c.overload).toMatchObject({ rateLimitMax: 1000000, rateLimitWindowMs: 60000, maxInFlight: 256, maxTurnBytes: 524288, maxEventLoopDelayMs: 0, retryAfterSeconds: 1 });
     expect(c.overload.maxHeapUsedBytes).toBeGreaterThan(0);
     expect(c).toMatchObject({ requestTimeoutMs: 30000, connectionTimeoutMs: 0, handlerTimeoutMs: 0, maxHeaderSize: 16384, graphqlMaxCost: 100000, shutdownDelayMs: 1000, shutdownTimeoutMs: 8000 });
     expect(loadConfig({ RATE_LIMIT_MAX: '0', MAX_TURN_BYTES: '0' }).overload).toMatchObject({ rateLimitMax: 0, maxTurnBytes: 0 });

@@ -3,7 +3,7 @@
  * the nest parent's IOAS, with the guest's VCMDQ registers. Rules: ../hwqueue.ts.
  */
 import { addr64 } from '../format.js';
-import { baseView, present, type ObjectBase, type ObjectDescriptor } from './descriptor.js';
+import { present, withBase, type ObjectBase, type ObjectDescriptor } from './descriptor.js';
 
 const PAGE = 0x1000n;
 
@@ -71,8 +71,7 @@ export const hwQueue: ObjectDescriptor<HwQueueRec> = {
   view: (o) => {
     const log2Size = log2SizeOf(o);
     const err = (o.qCons >>> 24) & 0x7f;
-    return {
-      ...baseView(o),
+    return withBase(o, {
       viommuId: o.viommuId,
       queueType: o.queueType,
       index: o.queueIndex,
@@ -91,6 +90,6 @@ export const hwQueue: ObjectDescriptor<HwQueueRec> = {
       gerrorn: o.qGerrorn,
       stopped: ((o.qGerror ^ o.qGerrorn) & 1) === 1,
       error: err === 0 ? null : (CERROR_NAMES[err] ?? `CERROR_${err}`),
-    };
+    });
   },
 };

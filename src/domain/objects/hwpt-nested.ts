@@ -4,7 +4,7 @@
  */
 import { addr64, word64 } from '../format.js';
 import { decodeVste } from '../vste.js';
-import { baseView, type ObjectBase, type ObjectDescriptor } from './descriptor.js';
+import { withBase, type ObjectBase, type ObjectDescriptor } from './descriptor.js';
 
 export interface HwptNestedRec extends ObjectBase {
   type: 'hwpt_nested';
@@ -41,14 +41,14 @@ export const hwptNested: ObjectDescriptor<HwptNestedRec> = {
   // iommufd_viommu_alloc_hwpt_nested: a vIOMMU-based nested HWPT holds the vIOMMU.
   refs: (o) => [o.viommuId],
   changesStes: true,
-  view: (o, ctx) => ({
-    ...baseView(o),
-    nestParent: false,
-    viommuId: o.viommuId,
-    smmuId: o.smmuId,
-    deviceId: o.deviceId,
-    enableAts: o.enableAts,
-    vste: vsteView(o),
-    devices: ctx.attachedDevices(o.id),
-  }),
+  view: (o, ctx) =>
+    withBase(o, {
+      nestParent: false,
+      viommuId: o.viommuId,
+      smmuId: o.smmuId,
+      deviceId: o.deviceId,
+      enableAts: o.enableAts,
+      vste: vsteView(o),
+      devices: ctx.attachedDevices(o.id),
+    }),
 };

@@ -4,7 +4,7 @@
  * nest parent (or the SMMU has no stage 1), then stage 2 (an S2 STE with a VMID). Rules:
  * ../hwpt.ts, ../attach.ts, ../pasid.ts.
  */
-import { baseView, type ObjectBase, type ObjectDescriptor } from './descriptor.js';
+import { withBase, type ObjectBase, type ObjectDescriptor } from './descriptor.js';
 
 export interface HwptPagingRec extends ObjectBase {
   type: 'hwpt_paging';
@@ -45,19 +45,19 @@ export const hwptPaging: ObjectDescriptor<HwptPagingRec> = {
   // iommufd_hwpt_paging_alloc: a paging HWPT holds its IOAS.
   refs: (o) => [o.ioasId],
   changesStes: true,
-  view: (o, ctx) => ({
-    ...baseView(o),
-    ioasId: o.ioasId,
-    nestParent: o.nestParent,
-    dirtyTracking: o.dirtyTracking,
-    pasid: o.pasidCompat,
-    auto: o.auto,
-    smmuId: o.smmuId,
-    stage: o.stage,
-    vmid: o.stage === 2 ? o.vmid : null,
-    asid: o.stage === 1 ? o.asid : null,
-    deviceId: o.deviceId,
-    devices: ctx.attachedDevices(o.id),
-    pasidDevices: ctx.pasidAttachments(o.id),
-  }),
+  view: (o, ctx) =>
+    withBase(o, {
+      ioasId: o.ioasId,
+      nestParent: o.nestParent,
+      dirtyTracking: o.dirtyTracking,
+      pasid: o.pasidCompat,
+      auto: o.auto,
+      smmuId: o.smmuId,
+      stage: o.stage,
+      vmid: o.stage === 2 ? o.vmid : null,
+      asid: o.stage === 1 ? o.asid : null,
+      deviceId: o.deviceId,
+      devices: ctx.attachedDevices(o.id),
+      pasidDevices: ctx.pasidAttachments(o.id),
+    }),
 };

@@ -2,7 +2,7 @@
  * vDEVICE (IOMMU_VDEVICE_ALLOC): the guest's vSID of a physical device on a vIOMMU (and, on a
  * Tegra241 CMDQV, its SID_MATCH/SID_REPLACE slot). Rules: ../viommu.ts.
  */
-import { baseView, type ObjectBase, type ObjectDescriptor } from './descriptor.js';
+import { withBase, type ObjectBase, type ObjectDescriptor } from './descriptor.js';
 
 export interface VdeviceRec extends ObjectBase {
   type: 'vdevice';
@@ -23,12 +23,12 @@ export const vdevice: ObjectDescriptor<VdeviceRec> = {
   refs: (o) => [o.viommuId],
   // The vSID → StreamID table changes, not an STE.
   changesStes: false,
-  view: (o, ctx) => ({
-    ...baseView(o),
-    viommuId: o.viommuId,
-    deviceId: o.deviceId,
-    virtId: o.virtId,
-    physicalStreamId: ctx.streamIdOf(o.deviceId),
-    ...(o.sidSlot !== null ? { sidSlot: o.sidSlot } : {}),
-  }),
+  view: (o, ctx) =>
+    withBase(o, {
+      viommuId: o.viommuId,
+      deviceId: o.deviceId,
+      virtId: o.virtId,
+      physicalStreamId: ctx.streamIdOf(o.deviceId),
+      ...(o.sidSlot !== null ? { sidSlot: o.sidSlot } : {}),
+    }),
 };

@@ -2,7 +2,7 @@
  * vEVENTQ (IOMMU_VEVENTQ_ALLOC): a vIOMMU's queue of events for the guest, with the kernel's
  * sequence numbers; its queued records go with it. Rules: ../eventq.ts.
  */
-import { baseView, type ObjectBase, type ObjectDescriptor } from './descriptor.js';
+import { withBase, type ObjectBase, type ObjectDescriptor } from './descriptor.js';
 
 export const EVENTQ_TYPES = ['arm_smmuv3', 'tegra241_cmdqv'] as const;
 export type EventqType = (typeof EVENTQ_TYPES)[number];
@@ -28,12 +28,12 @@ export const veventq: ObjectDescriptor<VeventqRec> = {
   refs: (o) => [o.viommuId],
   changesStes: false,
   owns: ['events'],
-  view: (o, ctx) => ({
-    ...baseView(o),
-    viommuId: o.viommuId,
-    eventqType: o.eventqType,
-    depth: o.depth,
-    pending: ctx.pendingEvents(o.id),
-    nextSequence: o.nextSequence,
-  }),
+  view: (o, ctx) =>
+    withBase(o, {
+      viommuId: o.viommuId,
+      eventqType: o.eventqType,
+      depth: o.depth,
+      pending: ctx.pendingEvents(o.id),
+      nextSequence: o.nextSequence,
+    }),
 };

@@ -2,7 +2,7 @@
  * vIOMMU (IOMMU_VIOMMU_ALLOC): the guest's SMMU over a nest parent, owning a VMID (and, for a
  * Tegra241 CMDQV, a VINTF). Rules: ../viommu.ts.
  */
-import { baseView, type ObjectBase, type ObjectDescriptor } from './descriptor.js';
+import { withBase, type ObjectBase, type ObjectDescriptor } from './descriptor.js';
 
 export const VIOMMU_TYPES = ['arm_smmuv3', 'tegra241_cmdqv'] as const;
 export type ViommuType = (typeof VIOMMU_TYPES)[number];
@@ -27,13 +27,13 @@ export const viommu: ObjectDescriptor<ViommuRec> = {
   // iommufd_viommu_alloc: a vIOMMU holds its nest-parent HWPT.
   refs: (o) => [o.hwptId],
   changesStes: true,
-  view: (o) => ({
-    ...baseView(o),
-    viommuType: o.viommuType,
-    smmuId: o.smmuId,
-    hwptId: o.hwptId,
-    deviceId: o.deviceId,
-    vmid: o.vmid,
-    ...(o.viommuType === 'tegra241_cmdqv' ? { vintf: o.vintf } : {}),
-  }),
+  view: (o) =>
+    withBase(o, {
+      viommuType: o.viommuType,
+      smmuId: o.smmuId,
+      hwptId: o.hwptId,
+      deviceId: o.deviceId,
+      vmid: o.vmid,
+      ...(o.viommuType === 'tegra241_cmdqv' ? { vintf: o.vintf } : {}),
+    }),
 };

@@ -1,16 +1,18 @@
 /**
- * GraphQL at /graphql (Mercurius). Roots read the in-memory graph; relations go through
- * Mercurius loaders, one batch per relation and level, so a dashboard query costs a fixed number
- * of lookups whatever the number of objects, and no database round trip at all.
+ * GraphQL at /graphql (Mercurius). Roots and relations read the in-memory graph: a relation is a
+ * plain resolver over the graph's indexes (an object by id, a vIOMMU's vDEVICEs, a context's
+ * objects: src/domain/indexes.ts), so each costs what it returns and a query no database round
+ * trip at all. No Mercurius loaders: there is no round trip to batch, and their per-request cache
+ * keyed every parent by stringifying its whole record (half the CPU of a dashboard query).
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import mercurius, { type IResolvers, type MercuriusLoaders } from 'mercurius';
-import { GraphQLError, Kind } from 'graphql';
+import mercurius, { type IResolvers } from 'mercurius';
+import { GraphQLError, Kind, type GraphQLResolveInfo } from 'graphql';
 import type { z } from 'zod';
 import { IommufdError } from '../../domain/errors.js';
 import { OBJECTS } from '../../domain/objects/index.js';
 import type { EventRec, ObjectRec, ObjectType } from '../../domain/types.js';
-import { contextView, deviceView, eventView, hostConfigView, mappingView, objectView as viewOf, smmuStateView, smmuView, translateView } from '../views.js';
+import { contextView, deviceView as deviceViewOf, eventView, hostConfigView, mappingView, objectView as viewOf, smmuStateView, smmuView as smmuViewOf, translateView } from '../views.js';
 import { mappingsOf } from '../../domain/ioas.js';
 import { eventqTypeOf } from '../../domain/eventq.js';
 import { createDeviceBody, createSmmuBody, hwInfoQuery } from '../../schema/inventory.js';
@@ -31,9 +33,6 @@ import { graphqlIde } from './ide.js';
 import { inGraphqlWriteScope } from '../plugins/idempotency.js';
 import { graphqlAudit } from '../rest/audit.js';
 import type { IndexName } from '../../domain/indexes.js';
-
-/** Loader batches run so far: the N+1 test reads it. */
-export const loaderStats = { batches: 0 };
 
 type Ctx = { reply: { request: { id: string } } };
 
@@ -69,6 +68,30 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 
 const strip = <T extends Record<string, unknown>>(args: T): T => Object.fromEntries(Object.entries(args).filter(([, v]) => v !== null && v !== undefined)) as T;
 
+/** Whether every selection of the field being resolved is one of `names` (no fragment: those may select anything). */
+function selectsOnly(info: GraphQLResolveInfo, ...names: string[]): boolean {
+  return info.fieldNodes.every((node) => (node.selectionSet?.selections ?? []).every((sel) => sel.kind === Kind.FIELD && (names.includes(sel.name.value) || sel.name.value === '__typename')));
+}
+
+/**
+ * A view that depends on its record alone, kept beside the record (records are replaced whole,
+ * never changed in place) and frozen, as the domain keeps object views (object-table.ts
+ * objectView): a dashboard naming the same SMMU a thousand times builds its view once.
+ */
+function keptBy<R extends object, V extends object>(view: (rec: R) => V): (rec: R) => V {
+  const kept = new WeakMap<R, V>();
+  return (rec) => {
+    let v = kept.get(rec);
+    if (v === undefined) {
+      v = Object.freeze(view(rec));
+      kept.set(rec, v);
+    }
+    return v;
+  };
+}
+const smmuView = keptBy(smmuViewOf);
+const deviceView = keptBy(deviceViewOf);
+
 /** The deepest chain of fields an operation may select (introspection not counted). */
 const MAX_QUERY_DEPTH = 8;
 
@@ -92,19 +115,19 @@ export const graphqlApi: FastifyPluginAsync<{ maxCost?: number }> = async (app, 
     return o ? viewOf(service, o) : null;
   };
   /** The objects under `key` of an index of the graph (ascending id) that pass `pred`, as views. */
-  const objectsWhere = (index: IndexName<'objects'>, key: string | number, pred: (o: ObjectRec) => boolean = () => true) =>
-    [...g.indexed('objects', index, key)].filter(pred).map((o) => viewOf(service, o));
+  const objectsWhere = (index: IndexName<'objects'>, key: string | number, pred?: (o: ObjectRec) => boolean) => {
+    const out = [];
+    for (const o of g.indexedList('objects', index, key)) if (pred === undefined || pred(o)) out.push(viewOf(service, o));
+    return out;
+  };
   const deviceById = (id: number | null | undefined) => {
     const d = id === null || id === undefined ? undefined : g.get('devices', id);
     return d ? deviceView(d) : null;
   };
 
   type Row = Record<string, unknown> & { id: number };
-  /** A loader for one relation: every parent of the level is resolved in one batch. */
-  const rel = (resolve: (parent: Row) => unknown) => async (queries: Array<{ obj: Row }>) => {
-    loaderStats.batches++;
-    return queries.map((q) => resolve(q.obj));
-  };
+  /** A relation: resolved from the parent's view through the graph, synchronously. */
+  const rel = (resolve: (parent: Row) => unknown) => (parent: Row) => resolve(parent);
 
   const counts = (byName: Record<string, number>) => Object.entries(byName).map(([opcode, count]) => ({ opcode, count }));
   const smmuState = (id: number) => {
@@ -115,16 +138,17 @@ export const graphqlApi: FastifyPluginAsync<{ maxCost?: number }> = async (app, 
       streamTableEntries: st.streamTable.entries,
     };
   };
-  const viommuStats = (id: number) => {
-    const st = service.viommuStats(id);
-    return { ...st, invalidations: { ...st.invalidations, byOpcode: counts(st.invalidations.byOpcode) } };
+  /** ViommuStats: only the invalidation counters when nothing else is selected (a dashboard), no IOTLB or ATC walk. */
+  const viommuStats = (id: number, info: GraphQLResolveInfo) => {
+    const st = selectsOnly(info, 'invalidations') ? service.viommuInvalidations(id) : service.viommuStats(id);
+    return Object.assign({}, st, { invalidations: Object.assign({}, st.invalidations, { byOpcode: counts(st.invalidations.byOpcode) }) });
   };
 
-  const loaders: MercuriusLoaders = {
+  const relations: IResolvers = {
     Smmu: {
       state: rel((s) => smmuState(s.id)),
       devices: rel((s) => [...g.indexed('devices', 'smmu', s.id)].map(deviceView)),
-      viommus: rel((s) => objectsWhere('smmu', s.id, (o) => o.type === 'viommu')),
+      viommus: rel((s) => objectsWhere('smmuType', `${s.id}:viommu`)),
     },
     Device: {
       smmu: rel((d) => smmuView(g.get('smmus', d.smmuId as number)!)),
@@ -159,11 +183,11 @@ export const graphqlApi: FastifyPluginAsync<{ maxCost?: number }> = async (app, 
       context: rel((o) => contextView(g.get('contexts', o.contextId as number)!)),
       smmu: rel((o) => smmuView(g.get('smmus', o.smmuId as number)!)),
       nestParent: rel((o) => obj(o.hwptId as number)),
-      vdevices: rel((o) => objectsWhere('viommu', o.id, (v) => v.type === 'vdevice')),
-      nestedHwpts: rel((o) => objectsWhere('viommu', o.id, (h) => h.type === 'hwpt_nested')),
-      stats: rel((o) => viommuStats(o.id)),
-      eventqs: rel((o) => objectsWhere('viommu', o.id, (q) => q.type === 'veventq')),
-      hwQueues: rel((o) => objectsWhere('viommu', o.id, (q) => q.type === 'hw_queue')),
+      vdevices: rel((o) => objectsWhere('viommuType', `${o.id}:vdevice`)),
+      nestedHwpts: rel((o) => objectsWhere('viommuType', `${o.id}:hwpt_nested`)),
+      stats: (o: Row, _args: unknown, _ctx: unknown, info: GraphQLResolveInfo) => viommuStats(o.id, info),
+      eventqs: rel((o) => objectsWhere('viommuType', `${o.id}:veventq`)),
+      hwQueues: rel((o) => objectsWhere('viommuType', `${o.id}:hw_queue`)),
     },
     HwQueue: {
       context: rel((o) => contextView(g.get('contexts', o.contextId as number)!)),
@@ -215,6 +239,7 @@ export const graphqlApi: FastifyPluginAsync<{ maxCost?: number }> = async (app, 
   };
 
   const resolvers: IResolvers = {
+    ...relations,
     DecodedEvent: {
       resolveType: (d: object) => ('lvcmdqErrMap' in d ? 'Tegra241Event' : 'ArmSmmuv3Event'),
     },
@@ -366,11 +391,13 @@ export const graphqlApi: FastifyPluginAsync<{ maxCost?: number }> = async (app, 
   await app.register(mercurius, {
     schema: typeDefs,
     resolvers,
-    loaders,
     // Depth 8 without counting introspection (./depth.ts), and the query cost (fields, times 10
     // under each list: ./cost.ts).
     validationRules: [depthLimit(MAX_QUERY_DEPTH), ...(maxCost > 0 ? [costLimit(maxCost)] : [])],
     graphiql: false,
+    // A query asked a second time runs compiled (graphql-jit): a dashboard's relations resolve about
+    // twice as fast; test/graphql/repeat.test.ts holds the compiled answers to the first one's.
+    jit: 1,
     path: '/graphql',
     subscription: true,
     // A resolver that threw something other than an IommufdError (an unguarded field resolver or
@@ -395,7 +422,10 @@ export const graphqlApi: FastifyPluginAsync<{ maxCost?: number }> = async (app, 
         const log = (context as unknown as { reply?: { request?: FastifyRequest } }).reply?.request?.log ?? app.log;
         log.error({ err: orig }, 'graphql resolver failed');
         const hidden = toGraphqlError(orig, ctx);
-        return new GraphQLError(hidden.message, { nodes: e.nodes, source: e.source, positions: e.positions, path: e.path, originalError: hidden });
+        const located = new GraphQLError(hidden.message, { nodes: e.nodes, source: e.source, positions: e.positions, path: e.path, originalError: hidden });
+        // A compiled query's error (graphql-jit) carries its locations without the nodes they come from.
+        if (located.locations === undefined && e.locations !== undefined) (located as { locations?: GraphQLError['locations'] }).locations = e.locations;
+        return located;
       });
       const formatted = mercurius.defaultErrorFormatter({ ...execution, errors: sources }, context);
       const errors = (formatted.response.errors ?? []).map((e) =>
