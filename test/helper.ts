@@ -253,7 +253,10 @@ export async function startApp(opts: { dir?: string; env?: Record<string, string
       }
       const out: Res = { status: res.statusCode, body: parsed, headers: res.headers, raw: res.body };
       const mode = opts.checkResponses ?? envResponseCheckMode();
-      if (mode !== 'off') await checkResponse(app, String(method ?? 'GET'), url, out, mode);
+      // Checked against the operation of the URL the app received: inject resolves dot segments
+      // as an HTTP client does (`/v1/contexts/../devices/2` is DELETE /v1/devices/2).
+      const received = (res.raw as unknown as { req?: { url?: string } }).req?.url ?? url;
+      if (mode !== 'off') await checkResponse(app, String(method ?? 'GET'), received, out, mode);
       return out;
     },
     async gql(query, variables) {
