@@ -316,7 +316,7 @@ describe('guest memory through the IOAS', () => {
     must(await t.req('PUT', `/v1/ioas/${g.ioas}/memory?iova=0x100000&length=8`, Buffer.from('01234567'), { 'content-type': 'application/octet-stream' }), 200);
     await expectUnchanged(t!, async () => {
       const res = await t!.req('PUT', `/v1/ioas/${g.ioas}/memory?iova=0x101000&length=8192`, Buffer.alloc(8192, 2), { 'content-type': 'application/octet-stream' });
-      expectProblem(res, 'ENOMEM');
+      expectProblem(res, 'ENOMEM', 507); // README "Where the service differs": ENOMEM status
     });
     t = await t.restart();
     const back = await t.app.inject({ method: 'GET', url: `/v1/ioas/${g.ioas}/memory?iova=0x100000&length=8` });
