@@ -55,8 +55,10 @@ export async function buildApp(config: Config): Promise<App> {
     requestIdHeader: false,
   });
 
-  app.addHook('onRequest', async (request, reply) => {
+  // Callback style, as every per-request hook: an async hook costs a promise on every request.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    done();
   });
   await app.register(problemPlugin);
   // Before every plugin with routes: it adds its check to the routes outside /v1 as they register.

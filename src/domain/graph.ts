@@ -10,7 +10,76 @@
 import { INDEX_SPECS, TableIndexes, USED_ID_SPECS, type IndexName, type IndexSpec, type SortedIds, type UsedIdName, type UsedIdSpec } from './indexes.js';
 import { TABLE_ORDER, recordKey, type TableName, type TableRecords } from './types.js';
 
-export type Tables = { [T in TableName]: Map<string, TableRecords[T]> };
+/**
+ * A table's records by graph key (types.ts recordKey). The records of the id tables (SMMUs,
+ * contexts, devices, objects) are kept by their numeric id only (`IdTable`), the others in a Map.
+ */
+export interface TableMap<R> {
+  get(key: string): R | undefined;
+  has(key: string): boolean;
+  set(key: string, rec: R): unknown;
+  delete(key: string): boolean;
+  clear(): void;
+  readonly size: number;
+  values(): IterableIterator<R>;
+  entries(): IterableIterator<[string, R]>;
+}
+
+export type Tables = { [T in TableName]: TableMap<TableRecords[T]> };
+
+/**
+ * An id table's records keyed by their id as a number, seen through the graph key (the id as a
+ * decimal string): a string key is looked up only in its canonical form ("12", not "012"), as a
+ * Map of strings would. One map per id table instead of two (one by string, one by number): on
+ * the 100,000-object host the string-keyed maps and their keys held ~10 MB of heap, and every
+ * record loaded hashed a fresh string.
+ */
+class IdTable<R> implements TableMap<R> {
+  constructor(readonly byId: Map<number, R>) {}
+
+  private static id(key: string): number | undefined {
+    const n = Number(key);
+    return String(n) === key ? n : undefined;
+  }
+
+  get(key: string): R | undefined {
+    const id = IdTable.id(key);
+    return id === undefined ? undefined : this.byId.get(id);
+  }
+
+  has(key: string): boolean {
+    const id = IdTable.id(key);
+    return id !== undefined && this.byId.has(id);
+  }
+
+  set(key: string, rec: R): this {
+    const id = IdTable.id(key);
+    if (id === undefined) throw new Error(`not an id: ${JSON.stringify(key)}`);
+    this.byId.set(id, rec);
+    return this;
+  }
+
+  delete(key: string): boolean {
+    const id = IdTable.id(key);
+    return id !== undefined && this.byId.delete(id);
+  }
+
+  clear(): void {
+    this.byId.clear();
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  values(): IterableIterator<R> {
+    return this.byId.values();
+  }
+
+  *entries(): IterableIterator<[string, R]> {
+    for (const [id, rec] of this.byId) yield [String(id), rec];
+  }
+}
 
 const SPECS = new Map<string, IndexSpec>(INDEX_SPECS.map((s) => [`${s.table}.${s.name}`, s as IndexSpec]));
 function specOf(table: TableName, name: string): IndexSpec {
@@ -51,12 +120,23 @@ export interface TableObserver<R> {
 }
 
 export class ObjectGraph {
-  readonly tables: Tables = {
-    meta: new Map(),
+  /**
+   * The id tables' records by numeric id: a lookup by id (every relation, every object named in a
+   * request) needs no number → string conversion and hash of a fresh string.
+   */
+  private readonly byId: { readonly [T in TableName]?: Map<number, TableRecords[T]> } = {
     smmus: new Map(),
     devices: new Map(),
     contexts: new Map(),
     objects: new Map(),
+  };
+
+  readonly tables: Tables = {
+    meta: new Map(),
+    smmus: new IdTable(this.byId.smmus!),
+    devices: new IdTable(this.byId.devices!),
+    contexts: new IdTable(this.byId.contexts!),
+    objects: new IdTable(this.byId.objects!),
     mappings: new Map(),
     pages: new Map(),
     events: new Map(),
@@ -68,17 +148,6 @@ export class ObjectGraph {
   private readonly tableVersions = new Map<TableName, number>();
   /** The secondary indexes (indexes.ts), per table, kept as records load and commits apply. */
   private readonly indexes = new Map<TableName, TableIndexes>(TABLE_ORDER.map((t) => [t, tableIndexes(t)]));
-
-  /**
-   * The id tables' records again, by numeric id: a lookup by id (every relation, every object
-   * named in a request) needs no number → string conversion and hash of a fresh string.
-   */
-  private readonly byId: { readonly [T in TableName]?: Map<number, TableRecords[T]> } = {
-    smmus: new Map(),
-    devices: new Map(),
-    contexts: new Map(),
-    objects: new Map(),
-  };
 
   private readonly observers = new Map<TableName, Array<TableObserver<unknown>>>();
 
@@ -101,7 +170,7 @@ export class ObjectGraph {
   }
 
   values<T extends TableName>(table: T): IterableIterator<TableRecords[T]> {
-    return (this.tables[table] as Map<string, TableRecords[T]>).values();
+    return (this.tables[table] as TableMap<TableRecords[T]>).values();
   }
 
   has(table: TableName, key: string): boolean {
@@ -109,7 +178,7 @@ export class ObjectGraph {
   }
 
   entries<T extends TableName>(table: T): Iterable<[string, TableRecords[T]]> {
-    return (this.tables[table] as Map<string, TableRecords[T]>).entries();
+    return (this.tables[table] as TableMap<TableRecords[T]>).entries();
   }
 
   size(table: TableName): number {
@@ -120,7 +189,6 @@ export class ObjectGraph {
   clear(): void {
     for (const table of TABLE_ORDER) {
       this.tables[table].clear();
-      this.byId[table]?.clear();
       for (const o of this.observers.get(table) ?? []) o.clear();
       this.indexes.set(table, tableIndexes(table));
       this.tableVersions.set(table, this.version + 1);
@@ -129,7 +197,8 @@ export class ObjectGraph {
   }
 
   load<T extends TableName>(table: T, rec: TableRecords[T]): void {
-    this.set(table, recordKey(table, rec), rec, true);
+    // An id table's records are kept and indexed by their id: no key string is needed.
+    this.set(table, this.byId[table] === undefined ? recordKey(table, rec) : '', rec, true);
   }
 
   apply(changes: readonly StagedChange[]): void {
@@ -147,24 +216,34 @@ export class ObjectGraph {
   }
 
   private set(table: TableName, key: string, rec: unknown, bulk = false): void {
-    const map = this.tables[table] as Map<string, unknown>;
     const index = this.indexes.get(table)!;
-    const before = map.get(key);
-    if (before !== undefined) index.remove(key, before);
-    map.set(key, rec);
-    (this.byId[table] as Map<number, unknown> | undefined)?.set(Number(key), rec);
-    index.add(key, rec, bulk);
-    for (const o of this.observers.get(table) ?? []) o.change(before, rec);
+    // An id table's key is its record's id (recordKey): kept by number, no string parsed.
+    const byId = this.byId[table] as Map<number, unknown> | undefined;
+    let before: unknown;
+    if (byId !== undefined) {
+      const id = (rec as { id: number }).id;
+      before = byId.get(id);
+      byId.set(id, rec);
+    } else {
+      const map = this.tables[table] as TableMap<unknown>;
+      before = map.get(key);
+      map.set(key, rec);
+    }
+    // An update touches only the indexes whose key for the record changed (indexes.ts replace).
+    if (before !== undefined) index.replace(key, before, rec);
+    else index.add(key, rec, bulk);
+    const observers = this.observers.get(table);
+    if (observers !== undefined) for (const o of observers) o.change(before, rec);
   }
 
   private remove(table: TableName, key: string): void {
-    const map = this.tables[table] as Map<string, unknown>;
+    const map = this.tables[table] as TableMap<unknown>;
     const before = map.get(key);
     if (before === undefined) return;
     this.indexes.get(table)!.remove(key, before);
     map.delete(key);
-    this.byId[table]?.delete(Number(key));
-    for (const o of this.observers.get(table) ?? []) o.change(before, undefined);
+    const observers = this.observers.get(table);
+    if (observers !== undefined) for (const o of observers) o.change(before, undefined);
   }
 
   /** The keys of the records under `key` in the index `name` of `table` (ids ascending for id tables). */
@@ -174,7 +253,7 @@ export class ObjectGraph {
 
   /** The records under `key` in the index `name` of `table` (ascending id for id tables). */
   *indexed<T extends TableName>(table: T, name: IndexName<T>, key: string | number): Generator<TableRecords[T]> {
-    const map = this.tables[table] as Map<string, TableRecords[T]>;
+    const map = this.tables[table] as TableMap<TableRecords[T]>;
     for (const k of this.indexKeys(table, name, String(key))) {
       const rec = map.get(k);
       if (rec !== undefined) yield rec;
@@ -186,7 +265,7 @@ export class ObjectGraph {
    * tables): `indexed` without a generator or a key per record, for reads that take them all.
    */
   indexedList<T extends TableName>(table: T, name: IndexName<T>, key: string | number): Array<TableRecords[T]> {
-    const map = this.tables[table] as Map<string, TableRecords[T]>;
+    const map = this.tables[table] as TableMap<TableRecords[T]>;
     const out: Array<TableRecords[T]> = [];
     const sorted = this.indexes.get(table)!.sorted(name, String(key));
     const byId = this.byId[table] as Map<number, TableRecords[T]> | undefined;
@@ -250,6 +329,11 @@ export class WriteTx implements TxBase {
   };
   /** Work to run after a successful commit (events, model updates): never on failure. */
   readonly afterCommit: Array<() => void> = [];
+  /**
+   * Set by a write that is a guest's own register traffic rather than an iommufd operation (a
+   * vCMDQ doorbell: domain/hwqueue.ts `pushCommands`): store.ts records no audit entry for it.
+   */
+  unaudited = false;
 
   constructor(readonly base: TxBase) {}
 

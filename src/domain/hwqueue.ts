@@ -1,7 +1,7 @@
 /**
  * Tegra241 CMDQV guest queues (IOMMU_HW_QUEUE_ALLOC; iommufd.md §2.8 and §4, smmuv3.md §7): the
  * allocation rules, and the guest's register writes (PROD, CONFIG.EN, GERRORN) persisted with
- * the queue memory they touch. What the hardware does with the queue — the guest-owned filter,
+ * the queue memory they change. What the hardware does with the queue — the guest-owned filter,
  * the VMID and SID rewrite, the error map — is src/hw/tegra241-cmdqv.ts.
  */
 import {
@@ -17,6 +17,7 @@ import {
   wordsToBytes,
   writeQueueGerrorn,
   type QueueState,
+  type Vintf,
 } from '../hw/index.js';
 import { LINUX_CMD_SYNC } from './driver/arm-smmu-v3.js';
 import { fail } from './errors.js';
@@ -25,7 +26,7 @@ import type { WriteTx } from './graph.js';
 import type { Hardware } from './hardware.js';
 import { allocId } from './ids.js';
 import { U64_MAX } from './ioas.js';
-import { hostSegments, readHost, writeHost } from './memory.js';
+import { GUEST_PAGE, hostSegments, writeHost } from './memory.js';
 import { lookupObject } from './object-table.js';
 import type { Reader } from './reader.js';
 import { log2SizeOf, pinnedSpan, type HwQueueRec, type ViommuRec } from './objects/index.js';
@@ -127,35 +128,143 @@ export interface QueueRunResult {
   error: { code: string; index: number; opcode: number | null } | null;
 }
 
+/** A run of consecutive queue slots the guest wrote, exactly as it wrote them. */
+interface WrittenRun {
+  slot: number;
+  bytes: Uint8Array;
+}
+
+const PAGE_BYTES = Number(GUEST_PAGE);
+
+/**
+ * The consumer's copy of a queue's memory, one per queue length up to RING_KEPT_MAX, reused by
+ * every run: the consumer rewrites VMID and SIDs in it (tegra241-cmdqv.ts), so it cannot be guest
+ * memory itself, and runs are synchronous, so one copy per length is never in use twice. A PROD
+ * write used to allocate it afresh (plus a copy of each page it wrote): 8 KiB of garbage per
+ * 4 KiB queue write. Larger queues (up to 2^(CMDQS+4) bytes) still get a copy per run rather
+ * than holding megabytes for good.
+ */
+const RING_KEPT_MAX = 64 * 1024;
+const rings = new Map<number, Uint8Array>();
+
+function ringOf(length: number): Uint8Array {
+  if (length > RING_KEPT_MAX) return new Uint8Array(length);
+  let ring = rings.get(length);
+  if (ring === undefined) {
+    ring = new Uint8Array(length);
+    rings.set(length, ring);
+  }
+  return ring;
+}
+
+/** Calls `each` for every page-sized run of [host, host + length): its page address, offset in the page, offset in the run, and length. */
+function pageRuns(host: bigint, length: number, each: (pageAddr: bigint, within: number, done: number, n: number) => void): void {
+  let done = 0;
+  while (done < length) {
+    const addr = host + BigInt(done);
+    const pageAddr = addr & ~(GUEST_PAGE - 1n);
+    const within = Number(addr - pageAddr);
+    const n = Math.min(length - done, PAGE_BYTES - within);
+    each(pageAddr, within, done, n);
+    done += n;
+  }
+}
+
+/** Fills `ring` with host memory [host, host + ring.length) as `r` sees it (unwritten pages read as zero). */
+function readRing(r: Reader, host: bigint, ring: Uint8Array): void {
+  pageRuns(host, ring.length, (pageAddr, within, done, n) => {
+    const page = r.get('pages', pageAddr.toString(16));
+    if (page) ring.set(page.data.subarray(within, within + n), done);
+    else ring.fill(0, done, done + n);
+  });
+}
+
+/**
+ * The guest's command bytes into its memory at host address `host`: each page whose bytes they
+ * change is written (memory.ts writeHost: a new page record, ENOMEM past the limit); a page that
+ * already holds exactly these bytes — a guest that refills its ring with the commands it held —
+ * is left as it is, so the commit carries no page it would not change.
+ */
+function writeCommands(tx: WriteTx, host: bigint, bytes: Uint8Array, limitBytes: number): void {
+  pageRuns(host, bytes.length, (pageAddr, within, done, n) => {
+    const part = bytes.subarray(done, done + n);
+    const page = tx.get('pages', pageAddr.toString(16));
+    if (page === undefined || Buffer.compare(page.data.subarray(within, within + n), part) !== 0) writeHost(tx, pageAddr + BigInt(within), part, limitBytes);
+  });
+}
+
+/**
+ * The queue record with its registers from `state`, built field by field: `{ ...q, qProd, … }`
+ * (a spread followed by properties) is V8's slow path on Node 20.
+ */
+function withRegisters(q: HwQueueRec, state: QueueState): HwQueueRec {
+  return {
+    id: q.id,
+    contextId: q.contextId,
+    type: q.type,
+    viommuId: q.viommuId,
+    ioasId: q.ioasId,
+    smmuId: q.smmuId,
+    queueType: q.queueType,
+    queueIndex: q.queueIndex,
+    queueIova: q.queueIova,
+    queueLength: q.queueLength,
+    queueBase: q.queueBase,
+    prevQueueId: q.prevQueueId,
+    qProd: state.prod,
+    qCons: state.cons,
+    qEnabled: state.enabled,
+    qGerror: state.gerror,
+    qGerrorn: state.gerrorn,
+    createdAt: q.createdAt,
+  } satisfies Required<HwQueueRec>;
+}
+
+/** The vIOMMU's VINTF as the consumer sees it: its VMID, and its SID_MATCH/SID_REPLACE slots, read only when an ATC_INV needs them. */
+class GuestVintf implements Vintf {
+  private slots: Map<number, number> | null = null;
+
+  constructor(
+    readonly vmid: number,
+    private readonly r: Reader,
+    private readonly viommuId: number,
+  ) {}
+
+  sidReplace(vsid: number): number | undefined {
+    if (this.slots === null) {
+      const slots = new Map<number, number>();
+      for (const o of this.r.indexed('objects', 'viommuType', `${this.viommuId}:vdevice`) as Iterable<ObjectRec>) {
+        if (o.type === 'vdevice' && o.sidSlot !== null) slots.set(o.virtId, (this.r.get('devices', o.deviceId) as DeviceRec).streamId);
+      }
+      this.slots = slots;
+    }
+    return this.slots.get(vsid);
+  }
+}
+
 /**
  * Runs the SMMU's consumer over the guest queue (after a PROD, CONFIG.EN or GERRORN write): the
  * guest's writes land in its memory, the hardware consumes (src/hw/tegra241-cmdqv.ts), and the
  * queue's registers are persisted; a new error is forwarded as the VINTF's error map.
+ *
+ * What a PROD write stages: the queue record (its registers), and each page of queue memory
+ * whose bytes the guest's commands change — nothing else (the consumer's VMID/SID rewrite is in
+ * its own copy, never in guest memory).
  */
-function run(tx: WriteTx, hw: Hardware, q: HwQueueRec, state: QueueState, limitBytes: number, written: { slot: number; bytes: Uint8Array }[]): QueueRunResult {
+function run(tx: WriteTx, hw: Hardware, q: HwQueueRec, state: QueueState, limitBytes: number, written: readonly WrittenRun[]): QueueRunResult {
   const viommu = tx.get('objects', q.viommuId) as ViommuRec;
   const base = q.queueBase;
-  const ring = readHost(tx, base, q.queueLength);
+  const ring = ringOf(q.queueLength);
+  readRing(tx, base, ring);
   // `written` holds runs of consecutive slots: each lands in the ring and, exactly as the guest
-  // wrote it, in guest memory (one host write per run).
+  // wrote it, in guest memory.
   for (const w of written) {
     ring.set(w.bytes, w.slot * CMD_BYTES);
-    writeHost(tx, base + BigInt(w.slot * CMD_BYTES), w.bytes, limitBytes);
+    writeCommands(tx, base + BigInt(w.slot * CMD_BYTES), w.bytes, limitBytes);
   }
-  // The VINTF's SID_MATCH/SID_REPLACE slots, read only when an ATC_INV needs them.
-  let slots: Map<number, number> | null = null;
-  const sidReplace = (vsid: number): number | undefined => {
-    if (!slots) {
-      slots = new Map();
-      for (const o of tx.indexed('objects', 'viommuType', `${viommu.id}:vdevice`) as Iterable<ObjectRec>) {
-        if (o.type === 'vdevice' && o.sidSlot !== null) slots.set(o.virtId, (tx.get('devices', o.deviceId) as DeviceRec).streamId);
-      }
-    }
-    return slots.get(vsid);
-  };
   const wasStopped = queueStopped(state);
-  const result = consumeVcmdq(hw.model(q.smmuId), { vmid: viommu.vmid, sidReplace }, state, ring);
-  tx.put('objects', { ...q, qProd: state.prod, qCons: state.cons, qEnabled: state.enabled, qGerror: state.gerror, qGerrorn: state.gerrorn });
+  const result = consumeVcmdq(hw.model(q.smmuId), new GuestVintf(viommu.vmid, tx, viommu.id), state, ring);
+  tx.put('objects', withRegisters(q, state));
   if (result.error && !wasStopped) reportError(tx, viommu);
   return { consumed: result.consumed, prod: state.prod, cons: state.cons, error: result.error };
 }
@@ -181,10 +290,17 @@ export function pushCommands(tx: WriteTx, hw: Hardware, queueId: number, buf: Ui
   const size = queueCapacity(state.log2Size);
   const first = queueIndex(state.prod, state.log2Size);
   const head = Math.min(count, size - first);
-  const written: { slot: number; bytes: Uint8Array }[] = [{ slot: first, bytes: buf.subarray(0, head * CMD_BYTES) }];
+  const written: WrittenRun[] = [{ slot: first, bytes: buf.subarray(0, head * CMD_BYTES) }];
   if (count > head) written.push({ slot: 0, bytes: buf.subarray(head * CMD_BYTES, count * CMD_BYTES) });
   state.prod = prodAdvance(state.prod, state.log2Size, count);
-  return run(tx, hw, q, state, limitBytes, written);
+  const wasStopped = queueStopped(state);
+  const out = run(tx, hw, q, state, limitBytes, written);
+  // A doorbell (PROD write) is the guest's MMIO store to its VCMDQ page, never an ioctl: it is
+  // durable like any write but not an entry of the VMM's audit trail (README "Audit") — unless
+  // it stops the queue with a new error, which the audit keeps. CONFIG.EN and GERRORN writes,
+  // the queue's creation and destruction stay audited.
+  if (out.error === null || wasStopped) tx.unaudited = true;
+  return out;
 }
 
 /** CONFIG.EN written by the guest; enabling lets the SMMU consume what is pending. */
@@ -203,7 +319,7 @@ export function setQueueEnabled(tx: WriteTx, hw: Hardware, queueId: number, enab
 export function acknowledgeQueue(tx: WriteTx, hw: Hardware, queueId: number, replaceWithSync: boolean, limitBytes: number): QueueRunResult {
   const q = lookupObject(tx, null, queueId, ['hw_queue'], 'HW queue');
   const state = stateOf(q);
-  const written: { slot: number; bytes: Uint8Array }[] = [];
+  const written: WrittenRun[] = [];
   if (replaceWithSync && queueStopped(state)) {
     const sync = new Uint8Array(CMD_BYTES);
     wordsToBytes(LINUX_CMD_SYNC, sync, 0);

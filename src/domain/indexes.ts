@@ -16,13 +16,64 @@
  * The graph (graph.ts) updates both in `load` and `apply`; a write transaction answers `indexed`
  * and `nextFreeId` from its base's corrected by its own staged records.
  */
-import type { ContextRec, DeviceRec, ObjectRec, SmmuRec, TableName, TableRecords } from './types.js';
+import { OBJECT_TYPES, type ContextRec, type DeviceRec, type ObjectRec, type SmmuRec, type TableName, type TableRecords } from './types.js';
 
 /** One index: the table, its name, and the key of a record (null: not in the index). */
 export interface IndexSpec<T extends TableName = TableName> {
   table: T;
   name: string;
   key(rec: TableRecords[T]): string | null;
+  /**
+   * For an index keyed by an id (or an id and an object type): the key as one number, and
+   * `parse` the number of a key string (undefined: no record has that key). The graph then keeps
+   * the index by number — no string made and hashed per record loaded or applied.
+   */
+  id?(rec: TableRecords[T]): number | null;
+  parse?(key: string): number | undefined;
+}
+
+/** The number of a decimal id as `String(id)` writes it (another form names no key, as in a string-keyed index). */
+const parseId = (key: string): number | undefined => {
+  const n = Number(key);
+  return String(n) === key ? n : undefined;
+};
+
+/** An index keyed by the id a record holds (`key` the id as a decimal string, null: not in the index). */
+function byId<T extends TableName, N extends string>(table: T, name: N, id: (rec: TableRecords[T]) => number | null | undefined) {
+  return {
+    table,
+    name,
+    key: (rec: TableRecords[T]): string | null => numberKey(id(rec)),
+    id: (rec: TableRecords[T]): number | null => id(rec) ?? null,
+    parse: parseId,
+  };
+}
+
+/** Object types by code (their place in the registry), for keys of an id and a type as one number. */
+const TYPE_CODES = new Map<string, number>(OBJECT_TYPES.map((t, i) => [t, i]));
+const TYPE_SLOTS = 16;
+if (OBJECT_TYPES.length > TYPE_SLOTS) throw new Error('indexes.ts: more object types than TYPE_SLOTS');
+
+/** An index of objects keyed by `<id>:<type>` (an id the object holds and its type), kept by the number id × 16 + type code. */
+function byIdAndType<N extends string>(name: N, id: (o: ObjectRec) => number | null | undefined) {
+  return {
+    table: 'objects' as const,
+    name,
+    key: (o: ObjectRec): string | null => {
+      const n = id(o);
+      return n == null ? null : `${n}:${o.type}`;
+    },
+    id: (o: ObjectRec): number | null => {
+      const n = id(o);
+      return n == null ? null : n * TYPE_SLOTS + (TYPE_CODES.get(o.type) as number);
+    },
+    parse: (key: string): number | undefined => {
+      const i = key.indexOf(':');
+      const n = i < 0 ? undefined : parseId(key.slice(0, i));
+      const code = i < 0 ? undefined : TYPE_CODES.get(key.slice(i + 1));
+      return n === undefined || code === undefined ? undefined : n * TYPE_SLOTS + code;
+    },
+  };
 }
 
 /** An index of any one table. */
@@ -45,26 +96,26 @@ export const INDEX_SPECS = [
   { table: 'devices', name: 'streamId', key: (d: DeviceRec) => `${d.smmuId}:${d.streamId}` },
   /** Devices by the context they are bound to ('-' when unbound). */
   { table: 'devices', name: 'context', key: (d: DeviceRec) => (d.contextId === null ? '-' : String(d.contextId)) },
-  { table: 'devices', name: 'smmu', key: (d: DeviceRec) => String(d.smmuId) },
+  byId('devices', 'smmu', (d: DeviceRec) => d.smmuId),
   /** Devices by the HWPT (or IOAS auto domain's HWPT) their RID is attached to. */
-  { table: 'devices', name: 'attachedTo', key: (d: DeviceRec) => numberKey(d.attachedTo) },
+  byId('devices', 'attachedTo', (d: DeviceRec) => d.attachedTo),
   { table: 'objects', name: 'all', key: () => '' },
-  { table: 'objects', name: 'context', key: (o: ObjectRec) => String(o.contextId) },
+  byId('objects', 'context', (o: ObjectRec) => o.contextId),
   { table: 'objects', name: 'type', key: (o: ObjectRec) => o.type },
-  { table: 'objects', name: 'contextType', key: (o: ObjectRec) => `${o.contextId}:${o.type}` },
-  { table: 'objects', name: 'viommu', key: (o: ObjectRec) => numberKey(field(o, 'viommuId')) },
-  { table: 'objects', name: 'device', key: (o: ObjectRec) => numberKey(field(o, 'deviceId')) },
-  { table: 'objects', name: 'smmu', key: (o: ObjectRec) => numberKey(field(o, 'smmuId')) },
+  byIdAndType('contextType', (o) => o.contextId),
+  byId('objects', 'viommu', (o: ObjectRec) => field(o, 'viommuId')),
+  byId('objects', 'device', (o: ObjectRec) => field(o, 'deviceId')),
+  byId('objects', 'smmu', (o: ObjectRec) => field(o, 'smmuId')),
   /** An SMMU's objects of one type (`<smmuId>:<type>`): its vIOMMUs. */
-  { table: 'objects', name: 'smmuType', key: (o: ObjectRec) => (field(o, 'smmuId') == null ? null : `${field(o, 'smmuId')}:${o.type}`) },
+  byIdAndType('smmuType', (o) => field(o, 'smmuId')),
   /** Paging HWPTs (and hardware queues) by the IOAS they map. */
-  { table: 'objects', name: 'ioas', key: (o: ObjectRec) => numberKey(field(o, 'ioasId')) },
+  byId('objects', 'ioas', (o: ObjectRec) => field(o, 'ioasId')),
   /** A vIOMMU's objects of one type (`<viommuId>:<type>`): its vDEVICEs (viommu->vdevs), nested HWPTs, vEVENTQs, HW queues. */
-  { table: 'objects', name: 'viommuType', key: (o: ObjectRec) => (field(o, 'viommuId') == null ? null : `${field(o, 'viommuId')}:${o.type}`) },
+  byIdAndType('viommuType', (o) => field(o, 'viommuId')),
   /** vIOMMUs by their nest parent. */
-  { table: 'objects', name: 'hwpt', key: (o: ObjectRec) => numberKey(field(o, 'hwptId')) },
-  { table: 'mappings', name: 'ioas', key: (m: TableRecords['mappings']) => String(m.ioasId) },
-  { table: 'events', name: 'eventq', key: (e: TableRecords['events']) => String(e.eventqId) },
+  byId('objects', 'hwpt', (o: ObjectRec) => field(o, 'hwptId')),
+  byId('mappings', 'ioas', (m: TableRecords['mappings']) => m.ioasId),
+  byId('events', 'eventq', (e: TableRecords['events']) => e.eventqId),
 ] as const satisfies ReadonlyArray<AnyIndexSpec>;
 
 export type IndexName<T extends TableName> = Extract<(typeof INDEX_SPECS)[number], { table: T }>['name'];
@@ -233,13 +284,27 @@ const lowestZero = (x: number): number => lowestSet(~x >>> 0);
 /** Tables whose records are keyed by their numeric id (their indexes hold sorted ids). */
 export const ID_TABLES: ReadonlySet<TableName> = new Set(['smmus', 'contexts', 'devices', 'objects']);
 
+/** Lists up to this long grow by an exact copy (`concat`); longer ones by `push` (V8 then reserves ~1.5x + 16 slots). */
+const SMALL_LIST = 32;
+
 /**
  * Ascending ids without duplicates. New ids are the largest: adding one costs O(1); an update
  * (remove, then add the same id) a binary search and a memmove. Loading uses `append`.
+ *
+ * Memory (issue 13, rss_100k_mb): most lists of the object graph's indexes are short (an fd's
+ * objects, a vIOMMU's vDEVICEs: 1 to 6 ids). A list grown by `push` reserves 17 slots at its
+ * first push (a 152-byte backing store for one id), so a short list is grown by an exact copy
+ * instead; and an index key with a single id holds the bare number, not a SortedIds
+ * (TableIndexes below): 316,000 lists took 71 MB of heap on the 100,000-object host.
  */
 export class SortedIds {
-  private list: number[] = [];
+  private list: number[];
   private unsorted = false;
+
+  /** `ids`: ascending and unique, and handed over (the list is kept, not copied). */
+  constructor(ids: number[] = []) {
+    this.list = ids;
+  }
 
   /** The ids, ascending. */
   get ids(): readonly number[] {
@@ -272,7 +337,7 @@ export class SortedIds {
     const list = this.list;
     const last = list[list.length - 1];
     if (!this.unsorted && (last === undefined || id > last)) {
-      list.push(id);
+      this.push(id);
       return;
     }
     const at = this.firstAfter(id - 1);
@@ -287,19 +352,37 @@ export class SortedIds {
     const list = this.list;
     const last = list[list.length - 1];
     if (last !== undefined && id <= last) this.unsorted = true;
-    list.push(id);
+    this.push(id);
   }
 
   delete(id: number): void {
     const at = this.firstAfter(id - 1);
     if (this.list[at] === id) this.list.splice(at, 1);
   }
+
+  private push(id: number): void {
+    if (this.list.length < SMALL_LIST) this.list = this.list.concat(id);
+    else this.list.push(id);
+  }
 }
+
+/**
+ * What an index holds under one key: for an id table a single id as the bare number (no object
+ * at all: most keys of the object graph's indexes name one record) or a SortedIds from the
+ * second id on; for the other tables the record keys.
+ */
+type Members = number | SortedIds | Set<string>;
 
 /** The indexes of one table: name → key → members; and its used-id sets: name → space → ids. */
 export class TableIndexes {
-  private readonly maps = new Map<string, Map<string, SortedIds | Set<string>>>();
+  /** Per index, its key → members: by number for an index keyed by id (IndexSpec.id), else by string. */
+  private readonly maps = new Map<string, Map<string | number, Members>>();
+  /** The specs with their maps, in spec order (the per-record loop of add and remove). */
+  private readonly entries: ReadonlyArray<{ key: (rec: never) => string | number | null; map: Map<string | number, Members> }>;
+  /** The indexes keyed by number, with the number of a key string. */
+  private readonly byNumber = new Map<string, (key: string) => number | undefined>();
   private readonly used = new Map<string, Map<string, UsedIds>>();
+  private readonly numeric: boolean;
 
   constructor(
     readonly table: TableName,
@@ -308,6 +391,9 @@ export class TableIndexes {
   ) {
     for (const s of specs) this.maps.set(s.name, new Map());
     for (const s of usedSpecs) this.used.set(s.name, new Map());
+    this.entries = specs.map((s) => ({ key: (s.id ?? s.key) as (rec: never) => string | number | null, map: this.maps.get(s.name)! }));
+    for (const s of specs) if (s.id) this.byNumber.set(s.name, s.parse ?? parseId);
+    this.numeric = ID_TABLES.has(table);
   }
 
   /** The ids held in `space` of the used-id set `name` (undefined: none held). */
@@ -320,77 +406,124 @@ export class TableIndexes {
   private addUsed(rec: unknown): void {
     for (const s of this.usedSpecs) {
       const e = s.entry(rec as never);
-      if (e === null) continue;
-      const spaces = this.used.get(s.name)!;
-      let ids = spaces.get(e[0]);
-      if (!ids) {
-        ids = new UsedIds();
-        spaces.set(e[0], ids);
-      }
-      ids.add(e[1]);
+      if (e !== null) this.addUsedEntry(s.name, e);
     }
   }
 
   private removeUsed(rec: unknown): void {
     for (const s of this.usedSpecs) {
       const e = s.entry(rec as never);
-      if (e === null) continue;
-      const spaces = this.used.get(s.name)!;
-      const ids = spaces.get(e[0]);
-      if (!ids) continue;
-      ids.delete(e[1]);
-      if (ids.size === 0) spaces.delete(e[0]);
+      if (e !== null) this.removeUsedEntry(s.name, e);
     }
   }
 
-  private get numeric(): boolean {
-    return ID_TABLES.has(this.table);
+  private addUsedEntry(name: string, e: readonly [string, number]): void {
+    const spaces = this.used.get(name)!;
+    let ids = spaces.get(e[0]);
+    if (!ids) {
+      ids = new UsedIds();
+      spaces.set(e[0], ids);
+    }
+    ids.add(e[1]);
+  }
+
+  private removeUsedEntry(name: string, e: readonly [string, number]): void {
+    const spaces = this.used.get(name)!;
+    const ids = spaces.get(e[0]);
+    if (!ids) return;
+    ids.delete(e[1]);
+    if (ids.size === 0) spaces.delete(e[0]);
   }
 
   /** `bulk`: while loading (ids may come in any order; sorted once when next read). */
   add(recKey: string, rec: unknown, bulk = false): void {
-    this.addUsed(rec);
-    for (const s of this.specs) {
-      const k = s.key(rec as never);
-      if (k === null) continue;
-      const map = this.maps.get(s.name)!;
-      let members = map.get(k);
-      if (!members) {
-        members = this.numeric ? new SortedIds() : new Set<string>();
-        map.set(k, members);
-      }
-      if (members instanceof SortedIds) {
-        if (bulk) members.append(Number(recKey));
-        else members.add(Number(recKey));
-      } else members.add(recKey);
+    if (this.usedSpecs.length > 0) this.addUsed(rec);
+    // An id table's record key is its id (types.ts recordKey).
+    const id = this.numeric ? (rec as { id: number }).id : 0;
+    for (const { key, map } of this.entries) {
+      const k = key(rec as never);
+      if (k !== null) this.addMember(map, k, id, recKey, bulk);
     }
   }
 
   remove(recKey: string, rec: unknown): void {
-    this.removeUsed(rec);
-    for (const s of this.specs) {
-      const k = s.key(rec as never);
-      if (k === null) continue;
-      const map = this.maps.get(s.name)!;
-      const members = map.get(k);
-      if (!members) continue;
-      if (members instanceof SortedIds) members.delete(Number(recKey));
-      else members.delete(recKey);
-      if (members.size === 0) map.delete(k);
+    if (this.usedSpecs.length > 0) this.removeUsed(rec);
+    const id = this.numeric ? (rec as { id: number }).id : 0;
+    for (const { key, map } of this.entries) {
+      const k = key(rec as never);
+      if (k !== null) this.removeMember(map, k, id, recKey);
     }
+  }
+
+  /**
+   * An updated record (same key): only the used-id sets and indexes whose key for it changed are
+   * touched. A queue's registers, a vEVENTQ's counters, a device's PASIDs: most updates change no
+   * indexed field, and remove + add moved the id out of and back into every list of its table.
+   */
+  replace(recKey: string, before: unknown, rec: unknown): void {
+    for (const s of this.usedSpecs) {
+      const a = s.entry(before as never);
+      const b = s.entry(rec as never);
+      if (a === b || (a !== null && b !== null && a[0] === b[0] && a[1] === b[1])) continue;
+      if (a !== null) this.removeUsedEntry(s.name, a);
+      if (b !== null) this.addUsedEntry(s.name, b);
+    }
+    const id = this.numeric ? (rec as { id: number }).id : 0;
+    for (const { key, map } of this.entries) {
+      const ka = key(before as never);
+      const kb = key(rec as never);
+      if (ka === kb) continue;
+      if (ka !== null) this.removeMember(map, ka, id, recKey);
+      if (kb !== null) this.addMember(map, kb, id, recKey, false);
+    }
+  }
+
+  private addMember(map: Map<string | number, Members>, k: string | number, id: number, recKey: string, bulk: boolean): void {
+    const members = map.get(k);
+    if (members === undefined) map.set(k, this.numeric ? id : new Set([recKey]));
+    else if (typeof members === 'number') {
+      if (members !== id) map.set(k, orderedPair(members, id, bulk));
+    } else if (members instanceof SortedIds) {
+      if (bulk) members.append(id);
+      else members.add(id);
+    } else members.add(recKey);
+  }
+
+  private removeMember(map: Map<string | number, Members>, k: string | number, id: number, recKey: string): void {
+    const members = map.get(k);
+    if (members === undefined) return;
+    if (typeof members === 'number') {
+      if (members === id) map.delete(k);
+      return;
+    }
+    if (members instanceof SortedIds) members.delete(id);
+    else members.delete(recKey);
+    if (members.size === 0) map.delete(k);
+    else if (members instanceof SortedIds && members.size === 1) map.set(k, members.ids[0]);
+  }
+
+  /** The members under `key` (a string: the number's decimal form for an index keyed by number). */
+  private members(name: string, key: string): Members | undefined {
+    const map = this.lookup(name);
+    const parse = this.byNumber.get(name);
+    if (parse === undefined) return map.get(key);
+    const n = parse(key);
+    return n === undefined ? undefined : map.get(n);
   }
 
   /** The record keys under `key` in index `name` (ascending ids for id tables). */
   keys(name: string, key: string): Iterable<string> {
-    const members = this.lookup(name).get(key);
-    if (!members) return [];
+    const members = this.members(name, key);
+    if (members === undefined) return [];
+    if (typeof members === 'number') return [String(members)];
     if (members instanceof SortedIds) return members.ids.map(String);
     return members;
   }
 
   /** The sorted ids under `key` (id tables only). */
   sorted(name: string, key: string): SortedIds | undefined {
-    const members = this.lookup(name).get(key);
+    const members = this.members(name, key);
+    if (typeof members === 'number') return new SortedIds([members]);
     return members instanceof SortedIds ? members : undefined;
   }
 
@@ -400,11 +533,19 @@ export class TableIndexes {
     return s;
   }
 
-  private lookup(name: string): Map<string, SortedIds | Set<string>> {
+  private lookup(name: string): Map<string | number, Members> {
     const map = this.maps.get(name);
     if (!map) throw new Error(`no index ${this.table}.${name}`);
     return map;
   }
+}
+
+/** The SortedIds of two ids, `a` held first (while loading: appended as they came). */
+function orderedPair(a: number, b: number, bulk: boolean): SortedIds {
+  const s = new SortedIds([a]);
+  if (bulk) s.append(b);
+  else s.add(b);
+  return s;
 }
 
 /**

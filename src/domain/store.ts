@@ -106,7 +106,7 @@ export class Store {
           const body = shaped.body === null || shaped.body === undefined ? null : JSON.stringify(shaped.body);
           answer = answerRecord(request, { status: shaped.status, body, contentType: body === null ? null : 'application/json; charset=utf-8' }, now);
         }
-        const entry = auditEntryOf(seq + 1, now, scope.origin, tx.changes(), group);
+        const entry = tx.unaudited ? null : auditEntryOf(seq + 1, now, scope.origin, tx.changes(), group);
         if (entry) {
           seq = entry.seq;
           tx.put('audit', entry);

@@ -1,10 +1,10 @@
 /**
  * The one place that opens the database: SQLite through Prisma 7's better-sqlite3 driver adapter,
  * on ONE connection. The adapter's better-sqlite3 handle is kept (`sqlite`): the service's
- * commits and its start-up load run as prepared statements on it (statements.ts), Prisma's own
- * queries (the readiness probe's) on the same handle; there is no second writer and no second
- * journal. The adapter turns on safe integers for the whole connection (every integer read back
- * as a bigint); statements.ts chooses per statement.
+ * commits, its start-up load and the readiness probe's count run as prepared statements on it
+ * (statements.ts), Prisma's own queries (if any: the tests' raw SQL) on the same handle; there is
+ * no second writer and no second journal. The adapter turns on safe integers for the whole
+ * connection (every integer read back as a bigint); statements.ts chooses per statement.
  * WAL is turned on and checked (not assumed): without it a Prisma insert costs ~10x more and a
  * COMMIT can meet SQLITE_BUSY (shared/docs/prisma-offline.md, "Measured costs" and "Traps").
  */
@@ -31,29 +31,47 @@ export interface OpenedDatabase {
   file: string;
   journalMode: string;
   appliedMigrations: string[];
+  /**
+   * The migrations recorded as finished, counted on the connection (a prepared statement, not a
+   * Prisma query: the readiness probe's check that the database answers). Throws when it does not.
+   */
+  finishedMigrations(): number;
+  /** Whether Prisma's client has connected (it does on its first query, and loads its query compiler then). */
+  prismaConnected(): boolean;
   close(): Promise<void>;
 }
 
+type Adapter = Awaited<ReturnType<PrismaBetterSqlite3['connect']>>;
+
 /**
- * The adapter factory with its connection captured: `connect()` is what PrismaClient calls to
- * open the connection (once; $connect below forces it before anything else runs), and the
- * adapter keeps its better-sqlite3 handle in the public `client` field.
+ * The adapter factory, connected here rather than by Prisma: `open()` opens the one connection
+ * (the adapter keeps its better-sqlite3 handle in the public `client` field), and the factory's
+ * `connect()`, which PrismaClient calls the first time it runs a query, hands Prisma that same
+ * connection. So the start needs no Prisma query: `$connect` would also load Prisma's query
+ * compiler (a wasm module, ~41 MB of RSS and ~0.1–0.3 s) for a service whose queries are all
+ * prepared statements (statements.ts) — it is loaded only if something asks Prisma itself (the
+ * tests' raw SQL, a script).
  */
-function capturingAdapter(file: string): { factory: PrismaBetterSqlite3; connection: () => Sqlite } {
+function sharedAdapter(file: string): { factory: PrismaBetterSqlite3; open(): Promise<Adapter>; connectedByPrisma(): boolean } {
   const factory = new PrismaBetterSqlite3({ url: `file:${file}`, timeout: 5000 });
-  let sqlite: Sqlite | null = null;
   const connect = factory.connect.bind(factory);
+  let adapter: Adapter | null = null;
+  let handed = false;
   factory.connect = async () => {
-    const adapter = await connect();
-    const client = (adapter as unknown as { client?: Sqlite }).client;
-    if (!client || typeof client.prepare !== 'function') throw new Error('@prisma/adapter-better-sqlite3 no longer exposes its connection');
-    if (sqlite && sqlite !== client) throw new Error('Prisma opened a second SQLite connection');
-    sqlite = client;
+    if (adapter === null) throw new Error('database not connected');
+    // Prisma connects again only after a $disconnect, which closed the connection: a second one
+    // would be a second writer.
+    if (handed) throw new Error('Prisma opened a second SQLite connection');
+    handed = true;
     return adapter;
   };
   return {
     factory,
-    connection: () => sqlite ?? (() => { throw new Error('database not connected'); })(),
+    async open() {
+      adapter = await connect();
+      return adapter;
+    },
+    connectedByPrisma: () => handed,
   };
 }
 
@@ -71,17 +89,37 @@ export async function openDatabase(databaseUrl: string): Promise<OpenedDatabase>
   mkdirSync(path.dirname(file), { recursive: true });
   const appliedMigrations = await applyPendingMigrations(file);
   // One writer process; the busy timeout covers a checkpoint or an external reader (a backup).
-  const { factory, connection } = capturingAdapter(file);
-  const db = new PrismaClient({ adapter: factory });
-  await db.$connect();
-  const sqlite = connection();
+  const shared = sharedAdapter(file);
+  const db = new PrismaClient({ adapter: shared.factory });
+  const adapter = await shared.open();
+  const sqlite = (adapter as unknown as { client?: Sqlite }).client;
+  if (!sqlite || typeof sqlite.prepare !== 'function') {
+    await adapter.dispose();
+    throw new Error('@prisma/adapter-better-sqlite3 no longer exposes its connection');
+  }
+  // Closes the connection: through Prisma when Prisma has it (its $disconnect disposes the
+  // adapter), else the adapter's own dispose.
+  const close = async (): Promise<void> => {
+    if (shared.connectedByPrisma()) await db.$disconnect();
+    else if (sqlite.open) await adapter.dispose();
+  };
   const journalMode = String(sqlite.pragma('journal_mode = WAL', { simple: true }) ?? '').toLowerCase();
   if (journalMode !== 'wal') {
-    await db.$disconnect();
+    await close();
     throw new Error(`DATABASE_URL: SQLite refused WAL journal mode (got "${journalMode}") for ${file}`);
   }
   // NORMAL in WAL: a commit survives a process crash; a power loss may roll back the latest ones.
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
-  return { db, sqlite, file, journalMode, appliedMigrations, close: () => db.$disconnect() };
+  const countMigrations = sqlite.prepare('SELECT COUNT(*) AS n FROM _prisma_migrations WHERE finished_at IS NOT NULL').pluck().safeIntegers(false);
+  return {
+    db,
+    sqlite,
+    file,
+    journalMode,
+    appliedMigrations,
+    finishedMigrations: () => countMigrations.get() as number,
+    prismaConnected: shared.connectedByPrisma,
+    close,
+  };
 }

@@ -102,6 +102,32 @@ const TYPE_COLUMNS = new Map(
   (Object.keys(OBJECTS) as ObjectType[]).map((type) => [type, Object.keys(OBJECTS[type].columns).map((col) => [col, COLUMN_KINDS[OBJECT_COLUMNS.get(col) as ColumnKind]] as const)]),
 );
 
+/**
+ * The stored columns an object update changes, compared on the records (the base columns and the
+ * type's own), each converted to its stored value: an UPDATE of a queue's registers no longer
+ * converts the ~45 columns of both rows to find the two that differ (statements.ts). Null when
+ * the type changed (never, for an update): the caller then diffs the rows.
+ */
+export function changedObjectColumns(before: ObjectRec, after: ObjectRec): Array<[string, unknown]> | null {
+  if (before.type !== after.type) return null;
+  const columns = TYPE_COLUMNS.get(after.type);
+  if (!columns) return null;
+  const out: Array<[string, unknown]> = [];
+  if (before.contextId !== after.contextId) out.push(['contextId', after.contextId]);
+  if (before.createdAt.getTime() !== after.createdAt.getTime()) out.push(['createdAt', after.createdAt]);
+  const b = before as unknown as Record<string, unknown>;
+  const a = after as unknown as Record<string, unknown>;
+  for (const [col, kind] of columns) {
+    const x = b[col];
+    const y = a[col];
+    if (x === y || y === undefined) continue;
+    const stored = kind.toRow(y);
+    if (sameStored(kind.toRow(x), stored)) continue;
+    out.push([col, stored]);
+  }
+  return out;
+}
+
 /** The one object table: every type's columns (objects/index.ts OBJECT_COLUMNS); a type leaves the others unused. */
 const objects: ColumnMap<ObjectRec, IommufdObject> = {
   table: 'IommufdObject',
@@ -125,6 +151,78 @@ const objects: ColumnMap<ObjectRec, IommufdObject> = {
   },
   key: byId,
 };
+
+/**
+ * The start-up load of the object table, per type (statements.ts readObjects): a function making
+ * the type's record straight from the values of a raw statement row whose columns are
+ * `columns` (names and declared types, as SQLite reports them; integers read as numbers) — the
+ * record `objects.fromRow` makes of the row Prisma's client would read, without the row: no
+ * intermediate object of the table's 38 columns per record, the type a shared constant, the short text
+ * columns (a vIOMMU's type, a vEVENTQ's) shared strings, and every property of the record in
+ * its literal (no out-of-object property array). Compiled once per type from the descriptor.
+ */
+export function objectReader(
+  type: ObjectType,
+  columns: ReadonlyArray<{ name: string; type: string | null }>,
+  readDate: (v: unknown) => unknown = storedDecoder('datetime', false)!,
+): (values: unknown[]) => ObjectRec {
+  const helpers: unknown[] = [type];
+  const ref = (f: unknown): string => `d[${helpers.push(f) - 1}]`;
+  /** The column's value as Prisma's client reads it (`raw`: as the statement returns it). */
+  const stored = (name: string, raw = false): string => {
+    const i = columns.findIndex((c) => c.name === name);
+    if (i < 0) throw new Error(`IommufdObject has no column ${name}`);
+    const kind = storedKind(columns[i].type);
+    const decode = raw ? null : kind === 'datetime' ? readDate : storedDecoder(kind, false);
+    return decode === null ? `v[${i}]` : `${ref(decode)}(v[${i}])`;
+  };
+  const typeColumns = TYPE_COLUMNS.get(type);
+  if (!typeColumns) throw new Error(`unknown object type ${type}`);
+  const fields = [`id: ${stored('id')}`, `contextId: ${stored('contextId')}`, 'type: d[0]', `createdAt: ${stored('createdAt')}`];
+  for (const [col] of typeColumns) {
+    const kind = OBJECT_COLUMNS.get(col) as ColumnKind;
+    // A 'bigint' column's record value is Number(the stored BIGINT): what the statement returns
+    // when it reads integers as numbers (the same rounding beyond 2^53), so it is taken raw.
+    const value = stored(col, kind === 'bigint');
+    // 'int' and 'bool' are the stored decoder's values as they are.
+    if (kind === 'int' || kind === 'bool' || kind === 'bigint') fields.push(`${JSON.stringify(col)}: ${value}`);
+    else if (kind === 'text') fields.push(`${JSON.stringify(col)}: ${ref(interning())}(${value})`);
+    else fields.push(`${JSON.stringify(col)}: ${ref(COLUMN_KINDS[kind].fromRow)}(${value})`);
+  }
+  return new Function('d', `return (v) => ({ ${fields.join(', ')} });`)(helpers) as (values: unknown[]) => ObjectRec;
+}
+
+/**
+ * A stored DateTime as `storedDecoder` reads it, one Date per distinct stored value: records
+ * created by one group commit share their creation time (34,000 distinct times among the
+ * 100,000 objects of the bench's host), so they share its Date (records are never changed in
+ * place; a Date of one is never set). For one load: the map is dropped with the decoder.
+ */
+export function sharedDates(): (v: unknown) => unknown {
+  const read = storedDecoder('datetime', false)!;
+  const dates = new Map<unknown, unknown>();
+  return (v) => {
+    if (v === null) return null;
+    let d = dates.get(v);
+    if (d === undefined) {
+      d = read(v);
+      dates.set(v, d);
+    }
+    return d;
+  };
+}
+
+/** Equal strings as one (the first 256 distinct values; enumerations like a vIOMMU's type stay far below). */
+function interning(): (s: string | null) => string | null {
+  const seen = new Map<string, string>();
+  return (s) => {
+    if (s === null) return null;
+    const known = seen.get(s);
+    if (known !== undefined) return known;
+    if (seen.size < 256) seen.set(s, s);
+    return s;
+  };
+}
 
 /** A device's PASID attachments as one text column: "pasid:hwptId" pairs, comma-separated. */
 const devices = {

@@ -21,7 +21,9 @@ import type BetterSqlite3 from 'better-sqlite3';
 import type { StagedChange } from '../domain/graph.js';
 import type { TableName, TableRecords } from '../domain/types.js';
 import type { Sqlite } from './database.js';
-import { COLUMN_MAPS, sameStored, sqlValue, storedDecoder, storedKind } from './rows.js';
+import { OBJECTS, OBJECT_TYPES } from '../domain/objects/index.js';
+import type { ObjectRec } from '../domain/types.js';
+import { changedObjectColumns, COLUMN_MAPS, objectReader, sameStored, sharedDates, sqlValue, storedDecoder, storedKind } from './rows.js';
 
 type Statement = BetterSqlite3.Statement;
 type Row = Record<string, unknown>;
@@ -97,6 +99,18 @@ export class SqlWriter {
       this.statements.get(sql).run(...cols.map((k) => sqlValue(row[k])));
       return;
     }
+    if (c.table === 'objects' && c.previous !== undefined) {
+      const changed = changedObjectColumns(c.previous as ObjectRec, c.record as ObjectRec);
+      if (changed !== null) {
+        if (changed.length === 0) return;
+        // The same statement text as the row diff below would build (the key is the id).
+        const sql = `UPDATE ${quote(map.table)} SET ${changed.map((x) => `${quote(x[0])} = ?`).join(', ')} WHERE "id" = ?`;
+        const values = changed.map((x) => sqlValue(x[1]));
+        values.push(Number(c.key));
+        if (this.statements.get(sql).run(...values).changes !== 1) throw new RowMissingError(map.table, c.key, 'update');
+        return;
+      }
+    }
     const key = map.key(c.key);
     const before = c.previous === undefined ? null : map.toRow(c.previous);
     const cols: string[] = [];
@@ -120,6 +134,7 @@ export class SqlWriter {
  * Rows are converted as they are read (`iterate`), so only the records are held.
  */
 export function readTable<T extends TableName>(sqlite: Sqlite, table: T, orderBy = ''): TableRecords[T][] {
+  if (table === 'objects' && orderBy === '"id"') return readObjects(sqlite) as TableRecords[T][];
   const map = COLUMN_MAPS[table] as unknown as { table: string; fromRow(row: Row): TableRecords[T] };
   return readRows(sqlite, map.table, orderBy, map.fromRow);
 }
@@ -151,4 +166,54 @@ export function readRows<R>(sqlite: Sqlite, table: string, orderBy: string, each
 function rowBuilder(names: readonly string[], decoders: ReadonlyArray<((v: unknown) => unknown) | null>): (values: unknown[]) => Row {
   const fields = names.map((name, i) => `${JSON.stringify(name)}: ${decoders[i] ? `d[${i}](v[${i}])` : `v[${i}]`}`);
   return new Function('d', `return (v) => ({ ${fields.join(', ')} });`)(decoders) as (values: unknown[]) => Row;
+}
+
+/**
+ * The object table in id order, as `readTable` would read it, one query per type: each reads only
+ * its type's columns (`id`, `contextId`, `createdAt` and the descriptor's, not the 38 of the table,
+ * most of them NULL for any one type), integers as numbers, straight into records (rows.ts
+ * `objectReader`); the lists are then merged by id. A row of a type no descriptor knows fails
+ * the load, as `objects.fromRow` does. On the 100,000-object host this is the bulk of the load:
+ * reading `SELECT *` alone took 2–3× as long as the narrow per-type queries, every integer came
+ * back as a BigInt (two columns are BIGINT, and safe integers are per statement), and each row
+ * was an object of 38 properties before its record (bench/RESULTS.md, "start-up and memory").
+ */
+export function readObjects(sqlite: Sqlite): ObjectRec[] {
+  const table = quote(COLUMN_MAPS.objects.table);
+  const unknown = sqlite
+    .prepare(`SELECT "id", "type" FROM ${table} WHERE "type" NOT IN (${OBJECT_TYPES.map(() => '?').join(', ')}) ORDER BY "id" LIMIT 1`)
+    .get(...OBJECT_TYPES) as { id: number; type: string } | undefined;
+  if (unknown !== undefined) throw new Error(`object ${unknown.id} has an unknown type ${unknown.type}`);
+  const lists: ObjectRec[][] = [];
+  const readDate = sharedDates();
+  for (const type of OBJECT_TYPES) {
+    const names = ['id', 'contextId', 'createdAt', ...Object.keys(OBJECTS[type].columns)];
+    const stmt = sqlite.prepare(`SELECT ${names.map(quote).join(', ')} FROM ${table} WHERE "type" = ? ORDER BY "id"`);
+    stmt.safeIntegers(false).raw(true);
+    const read = objectReader(type, stmt.columns(), readDate);
+    const list: ObjectRec[] = [];
+    for (const values of stmt.iterate(type) as IterableIterator<unknown[]>) list.push(read(values));
+    if (list.length > 0) lists.push(list);
+  }
+  return mergeById(lists);
+}
+
+/** Lists each ascending by id → one list ascending by id. */
+function mergeById<R extends { id: number }>(lists: R[][]): R[] {
+  if (lists.length <= 1) return lists[0] ?? [];
+  const out: R[] = [];
+  const at = lists.map(() => 0);
+  for (;;) {
+    let best = -1;
+    let min = Infinity;
+    for (let i = 0; i < lists.length; i++) {
+      const r = lists[i][at[i]];
+      if (r !== undefined && r.id < min) {
+        min = r.id;
+        best = i;
+      }
+    }
+    if (best < 0) return out;
+    out.push(lists[best][at[best]++]);
+  }
 }

@@ -104,6 +104,42 @@ describe('audit: what is recorded', () => {
   });
 });
 
+describe('audit: a guest\'s doorbells', () => {
+  it('audit: a vCMDQ PROD write is durable but not an audit entry (the guest\'s MMIO store, not an ioctl); one that stops the queue with a new error is; CONFIG.EN, GERRORN, create and destroy are', async () => {
+    let t = await start();
+    const g = await buildViommu(t, { device: 'nic1', type: 'tegra241_cmdqv' });
+    must(await t.req('POST', `/v1/ioas/${g.ioas}/mappings`, { iova: '0x40000000', length: '0x10000' }), 201);
+    const q = must(await t.req('POST', '/v1/hw-queues', { viommuId: g.viommu, type: 'tegra241_cmdqv', index: 0, nestingParentIova: '0x40000000', length: '0x1000' }), 201);
+    must(await t.req('PATCH', `/v1/hw-queues/${q.id}`, { enabled: true }), 200);
+    const before = await audit(t);
+    expect(before.at(-1)).toMatchObject({ method: 'PATCH', route: '/v1/hw-queues/:id', changed: [q.id] });
+    const rows = auditRows(t).length;
+    // Two doorbells the SMMU consumes (a CMD_SYNC each): the queue moves, the audit does not.
+    for (let i = 0; i < 2; i++) expect(must(await t.req('POST', `/v1/hw-queues/${q.id}/commands`, { entries: [['0x46', '0x0']] }), 200)).toMatchObject({ consumed: 1, error: null });
+    expect(await audit(t)).toEqual(before);
+    expect(auditRows(t)).toHaveLength(rows);
+    // Durable all the same: the registers and the queue memory read back after a restart.
+    t = await t.restart();
+    apps.push(t);
+    expect(must(await t.req('GET', `/v1/hw-queues/${q.id}`), 200)).toMatchObject({ prod: 2, cons: 2 });
+    // An illegal command stops the queue: that doorbell is recorded (the VMM's view of an error).
+    const stop = must(await t.req('POST', `/v1/hw-queues/${q.id}/commands`, { entries: [['0x30', '0x0']] }), 200);
+    expect(stop.error).toMatchObject({ code: 'CERROR_ILL' });
+    const after = await audit(t);
+    expect(after).toHaveLength(before.length + 1);
+    expect(after.at(-1)).toMatchObject({ method: 'POST', route: '/v1/hw-queues/:id/commands', changed: [q.id] });
+    // While stopped, a doorbell adds commands but no error: not recorded.
+    must(await t.req('POST', `/v1/hw-queues/${q.id}/commands`, { entries: [['0x46', '0x0']] }), 200);
+    expect(await audit(t)).toHaveLength(before.length + 1);
+    // GERRORN and destroy are iommufd-side operations: recorded.
+    must(await t.req('POST', `/v1/hw-queues/${q.id}/error/ack`), 200);
+    must(await t.req('DELETE', `/v1/objects/${q.id}`), 204);
+    const last = await audit(t);
+    expect(last).toHaveLength(before.length + 3);
+    expect(last.at(-1)).toMatchObject({ method: 'DELETE', destroyed: [q.id] });
+  });
+});
+
 describe('audit: who, and who may read it', () => {
   it('audit: with API_TOKENS the actor is the token\'s name (never the token); only an admin reads the trail (REST and GraphQL); filter by token', async () => {
     const t = await start({ API_TOKENS: TOKENS });

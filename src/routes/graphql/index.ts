@@ -5,7 +5,7 @@
  * trip at all. No Mercurius loaders: there is no round trip to batch, and their per-request cache
  * keyed every parent by stringifying its whole record (half the CPU of a dashboard query).
  */
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import mercurius, { type IResolvers } from 'mercurius';
 import { GraphQLError, Kind, type GraphQLResolveInfo } from 'graphql';
 import type { z } from 'zod';
@@ -33,6 +33,7 @@ import { graphqlIde } from './ide.js';
 import { inGraphqlWriteScope } from '../plugins/idempotency.js';
 import { graphqlAudit } from '../rest/audit.js';
 import type { IndexName } from '../../domain/indexes.js';
+import { AnswerCache } from './answer-cache.js';
 
 type Ctx = { reply: { request: { id: string } } };
 
@@ -92,16 +93,51 @@ function keptBy<R extends object, V extends object>(view: (rec: R) => V): (rec: 
 const smmuView = keptBy(smmuViewOf);
 const deviceView = keptBy(deviceViewOf);
 
+/** Each service's kept GraphQL answers (tests read their counters). */
+const answerCaches = new WeakMap<object, AnswerCache>();
+export const graphqlAnswersOf = (service: object): AnswerCache | undefined => answerCaches.get(service);
+
 /** The deepest chain of fields an operation may select (introspection not counted). */
 const MAX_QUERY_DEPTH = 8;
 
 export const graphqlApi: FastifyPluginAsync<{ maxCost?: number }> = async (app, { maxCost = 0 } = {}) => {
   const service = app.iommufd;
+  const g = service.graph;
+  // Answers of repeated queries, kept while the graph and the counters they show are unchanged
+  // (./answer-cache.ts): looked up after authentication and the rate limit, kept once sent.
+  const answers = new AnswerCache({
+    schema: () => app.graphql.schema,
+    resolved: (type, field) => {
+      const r = (resolvers as Record<string, Record<string, unknown> | undefined>)[type]?.[field];
+      return r !== undefined && r !== null;
+    },
+    graphVersion: () => g.version,
+    invalidations: (viommuId) => {
+      const viommu = g.get('objects', viommuId);
+      return viommu !== undefined && viommu.type === 'viommu' ? service.viommuInvalidations(viommuId).invalidations : null;
+    },
+  });
+  answerCaches.set(service, answers);
   // Every GraphQL route needs a viewer; mutations are checked per operation (preExecution below).
   app.addHook('onRoute', (route) => {
     route.config = { ...route.config, role: 'viewer' };
+    if (route.url !== '/graphql' || (route.method !== 'GET' && route.method !== 'POST')) return;
+    const own = <T>(hooks: T | T[] | undefined): T[] => (hooks === undefined ? [] : Array.isArray(hooks) ? hooks : [hooks]);
+    route.preHandler = [
+      ...own(route.preHandler),
+      (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+        // Answered from the cache: `done` is not called (Fastify's callback-style early reply).
+        if (!answers.lookup(request, reply)) done();
+      },
+    ] as typeof route.preHandler;
+    route.onSend = [
+      ...own(route.onSend),
+      (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: null, payload: unknown) => void) => {
+        answers.store(request, reply, payload);
+        done(null, payload);
+      },
+    ] as typeof route.onSend;
   });
-  const g = service.graph;
   // Destroyed rows carry no record: remember each object's context and type to announce it.
   const lastContext = new Map<number, number>();
   const lastType = new Map<number, string>();
@@ -139,8 +175,17 @@ export const graphqlApi: FastifyPluginAsync<{ maxCost?: number }> = async (app, 
     };
   };
   /** ViommuStats: only the invalidation counters when nothing else is selected (a dashboard), no IOTLB or ATC walk. */
-  const viommuStats = (id: number, info: GraphQLResolveInfo) => {
-    const st = selectsOnly(info, 'invalidations') ? service.viommuInvalidations(id) : service.viommuStats(id);
+  const viommuStats = (id: number, info: GraphQLResolveInfo, ctx: Ctx) => {
+    const request = (ctx as unknown as { reply?: { request?: FastifyRequest } }).reply?.request;
+    let st;
+    if (selectsOnly(info, 'invalidations')) {
+      st = service.viommuInvalidations(id);
+      answers.noteInvalidations(request, id, st.invalidations);
+    } else {
+      // The SMMU model's TLB and ATC: not kept (answer-cache.ts).
+      st = service.viommuStats(id);
+      answers.uncacheable(request);
+    }
     return Object.assign({}, st, { invalidations: Object.assign({}, st.invalidations, { byOpcode: counts(st.invalidations.byOpcode) }) });
   };
 
@@ -185,7 +230,7 @@ export const graphqlApi: FastifyPluginAsync<{ maxCost?: number }> = async (app, 
       nestParent: rel((o) => obj(o.hwptId as number)),
       vdevices: rel((o) => objectsWhere('viommuType', `${o.id}:vdevice`)),
       nestedHwpts: rel((o) => objectsWhere('viommuType', `${o.id}:hwpt_nested`)),
-      stats: (o: Row, _args: unknown, _ctx: unknown, info: GraphQLResolveInfo) => viommuStats(o.id, info),
+      stats: (o: Row, _args: unknown, ctx: Ctx, info: GraphQLResolveInfo) => viommuStats(o.id, info, ctx),
       eventqs: rel((o) => objectsWhere('viommuType', `${o.id}:veventq`)),
       hwQueues: rel((o) => objectsWhere('viommuType', `${o.id}:hw_queue`)),
     },
@@ -406,6 +451,8 @@ export const graphqlApi: FastifyPluginAsync<{ maxCost?: number }> = async (app, 
     // errno: they are invalid arguments, EINVAL, like a REST validation failure.
     errorFormatter: (execution, context) => {
       const ctx = context as unknown as Ctx;
+      // An answer with errors carries the request's id: never kept.
+      answers.uncacheable((context as unknown as { reply?: { request?: FastifyRequest } }).reply?.request);
       // A request refused before execution (no token: EUNAUTHENTICATED, 401; a role too low: EPERM,
       // 403) keeps the status and errno REST gives it.
       let refused: number | undefined;
@@ -444,6 +491,8 @@ export const graphqlApi: FastifyPluginAsync<{ maxCost?: number }> = async (app, 
   // Roles per operation: a mutation needs operator (inventory ones admin).
   app.graphql.addHook('preExecution', async (_schema, document, context) => {
     const request = (context as unknown as Ctx & { reply: { request: { role: Role } } }).reply?.request;
+    // Whether this operation's answer may be kept: a query of pure fields (./answer-cache.ts).
+    answers.checkOperation(request as FastifyRequest | undefined, document);
     // A subscription reaches preExecution only over HTTP (WebSocket subscriptions have hooks of
     // their own): it cannot stream there, so it is a clear EINVAL, not an internal error.
     for (const def of document.definitions) {

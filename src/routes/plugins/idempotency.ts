@@ -51,6 +51,9 @@ interface Reservation {
   answered: boolean;
 }
 
+/** An answer stored under a key (what a retry gets). */
+type StoredAnswer = NonNullable<ReturnType<Iommufd['storedAnswer']>>;
+
 // ---- the route's reply, built inside the write's transaction ----
 
 type Shape<R> = (result: R, r: Reader, service: Iommufd) => unknown;
@@ -234,10 +237,29 @@ export const idempotencyPlugin = fp(
       } as RouteHandlerMethod;
     });
 
-    app.addHook('preValidation', async (request, reply) => {
-      if (!WRITE_METHODS.has(request.method)) return;
+    // The hooks below run on every request of the REST scope, reads included (the /v1 404 and 405
+    // answers too: a keyed write to a path nothing serves stores its problem like any 4xx), so
+    // they are callback style and return at once when there is nothing to do: an async hook costs
+    // a promise and a microtask hop per request, three of them on every GET before (issue 13).
+    app.addHook('preValidation', (request, reply, done) => {
+      if (!WRITE_METHODS.has(request.method)) return done();
       const header = request.headers['idempotency-key'];
-      if (header === undefined) return;
+      if (header === undefined) return done();
+      let replay: StoredAnswer | null;
+      try {
+        replay = reserve(request, reply, header);
+      } catch (err) {
+        return done(err as Error);
+      }
+      if (replay === null) return done();
+      // Answered from the hook: `done` is not called (Fastify's callback-style early reply).
+      reply.header('idempotent-replayed', 'true').code(replay.status);
+      if (replay.contentType) reply.type(replay.contentType);
+      reply.send(replay.body ?? undefined);
+    });
+
+    /** Reserves the request's key; the stored answer when the request is a retry (nothing reserved). */
+    const reserve = (request: FastifyRequest, reply: FastifyReply, header: string | string[]): StoredAnswer | null => {
       const key = parseIdempotencyKey(header);
       const caller = request.tokenName ?? 'anonymous';
       const scoped = idempotencyKeyOf(caller, key);
@@ -259,9 +281,7 @@ export const idempotencyPlugin = fp(
           );
         }
         stats.replayed++;
-        reply.header('idempotent-replayed', 'true').code(stored.status);
-        if (stored.contentType) reply.type(stored.contentType);
-        return reply.send(stored.body ?? undefined);
+        return stored;
       }
       const reservation: Reservation = {
         request: { caller, key, fingerprint, method: request.method, path, ttlMs, shape: REPLIES[`${request.method} ${request.routeOptions.url}`]?.(service) ?? null, stored: null },
@@ -272,11 +292,12 @@ export const idempotencyPlugin = fp(
       };
       inFlight.set(scoped, reservation);
       request.idempotency = reservation;
-    });
+      return null;
+    };
 
-    app.addHook('onSend', async (request, reply, payload) => {
+    app.addHook('onSend', (request, reply, payload, done) => {
       const reservation = request.idempotency;
-      if (!reservation || reservation.answered) return payload;
+      if (!reservation || reservation.answered) return done(null, payload);
       reservation.answered = true;
       const stored = reservation.request.stored;
       if (stored) {
@@ -289,24 +310,35 @@ export const idempotencyPlugin = fp(
         }
         reply.code(stored.status);
         if (stored.contentType) reply.type(stored.contentType);
-        return stored.body ?? '';
+        return done(null, stored.body ?? '');
       }
-      if (reply.statusCode >= 500) return payload;
-      if (payload !== undefined && payload !== null && typeof payload !== 'string') return payload;
+      if (reply.statusCode >= 500) return done(null, payload);
+      if (payload !== undefined && payload !== null && typeof payload !== 'string') return done(null, payload);
       const body = payload === undefined || payload === null || payload === '' ? null : payload;
       const type = reply.getHeader('content-type');
-      try {
-        reservation.request.stored = await service.storeAnswer(reservation.request, { status: reply.statusCode, body, contentType: body === null || type === undefined ? null : String(type) });
-        stats.storedAlone++;
-      } catch (err) {
-        // The answer goes out unstored: a retry runs the request again (it wrote nothing).
-        request.log.error({ err }, 'could not store the idempotent answer');
-      }
-      return payload;
+      const storing = (async () => service.storeAnswer(reservation.request, { status: reply.statusCode, body, contentType: body === null || type === undefined ? null : String(type) }))();
+      storing.then(
+        (answer) => {
+          reservation.request.stored = answer;
+          stats.storedAlone++;
+          done(null, payload);
+        },
+        (err: unknown) => {
+          // The answer goes out unstored: a retry runs the request again (it wrote nothing).
+          request.log.error({ err }, 'could not store the idempotent answer');
+          done(null, payload);
+        },
+      );
     });
 
-    app.addHook('onResponse', async (request) => releaseResponse(request.idempotency));
-    app.addHook('onRequestAbort', async (request) => releaseResponse(request.idempotency));
+    app.addHook('onResponse', (request, _reply, done) => {
+      releaseResponse(request.idempotency);
+      done();
+    });
+    app.addHook('onRequestAbort', (request, done) => {
+      releaseResponse(request.idempotency);
+      done();
+    });
 
     // Expired answers are purged in the background (an expired key is free again before that).
     const timer = setInterval(() => {

@@ -25,8 +25,10 @@ export function invalidationEntries(request: FastifyRequest, schema: typeof inva
         errors: [{ path: 'body', message: 'length is not a multiple of 16' }],
       });
     }
-    // Copy: the entries are converted in place and the caller's bytes stay as sent.
-    return { dataType: 'arm_smmuv3', buf: new Uint8Array(body), count: body.length / ENTRY_BYTES };
+    // Invalidation converts the entries in place (a copy keeps the caller's bytes as sent); a
+    // queue's commands are only copied into guest memory and the consumer's ring (domain/hwqueue.ts).
+    const buf = schema === queueCommandsBody ? body : new Uint8Array(body);
+    return { dataType: 'arm_smmuv3', buf, count: body.length / ENTRY_BYTES };
   }
   const parsed = schema.safeParse(body);
   if (!parsed.success) {

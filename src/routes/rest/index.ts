@@ -4,9 +4,10 @@
  * Errors reach the app's one error handler (plugins/problem.ts). Every write runs in its write
  * scope and honours Idempotency-Key (plugins/idempotency.ts).
  */
-import type { FastifyPluginAsync, FastifySerializerCompiler } from 'fastify';
+import type { FastifyPluginAsync, FastifySchemaCompiler, FastifySerializerCompiler } from 'fastify';
 import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { idParams, U32_MAX } from '../../schema/common.js';
 import { idempotencyPlugin } from '../plugins/idempotency.js';
 import { problemFor, sendProblem } from '../plugins/problem.js';
 import { auditRoutes } from './audit.js';
@@ -33,7 +34,38 @@ import { objectRoutes } from './objects.js';
 export const jsonSerializerCompiler: FastifySerializerCompiler<unknown> = () => (data) => JSON.stringify(data);
 
 /** What a route without query parameters validates its query against: nothing may be there. */
-const NO_QUERY = z.strictObject({});
+export const NO_QUERY = z.strictObject({});
+
+const DECIMAL_ID = /^[0-9]{1,10}$/;
+const isEmpty = (data: unknown): boolean => {
+  if (data === null || data === undefined) return false;
+  for (const _ in data as object) return false;
+  return true;
+};
+
+/**
+ * fastify-type-provider-zod's validator, with a shortcut for the two schemas nearly every read
+ * validates: a route's empty query (NO_QUERY) and `{ id }` path parameters (idParams). A request
+ * that is obviously valid gets exactly what zod answers for it — `{}`, `{ id: <number> }` — and
+ * everything else, every failure included, goes through zod as before (its errors, its EINVAL).
+ * A zod parse of those two costs a few µs per request, a visible share of a GET (issue 13);
+ * test/api/validation-shortcut.test.ts holds the shortcut to zod's answers.
+ */
+export const restValidatorCompiler: FastifySchemaCompiler<z.ZodType> = (route) => {
+  const zod = validatorCompiler(route);
+  if (route.schema === NO_QUERY) return (data: unknown) => (isEmpty(data) ? { value: {} } : zod(data));
+  if (route.schema === idParams) {
+    return (data: unknown) => {
+      const text = (data as { id?: unknown } | null)?.id;
+      if (typeof text === 'string' && DECIMAL_ID.test(text) && Object.keys(data as object).length === 1) {
+        const id = Number(text);
+        if (id >= 1 && id <= U32_MAX) return { value: { id } };
+      }
+      return zod(data);
+    };
+  }
+  return zod;
+};
 
 /** A route's path (`/v1/contexts/:id/devices/:deviceId`) as a regular expression for a request's path. */
 function pathPattern(url: string): RegExp {
@@ -50,7 +82,7 @@ export interface RestOptions {
 }
 
 export const restApi: FastifyPluginAsync<RestOptions> = async (app, opts) => {
-  app.setValidatorCompiler(validatorCompiler);
+  app.setValidatorCompiler(restValidatorCompiler);
   app.setSerializerCompiler(jsonSerializerCompiler);
   const zapp = app.withTypeProvider<ZodTypeProvider>();
   // Raw invalidation entries, guest memory: bytes as sent.
