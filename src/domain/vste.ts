@@ -32,14 +32,13 @@ export type VsteConfig = 'abort' | 'bypass' | 's1_translate' | 'invalid';
 export interface ValidatedVste {
   /** The words as accepted: a V=0 vSTE is zeroed (the kernel keeps nothing of it). */
   ste: [bigint, bigint];
-  config: VsteConfig;
   /** arm_smmu_validate_vste: cfg == S1_TRANS && EATS == TRANS. */
   enableAts: boolean;
 }
 
 /** arm_smmu_validate_vste: violations are EIO. */
 export function validateVste(ste0: bigint, ste1: bigint): ValidatedVste {
-  if (STE0_V(ste0) === 0) return { ste: [0n, 0n], config: 'invalid', enableAts: false };
+  if (STE0_V(ste0) === 0) return { ste: [0n, 0n], enableAts: false };
   if ((ste0 & ~STRTAB_STE_0_NESTING_ALLOWED) !== 0n || (ste1 & ~STRTAB_STE_1_NESTING_ALLOWED) !== 0n) {
     fail('EIO', 'vSTE sets bits a guest may not control (allowed: word 0 0xf80fffffffffffff, word 1 0x380000ff)');
   }
@@ -51,10 +50,10 @@ export function validateVste(ste0: bigint, ste1: bigint): ValidatedVste {
   if (eats !== STRTAB_STE_1_EATS_ABT && eats !== STRTAB_STE_1_EATS_TRANS) {
     fail('EIO', `vSTE EATS ${eats} is not ABT (0) or TRANS (1)`);
   }
-  const config: VsteConfig = cfg === STRTAB_STE_0_CFG_ABORT ? 'abort' : cfg === STRTAB_STE_0_CFG_BYPASS ? 'bypass' : 's1_translate';
   // The kernel strips EATS from the copy it keeps (arm_smmu_make_nested_domain_ste sets it from
   // enable_ats at attach): the stored vSTE has EATS 0, `enableAts` remembers what it asked for.
-  return { ste: [ste0, ste1 & ~STE1_EATS_MASK], config, enableAts: cfg === STRTAB_STE_0_CFG_S1_TRANS && eats === STRTAB_STE_1_EATS_TRANS };
+  // What the stored words configure is read back from them (decodeVste), in one place.
+  return { ste: [ste0, ste1 & ~STE1_EATS_MASK], enableAts: cfg === STRTAB_STE_0_CFG_S1_TRANS && eats === STRTAB_STE_1_EATS_TRANS };
 }
 
 export interface DecodedVste {
