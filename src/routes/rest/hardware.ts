@@ -6,7 +6,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod, ZodTypeProvider } from 'fastify-type-provider-zod';
 import { IommufdError } from '../../domain/errors.js';
 import { idParams } from '../../schema/common.js';
-import { ackHwQueueBody, allocHwQueueBody, invalidateBody, patchHwQueueBody, queueCommandsBody, smmuStateQuery, translateBody } from '../../schema/hardware.js';
+import { ackHwQueueBody, allocHwQueueBody, fastCommandEntries, invalidateBody, patchHwQueueBody, queueCommandsBody, smmuStateQuery, translateBody } from '../../schema/hardware.js';
 import { scopedListQueryShape } from '../../schema/common.js';
 import { binary, hwQueueEnabledView, hwQueuePage, hwQueueView, invalidationView, queueRunView, smmuStateView, translationView, viommuStatsView } from '../../schema/views.js';
 import { errnos } from '../plugins/openapi.js';
@@ -30,6 +30,8 @@ export function invalidationEntries(request: FastifyRequest, schema: typeof inva
     const buf = schema === queueCommandsBody ? body : new Uint8Array(body);
     return { dataType: 'arm_smmuv3', buf, count: body.length / ENTRY_BYTES };
   }
+  const fast = fastCommandEntries(body, schema === invalidateBody);
+  if (fast) return fast;
   const parsed = schema.safeParse(body);
   if (!parsed.success) {
     const errors = parsed.error.issues.map((i) => ({ path: ['body', ...i.path].join('/'), message: i.message }));
