@@ -115,7 +115,7 @@ describe('serialised writes', () => {
     const ctx = must(await t.req('POST', '/v1/contexts', { name: 'vm' }), 201).id;
     const before = await t.snapshot();
     // Make the next commit fail inside SQLite: a trigger aborts any insert into the object table.
-    await t.database.db.$executeRawUnsafe(`CREATE TRIGGER fail_insert BEFORE INSERT ON "IommufdObject" BEGIN SELECT RAISE(ABORT, 'injected'); END`);
+    await (await t.database.prisma()).$executeRawUnsafe(`CREATE TRIGGER fail_insert BEFORE INSERT ON "IommufdObject" BEGIN SELECT RAISE(ABORT, 'injected'); END`);
     const res = await t.req('POST', '/v1/ioas', { contextId: ctx });
     expect(res.status).toBe(500);
     expect(res.body.errno).toBe('EINTERNAL');
@@ -123,7 +123,7 @@ describe('serialised writes', () => {
     const after = await t.snapshot();
     expect(after.db).toBe(before.db);
     expect(after.graph).toBe(before.graph);
-    await t.database.db.$executeRawUnsafe('DROP TRIGGER fail_insert');
+    await (await t.database.prisma()).$executeRawUnsafe('DROP TRIGGER fail_insert');
     const ok = must(await t.req('POST', '/v1/ioas', { contextId: ctx }), 201);
     expect((await t.req('GET', `/v1/objects/${ok.id}`)).status).toBe(200);
     await expectConsistent(t);
@@ -161,13 +161,13 @@ describe('serialised writes', () => {
     t = await startApp();
     const ctx = must(await t.req('POST', '/v1/contexts', { name: 'vm' }), 201).id;
     const before = await t.snapshot();
-    await t.database.db.$executeRawUnsafe(`CREATE TRIGGER fail_insert BEFORE INSERT ON "IommufdObject" BEGIN SELECT RAISE(ABORT, 'injected'); END`);
+    await (await t.database.prisma()).$executeRawUnsafe(`CREATE TRIGGER fail_insert BEFORE INSERT ON "IommufdObject" BEGIN SELECT RAISE(ABORT, 'injected'); END`);
     const results = await Promise.all([t.req('POST', '/v1/contexts', { name: 'other' }), t.req('POST', '/v1/ioas', { contextId: ctx })]);
     expect(results.map((r) => r.status)).toEqual([500, 500]);
     const after = await t.snapshot();
     expect(after.db).toBe(before.db);
     expect(after.graph).toBe(before.graph);
-    await t.database.db.$executeRawUnsafe('DROP TRIGGER fail_insert');
+    await (await t.database.prisma()).$executeRawUnsafe('DROP TRIGGER fail_insert');
     must(await t.req('POST', '/v1/ioas', { contextId: ctx }), 201);
     await expectConsistent(t);
   });
@@ -175,7 +175,7 @@ describe('serialised writes', () => {
   it('writes: SQLite runs in WAL mode, checked at start', async () => {
     t = await startApp();
     expect(t.database.journalMode).toBe('wal');
-    const rows = await t.database.db.$queryRawUnsafe<Array<{ journal_mode: string }>>('PRAGMA journal_mode');
+    const rows = await (await t.database.prisma()).$queryRawUnsafe<Array<{ journal_mode: string }>>('PRAGMA journal_mode');
     expect(rows[0].journal_mode).toBe('wal');
     const ready = await t.req('GET', '/readyz');
     expect(ready.status).toBe(200);

@@ -111,7 +111,7 @@ describe('storage: one path, one connection, the WAL as the only journal', () =>
     const { t } = await setup();
     // A temp table is visible only on the connection that created it.
     t.database.sqlite.exec('CREATE TEMP TABLE probe (x)');
-    const rows = await t.database.db.$queryRawUnsafe<Array<{ name: string }>>("SELECT name FROM temp.sqlite_master WHERE name = 'probe'");
+    const rows = await (await t.database.prisma()).$queryRawUnsafe<Array<{ name: string }>>("SELECT name FROM temp.sqlite_master WHERE name = 'probe'");
     expect(rows.map((r) => r.name)).toEqual(['probe']);
     t.database.sqlite.exec('DROP TABLE temp.probe');
   });

@@ -12,7 +12,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
-import { PrismaClient } from '../generated/prisma/client.js';
+import type { PrismaClient } from '../generated/prisma/client.js';
 import { applyPendingMigrations } from './migrate.js';
 
 export type Db = InstanceType<typeof PrismaClient>;
@@ -25,8 +25,15 @@ export function sqliteFileFromUrl(url: string): string {
 }
 
 export interface OpenedDatabase {
-  db: Db;
-  /** The better-sqlite3 connection under `db` (the same one, not a second). */
+  /**
+   * Prisma's client on this connection, loaded on the first call: the service itself never asks
+   * for it (its queries are prepared statements), so the generated client's modules (~9 MB of
+   * RSS) are not loaded at start; the tests' raw SQL and scripts ask for it.
+   */
+  prisma(): Promise<Db>;
+  /** Whether `prisma()` has been called (the generated client loaded). */
+  prismaLoaded(): boolean;
+  /** The better-sqlite3 connection under Prisma's client (the same one, not a second). */
   sqlite: Sqlite;
   file: string;
   journalMode: string;
@@ -90,7 +97,9 @@ export async function openDatabase(databaseUrl: string): Promise<OpenedDatabase>
   const appliedMigrations = await applyPendingMigrations(file);
   // One writer process; the busy timeout covers a checkpoint or an external reader (a backup).
   const shared = sharedAdapter(file);
-  const db = new PrismaClient({ adapter: shared.factory });
+  let client: Promise<Db> | undefined;
+  const prisma = (): Promise<Db> =>
+    (client ??= import('../generated/prisma/client.js').then(({ PrismaClient: Client }) => new Client({ adapter: shared.factory })));
   const adapter = await shared.open();
   const sqlite = (adapter as unknown as { client?: Sqlite }).client;
   if (!sqlite || typeof sqlite.prepare !== 'function') {
@@ -100,7 +109,7 @@ export async function openDatabase(databaseUrl: string): Promise<OpenedDatabase>
   // Closes the connection: through Prisma when Prisma has it (its $disconnect disposes the
   // adapter), else the adapter's own dispose.
   const close = async (): Promise<void> => {
-    if (shared.connectedByPrisma()) await db.$disconnect();
+    if (shared.connectedByPrisma() && client) await (await client).$disconnect();
     else if (sqlite.open) await adapter.dispose();
   };
   const journalMode = String(sqlite.pragma('journal_mode = WAL', { simple: true }) ?? '').toLowerCase();
@@ -113,7 +122,8 @@ export async function openDatabase(databaseUrl: string): Promise<OpenedDatabase>
   sqlite.pragma('foreign_keys = ON');
   const countMigrations = sqlite.prepare('SELECT COUNT(*) AS n FROM _prisma_migrations WHERE finished_at IS NOT NULL').pluck().safeIntegers(false);
   return {
-    db,
+    prisma,
+    prismaLoaded: () => client !== undefined,
     sqlite,
     file,
     journalMode,

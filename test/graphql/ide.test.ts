@@ -3,8 +3,14 @@
  * are served by the service from the npm package (no CDN: it works without internet), open like
  * /docs even when API_TOKENS is set, while /graphql keeps its roles.
  */
-import { existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { getDistDirectory } from 'altair-static';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { altairDist } from '../../src/routes/graphql/ide.js';
 import { startApp, type TestApp } from '../helper.js';
 
 let t: TestApp;
@@ -34,6 +40,36 @@ it('graphql ide: /altair serves the HTML page and every script, style and icon i
   expect(anonymous.statusCode).toBe(401);
   const viewer = await t.app.inject({ method: 'POST', url: '/graphql', payload: { query: '{ smmus { id } }' }, headers: { authorization: 'Bearer viewer-token-1' } });
   expect(JSON.parse(viewer.body).data.smmus.length).toBeGreaterThan(0);
+});
+
+it("graphql ide: the assets' directory found without loading altair-static is the package's own getDistDirectory()", () => {
+  expect(altairDist()).toBe(getDistDirectory());
+  expect(existsSync(path.join(altairDist(), 'index.html'))).toBe(true);
+});
+
+it('graphql ide: altair-static is loaded on the first request for /altair, not when the service starts (a fresh process)', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'vsmmu-ide-'));
+  const root = path.resolve(import.meta.dirname, '../..');
+  const script = `
+    import { createRequire } from 'node:module';
+    const { buildApp } = await import(${JSON.stringify(path.join(root, 'src/app.ts'))});
+    const { loadConfig } = await import(${JSON.stringify(path.join(root, 'src/config.ts'))});
+    const key = createRequire(${JSON.stringify(path.join(root, 'package.json'))}).resolve('altair-static');
+    const loaded = () => Object.keys(createRequire(import.meta.url).cache).includes(key);
+    const { app } = await buildApp(loadConfig({ DATABASE_URL: 'file:' + ${JSON.stringify(path.join(dir, 'ide.db'))}, LOG_LEVEL: 'silent' }));
+    await app.ready();
+    const atStart = loaded();
+    const asset = await app.inject({ method: 'GET', url: '/altair/styles.css' });
+    const afterAsset = loaded();
+    const page = await app.inject({ method: 'GET', url: '/altair' });
+    console.log(JSON.stringify({ atStart, afterAsset, asset: asset.statusCode, page: page.statusCode, init: page.body.includes('AltairGraphQL.init'), afterPage: loaded() }));
+    await app.close();`;
+  try {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root });
+    expect(JSON.parse(stdout.trim().split('\n').pop()!)).toEqual({ atStart: false, afterAsset: false, asset: 200, page: 200, init: true, afterPage: true });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 it('graphql ide: /altair is not an operation of /openapi.json', async () => {

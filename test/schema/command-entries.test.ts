@@ -18,7 +18,7 @@ function viaZod(body: unknown, withDataType: boolean): { dataType: string; bytes
     view.setBigUint64(i * 16, w0, true);
     view.setBigUint64(i * 16 + 8, w1, true);
   });
-  return { dataType: 'dataType' in parsed.data ? parsed.data.dataType : 'arm_smmuv3', bytes: [...buf] };
+  return { dataType: 'dataType' in parsed.data ? String(parsed.data.dataType) : 'arm_smmuv3', bytes: [...buf] };
 }
 
 function viaFast(body: unknown, withDataType: boolean): { dataType: string; bytes: number[] } | null {

@@ -18,7 +18,7 @@ type Records = { [T in TableName]: TableRecords[T][] };
 
 /** The load as it was (Prisma's findMany, then the column maps): the reference. */
 async function prismaRows(t: TestApp) {
-  const db = t.database.db;
+  const db = await t.database.prisma();
   const [meta, smmus, contexts, devices, objects, mappings, pages, events, idempotency, audit] = await Promise.all([
     db.meta.findMany(),
     db.smmu.findMany({ orderBy: { id: 'asc' } }),

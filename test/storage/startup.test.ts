@@ -1,7 +1,8 @@
 /**
  * The start-up path of storage (issue 13, startup_100k_s and rss_100k_mb):
- * - openDatabase opens the one connection itself and leaves Prisma's client unconnected (its
- *   first query connects it, on that same connection, and only then loads its query compiler);
+ * - openDatabase opens the one connection itself and leaves Prisma's client unloaded and
+ *   unconnected (`prisma()` loads it; its first query connects it, on that same connection, and
+ *   only then loads its query compiler); the service never asks for it, writes and reads included;
  *   the readiness count runs as a prepared statement; close() closes the connection either way.
  * - The object table is loaded per type straight into records (statements.ts readObjects, rows.ts
  *   objectReader): the same records, in id order, as the row path (`SELECT *`, Prisma's decoding,
@@ -11,6 +12,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startApp } from '../helper.js';
 import type { ObjectRec } from '../../src/domain/types.js';
 import { openDatabase, type OpenedDatabase } from '../../src/storage/database.js';
 import { MIGRATIONS_DIR } from '../../src/storage/migrate.js';
@@ -38,16 +40,18 @@ describe('storage start-up', () => {
     const db = await freshDatabase();
     try {
       expect(db.prismaConnected()).toBe(false);
+      expect(db.prismaLoaded()).toBe(false);
       expect(db.finishedMigrations()).toBe(migrationCount());
       expect(db.prismaConnected()).toBe(false);
+      expect(db.prismaLoaded()).toBe(false);
       // A TEMP table exists on its own connection only: Prisma sees it, so Prisma got this one.
       db.sqlite.exec('CREATE TEMP TABLE "probe" ("x" INTEGER)');
       db.sqlite.prepare('INSERT INTO temp."probe" ("x") VALUES (?)').run(42);
-      const rows = await db.db.$queryRawUnsafe<Array<{ x: bigint | number }>>('SELECT "x" FROM temp."probe"');
+      const rows = await (await db.prisma()).$queryRawUnsafe<Array<{ x: bigint | number }>>('SELECT "x" FROM temp."probe"');
       expect(rows.map((r) => Number(r.x))).toEqual([42]);
       expect(db.prismaConnected()).toBe(true);
       // And its writes are the connection's: seen by the prepared statements at once.
-      await db.db.$executeRawUnsafe('INSERT INTO temp."probe" ("x") VALUES (7)');
+      await (await db.prisma()).$executeRawUnsafe('INSERT INTO temp."probe" ("x") VALUES (7)');
       expect(db.sqlite.prepare('SELECT COUNT(*) FROM temp."probe"').pluck().get()).toBe(2n);
     } finally {
       await db.close();
@@ -56,11 +60,27 @@ describe('storage start-up', () => {
     expect(() => db.finishedMigrations()).toThrow();
   });
 
+  it('the service never loads Prisma\'s client: creates, reads, a list page and /readyz run without it', async () => {
+    const t = await startApp();
+    try {
+      const ctx = await t.req('POST', '/v1/contexts', { name: 'vm-lazy' });
+      expect(ctx.status).toBe(201);
+      expect((await t.req('POST', '/v1/ioas', { contextId: ctx.body.id })).status).toBe(201);
+      expect((await t.req('GET', '/v1/objects?limit=10')).status).toBe(200);
+      expect((await t.req('GET', '/readyz')).status).toBe(200);
+      expect(t.database.prismaLoaded()).toBe(false);
+      expect(t.database.prismaConnected()).toBe(false);
+    } finally {
+      await t.close();
+    }
+  });
+
   it('close: the connection closes also when Prisma never connected', async () => {
     const db = await freshDatabase();
     expect(db.sqlite.open).toBe(true);
     await db.close();
     expect(db.prismaConnected()).toBe(false);
+    expect(db.prismaLoaded()).toBe(false);
     expect(db.sqlite.open).toBe(false);
   });
 

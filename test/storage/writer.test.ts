@@ -33,7 +33,7 @@ async function emptyDatabase(): Promise<OpenedDatabase> {
 const created = <T extends TableName>(table: T, record: TableRecords[T]): StagedChange => ({ table, key: recordKey(table, record), record, created: true });
 
 /** The earlier structural write path: Prisma's create of the column map's row (as prisma-repository.ts did). */
-async function prismaCreate(db: OpenedDatabase['db'], table: TableName, record: TableRecords[TableName]): Promise<void> {
+async function prismaCreate(db: Awaited<ReturnType<OpenedDatabase['prisma']>>, table: TableName, record: TableRecords[TableName]): Promise<void> {
   const row = toRow(table, record as never) as never;
   switch (table) {
     case 'meta':
@@ -91,7 +91,7 @@ describe('storage writer: one path for every change of every table', () => {
     const changes: StagedChange[] = [];
     for (const table of TABLE_ORDER) {
       for (const record of world[table] as Array<TableRecords[TableName]>) {
-        await prismaCreate(viaPrisma.db, table, record);
+        await prismaCreate(await viaPrisma.prisma(), table, record);
         changes.push(created(table, record));
       }
     }
