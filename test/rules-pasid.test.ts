@@ -258,6 +258,28 @@ describe('PASID attach (VFIO attach with a PASID; iommufd core then arm_smmu_set
     expect(must(await t!.req('GET', `/v1/hwpts/${a.id}`), 200).pasidDevices).toEqual([]);
   });
 
+  it('iommufd_device_auto_get_domain: an auto HWPT that refuses the RID (no pasid flag, PASIDs attached) is skipped: a new PASID-compatible one, then the first that takes it', async () => {
+    const v = await vm();
+    // nic0 (no PASIDs) makes the IOAS's first auto HWPT, without the pasid flag.
+    const first = must(await attach(v.nic, v.ioas), 200).attachedTo;
+    expect(must(await t!.req('GET', `/v1/hwpts/${first}`), 200)).toMatchObject({ auto: true, pasid: false });
+    // gpu0 with a PASID attached: iommufd_hwpt_pasid_compat refuses `first` (EINVAL), so the
+    // kernel goes on to allocate a new auto HWPT, PASID-compatible — not an error.
+    must(await putPasid(v.gpu, 5, (await hwpt(v.gpu, v.ioas, ['pasid'])).id), 200);
+    const second = must(await attach(v.gpu, v.ioas), 200).attachedTo;
+    expect(second).not.toBe(first);
+    expect(must(await t!.req('GET', `/v1/hwpts/${second}`), 200)).toMatchObject({ auto: true, pasid: true, ioasId: v.ioas });
+    // accel0 with a PASID attached: `first` still refuses it, `second` takes it — reused, no third.
+    must(await putPasid(v.accel, 3, (await hwpt(v.accel, v.ioas, ['pasid'])).id), 200);
+    expect(must(await attach(v.accel, v.ioas), 200).attachedTo).toBe(second);
+    // nvme0 without PASIDs takes the first one that accepts it: `first`.
+    const nvme = (await deviceByName(t!, 'nvme0')).id;
+    must(await t!.req('POST', `/v1/contexts/${v.ctx}/devices`, { deviceId: nvme }), 201);
+    expect(must(await attach(nvme, v.ioas), 200).attachedTo).toBe(first);
+    const autos = must(await t!.req('GET', `/v1/hwpts?contextId=${v.ctx}`), 200).items.filter((h: { auto: boolean; ioasId: number }) => h.auto && h.ioasId === v.ioas);
+    expect(autos.map((h: { id: number }) => h.id).sort((a: number, b: number) => a - b)).toEqual([first, second].sort((a, b) => a - b));
+  });
+
   it('an IOAS as ptId: the PASID gets a PASID-compatible auto HWPT, shared with the RID\'s attach to the same IOAS, released with its last user', async () => {
     const v = await vm();
     const d = must(await putPasid(v.gpu, 4, v.ioas), 200);

@@ -24,12 +24,13 @@ export function attachDevice(tx: WriteTx, deviceId: number, ptId: number): Devic
   let hwpt: ObjectRec;
   switch (pt.type) {
     case 'ioas': {
-      // iommufd_device_auto_get_domain: an auto HWPT of this IOAS the device can use (its SMMU;
-      // PASID-compatible while it has PASIDs attached), else a new one.
+      // iommufd_device_auto_get_domain: the first auto HWPT of this IOAS the device can use (its
+      // SMMU; PASID-compatible while it has PASIDs attached) — one that refuses the attach with
+      // EINVAL is skipped, not an error — else a new one with the device's auto flags.
       const existing = [...tx.indexed('objects', 'ioas', pt.id)].find(
-        (o): o is HwptPagingRec => o.type === 'hwpt_paging' && o.auto && o.smmuId === device.smmuId,
+        (o): o is HwptPagingRec => o.type === 'hwpt_paging' && o.auto && o.smmuId === device.smmuId && (o.pasidCompat || device.pasids.length === 0),
       );
-      hwpt = existing && (existing.pasidCompat || device.pasids.length === 0) ? existing : newPagingHwpt(tx, device, pt.id, autoHwptFlags(device), true);
+      hwpt = existing ?? newPagingHwpt(tx, device, pt.id, autoHwptFlags(device), true);
       break;
     }
     case 'hwpt_paging':
