@@ -89,8 +89,8 @@ export type MappingView = ReturnType<typeof mappingView>;
  * (src/domain/objects/) declare their views as plain records; that each matches its schema of
  * src/schema/views.ts is what the tests check on every answer (test/helper.ts).
  */
-export function objectView<R extends ObjectRec>(service: Iommufd, o: R): ViewOf<R['type']> {
-  return describeObject(service.graph, o) as ViewOf<R['type']>;
+export function objectView<R extends ObjectRec>(service: Iommufd, o: R, keep: 'always' | 'ifRoom' = 'always'): ViewOf<R['type']> {
+  return describeObject(service.graph, o, keep) as ViewOf<R['type']>;
 }
 
 /** The view of an object of type T. */
@@ -106,7 +106,8 @@ export function hwInfoView(info: HwInfo): HwInfoView {
 
 /** A list page of objects (of types T, when the list was filtered by type). */
 export function objectPageView<T extends ObjectType = ObjectType>(service: Iommufd, page: Page<ObjectRec>): { items: Array<ViewOf<T>>; nextCursor: string | null } {
-  return pageView(page, (o) => objectView(service, o) as ViewOf<T>);
+  // A page keeps no view at another's expense: a walk of every page would churn them all.
+  return pageView(page, (o) => objectView(service, o, 'ifRoom') as ViewOf<T>);
 }
 
 /** A list page of api.md "Lists". */

@@ -1,10 +1,13 @@
 /**
  * The generic object table (src/domain/object-table.ts), through the public API: what a destroy
  * takes with it, which HWPTs a detach releases, the order of a context's teardown, the order of
- * a HWPT's devices, and a bound device's id in another context.
+ * a HWPT's devices, and a bound device's id in another context; and the views kept beside records
+ * (`objectView`, KEPT_VIEWS): a list keeps a view only while there is room, a GET keeps its view
+ * by pushing the oldest out.
  */
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { KEPT_VIEWS, objectView } from '../../src/domain/object-table.js';
 import { buildViommu, deviceByName, expectProblem, must, startApp, type TestApp } from '../helper.js';
 
 let t: TestApp | undefined;
@@ -93,4 +96,39 @@ describe('object table', () => {
     must(await t.req('POST', `/v1/contexts/${ctx2}/devices`, { deviceId: elsewhere.id }), 201);
     expectProblem(await t.req('PUT', `/v1/devices/${g.dev}/attachment`, { ptId: elsewhere.id }), 'ENOENT', 404);
   });
+
+  it('kept views: a walk of every list page past KEPT_VIEWS pushes no kept view out; a GET still keeps its view', async () => {
+    t = await startApp();
+    const ctx = must(await t.req('POST', '/v1/contexts', { name: 'views' }), 201).id;
+    const service = t.service;
+    const made: number[] = [];
+    for (let i = 0; i < KEPT_VIEWS + 300; i += 200) {
+      made.push(...(await Promise.all(Array.from({ length: Math.min(200, KEPT_VIEWS + 300 - i) }, () => t!.req('POST', '/v1/ioas', { contextId: ctx })))).map((r) => must(r, 201).id as number));
+    }
+    const rec = (id: number) => service.graph.get('objects', id)!;
+    // A GET keeps the view: asked again, the same frozen object.
+    const first = made[0];
+    const v = objectView(service.graph, rec(first));
+    expect(objectView(service.graph, rec(first))).toBe(v);
+    // Walk every page over HTTP (100 a page): more objects than views can be kept.
+    let cursor: string | null = null;
+    let seen = 0;
+    do {
+      const page: { items: Array<{ id: number; type: string }>; nextCursor: string | null } = must(await t.req('GET', `/v1/ioas?contextId=${ctx}${cursor ? `&cursor=${cursor}` : ''}`), 200);
+      seen += page.items.length;
+      cursor = page.nextCursor;
+    } while (cursor !== null);
+    expect(seen).toBe(made.length);
+    // The GET's view was not pushed out by the walk.
+    expect(objectView(service.graph, rec(first))).toBe(v);
+    // The second object's view, kept by its create and pushed out by the 16,384 creates after
+    // it, found no room in the walk: a list's view of it is not kept...
+    const evicted = made[1];
+    const a = objectView(service.graph, rec(evicted), 'ifRoom');
+    expect(objectView(service.graph, rec(evicted), 'ifRoom')).not.toBe(a);
+    expect(a).toEqual(objectView(service.graph, rec(evicted), 'ifRoom'));
+    // ...a GET's is, pushing the oldest kept out.
+    const b = objectView(service.graph, rec(evicted));
+    expect(objectView(service.graph, rec(evicted), 'ifRoom')).toBe(b);
+  }, 120_000);
 });
