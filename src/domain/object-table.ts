@@ -192,14 +192,16 @@ interface KeptView {
 }
 /**
  * Views kept, at most KEPT_VIEWS (the oldest kept goes first): ~450 bytes each, so ~7 MB. A
- * dashboard over 1,000 VMs of 11 objects reads 11,000. List pages keep a view only while there is
- * room (`keep: 'ifRoom'`): a walk of every page of a 100,000-object host would otherwise make
- * ~84,000 kept views old garbage (they had lived long enough to be promoted), ~45 MB of heap per
- * walk until the next full collection (bench/RESULTS.md, rss_100k_mb); a page's view that is not
- * kept dies young.
+ * dashboard over 1,000 VMs of 11 objects reads 11,000. List pages (`keep: 'scan'`) keep a view
+ * while there is room, and once full only for an object a list asked for before (among the last
+ * KEPT_VIEWS a list did not find kept, `scannedOnce`): a walk of every page of a 100,000-object
+ * host would otherwise turn ~84,000 kept views into old garbage (they had lived long enough to be
+ * promoted, ~45 MB of heap per walk until the next full collection, bench/RESULTS.md), while a
+ * page asked for again is kept as before. A page's view that is not kept dies young.
  */
 export const KEPT_VIEWS = 16_384;
 const keptViews = new Map<ObjectRec, KeptView>();
+const scannedOnce = new Set<ObjectRec>();
 
 /** Whether no table the kept view read has changed since. */
 function isCurrent(graph: ObjectGraph, kept: KeptView): boolean {
@@ -211,10 +213,10 @@ function isCurrent(graph: ObjectGraph, kept: KeptView): boolean {
  * GET /v1/objects/{id}: `{ id, type, contextId, ... }` with the type's own fields. Records are
  * replaced whole, never changed in place, so a view of the committed graph is kept beside its
  * record (frozen: every reader shares it) until the record is replaced or a table it read
- * changes: lists and dashboards that ask again cost a lookup per object. `keep: 'ifRoom'` (list
- * pages) uses a kept view and keeps a new one, but never pushes another out.
+ * changes: lists and dashboards that ask again cost a lookup per object. `keep: 'scan'` (list
+ * pages) pushes another kept view out only for an object a list asked for before (KEPT_VIEWS).
  */
-export function objectView(r: Reader, o: ObjectRec, keep: 'always' | 'ifRoom' = 'always'): Record<string, unknown> {
+export function objectView(r: Reader, o: ObjectRec, keep: 'always' | 'scan' = 'always'): Record<string, unknown> {
   // A transaction's reader (an idempotent answer shaped before the commit) reads staged changes.
   if (!(r instanceof ObjectGraph) || r.get('objects', o.id) !== o) return descriptorOf(o).view(o, viewContext(r));
   const kept = keptViews.get(o);
@@ -222,7 +224,11 @@ export function objectView(r: Reader, o: ObjectRec, keep: 'always' | 'ifRoom' = 
   const reads = new Set<TableName>();
   const view = Object.freeze(descriptorOf(o).view(o, viewContext(r, reads)));
   if (!kept && keptViews.size >= KEPT_VIEWS) {
-    if (keep === 'ifRoom') return view;
+    if (keep === 'scan' && !scannedOnce.delete(o)) {
+      scannedOnce.add(o);
+      if (scannedOnce.size > KEPT_VIEWS) scannedOnce.delete(scannedOnce.keys().next().value as ObjectRec);
+      return view;
+    }
     keptViews.delete(keptViews.keys().next().value as ObjectRec);
   }
   keptViews.set(o, { view, reads: [...reads].map((table) => [table, r.tableVersion(table)] as const) });

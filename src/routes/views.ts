@@ -89,7 +89,7 @@ export type MappingView = ReturnType<typeof mappingView>;
  * (src/domain/objects/) declare their views as plain records; that each matches its schema of
  * src/schema/views.ts is what the tests check on every answer (test/helper.ts).
  */
-export function objectView<R extends ObjectRec>(service: Iommufd, o: R, keep: 'always' | 'ifRoom' = 'always'): ViewOf<R['type']> {
+export function objectView<R extends ObjectRec>(service: Iommufd, o: R, keep: 'always' | 'scan' = 'always'): ViewOf<R['type']> {
   return describeObject(service.graph, o, keep) as ViewOf<R['type']>;
 }
 
@@ -106,8 +106,9 @@ export function hwInfoView(info: HwInfo): HwInfoView {
 
 /** A list page of objects (of types T, when the list was filtered by type). */
 export function objectPageView<T extends ObjectType = ObjectType>(service: Iommufd, page: Page<ObjectRec>): { items: Array<ViewOf<T>>; nextCursor: string | null } {
-  // A page keeps no view at another's expense: a walk of every page would churn them all.
-  return pageView(page, (o) => objectView(service, o, 'ifRoom') as ViewOf<T>);
+  // A page pushes another kept view out only for an object a list asked for before: a walk of
+  // every page would churn them all (domain/object-table.ts KEPT_VIEWS).
+  return pageView(page, (o) => objectView(service, o, 'scan') as ViewOf<T>);
 }
 
 /** A list page of api.md "Lists". */

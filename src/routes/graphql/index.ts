@@ -270,8 +270,8 @@ export const graphqlApi: FastifyPluginAsync<{ maxCost?: number }> = async (app, 
   /** The objects of `types` (ascending id), of one context when `contextId` is given: REST's lists, unpaged. */
   const listOf = (types: readonly ObjectType[], contextId: unknown) => {
     const ctxId = optId(contextId, 'contextId');
-    // As REST's pages: a list keeps no object's view at another's expense (object-table.ts KEPT_VIEWS).
-    return service.listObjects({ limit: Number.MAX_SAFE_INTEGER, contextId: ctxId, types }).items.map((o) => viewOf(service, o, 'ifRoom'));
+    // As REST's pages: a list does not churn the kept views (domain/object-table.ts KEPT_VIEWS).
+    return service.listObjects({ limit: Number.MAX_SAFE_INTEGER, contextId: ctxId, types }).items.map((o) => viewOf(service, o, 'scan'));
   };
   /** IOMMU_HWPT_INVALIDATE as the REST routes run it; every failure carries `entriesProcessed` (0 when none ran). */
   const invalidate = (a: Args, only?: 'viommu') => {
