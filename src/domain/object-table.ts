@@ -222,15 +222,20 @@ export function objectView(r: Reader, o: ObjectRec, keep: 'always' | 'scan' = 'a
   const kept = keptViews.get(o);
   if (kept && isCurrent(r, kept)) return kept.view;
   const reads = new Set<TableName>();
-  const view = Object.freeze(descriptorOf(o).view(o, viewContext(r, reads)));
+  const built = descriptorOf(o).view(o, viewContext(r, reads));
   if (!kept && keptViews.size >= KEPT_VIEWS) {
     if (keep === 'scan' && !scannedOnce.delete(o)) {
       scannedOnce.add(o);
       if (scannedOnce.size > KEPT_VIEWS) scannedOnce.delete(scannedOnce.keys().next().value as ObjectRec);
-      return view;
+      return Object.freeze(built);
     }
     keptViews.delete(keptViews.keys().next().value as ObjectRec);
   }
+  // What is kept is a copy: the descriptors' view literals then only ever make objects that die
+  // young. Kept themselves, they survived often enough for V8 to allocate every later view of
+  // those sites in the old generation (allocation-site pretenuring), where the views of a list
+  // walk — built, sent, dropped — piled up as old garbage until the next full collection.
+  const view = Object.freeze(structuredClone(built));
   keptViews.set(o, { view, reads: [...reads].map((table) => [table, r.tableVersion(table)] as const) });
   return view;
 }
