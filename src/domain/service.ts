@@ -5,6 +5,7 @@
  */
 import { bindDevice, createContext, deleteContext, lookupContext, unbindDevice } from './contexts.js';
 import { fail } from './errors.js';
+import { addr64 } from './format.js';
 import { attachDevice, detachDevice } from './attach.js';
 import { attachPasid, detachPasid } from './pasid.js';
 import { allocHwpt, type AllocHwptInput } from './hwpt.js';
@@ -14,7 +15,7 @@ import { changesStes, destroyObject, lookupObject } from './object-table.js';
 import type { Repository } from './repository.js';
 import { Store } from './store.js';
 import type { Topology } from './topology.js';
-import { OBJECT_TYPES, type ContextRec, type DeviceRec, type ObjectRec, type ObjectType, type SmmuRec, type TableRecords } from './types.js';
+import { OBJECT_TYPES, type ContextRec, type DeviceRec, type MappingRec, type ObjectRec, type ObjectType, type SmmuRec, type TableRecords } from './types.js';
 import type { HwQueueRec } from './objects/index.js';
 import { allocVdevice, allocViommu, type AllocVdeviceInput, type AllocViommuInput } from './viommu.js';
 import { Hardware } from './hardware.js';
@@ -234,9 +235,15 @@ export class Iommufd {
   unmapIoas(ioasId: number, range: { iova: bigint; length: bigint } | null) {
     return this.store.write((tx) => unmapIoas(tx, ioasId, range));
   }
-  listMappings(ioasId: number) {
+  /** A page of an IOAS's mappings by IOVA (api.md "Lists"): `cursor` is the last IOVA of the page before. */
+  listMappings(ioasId: number, q: { limit?: number; cursor?: bigint } = {}): Page<MappingRec> {
     lookupObject(this.graph, null, ioasId, ['ioas'], 'IOAS');
-    return mappingsOf(this.graph, ioasId);
+    const all = mappingsOf(this.graph, ioasId);
+    const limit = q.limit ?? 100;
+    let start = 0;
+    if (q.cursor !== undefined) while (start < all.length && all[start].iova <= q.cursor) start++;
+    const items = all.slice(start, start + limit);
+    return { items, nextCursor: start + limit < all.length ? addr64(items[items.length - 1].iova) : null };
   }
   allocHwpt(input: AllocHwptInput) {
     return this.store.write((tx) => allocHwpt(tx, input));

@@ -13,6 +13,12 @@ export const contextDeviceParams = z.object({
 
 export const createIoasBody = z.strictObject({ contextId: objectId });
 
+/** GET /v1/ioas/{id}/mappings: a list as api.md's ("Lists"), by IOVA; the cursor is the last IOVA returned. */
+export const mappingListQuery = z.strictObject({
+  limit: listQuery.shape.limit,
+  cursor: z.string().regex(/^0x[0-9a-f]{1,16}$/, 'must be a cursor this service returned').optional(),
+});
+
 export const mapBody = z.strictObject({
   iova: hex64,
   length: hex64,

@@ -295,7 +295,9 @@ export const eventqPage = page(eventqView, 'Eventq', 'vEVENTQs');
 export const mappingView = z
   .strictObject({ iova: hexAddr, length: hexAddr, hostAddress: hexAddr.describe('the simulated host memory backing it'), read: z.boolean(), write: z.boolean() })
   .meta({ id: 'Mapping', description: 'One IOAS mapping (IOMMU_IOAS_MAP)' });
-export const mappingList = z.strictObject({ items: z.array(mappingView) }).meta({ id: 'MappingList', description: "Every mapping of the IOAS, by IOVA (not paged)" });
+export const mappingList = z
+  .strictObject({ items: z.array(mappingView), nextCursor: z.string().nullable().describe('the next page\'s `cursor`, null on the last page') })
+  .meta({ id: 'MappingList', description: "A page of the IOAS's mappings, by IOVA" });
 export const unmappedView = z.strictObject({ unmapped: hexAddr.describe('bytes unmapped') }).meta({ id: 'Unmapped' });
 
 // ---------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@
  * context, so each list is compared with the exact set it must return — never with another list.
  */
 import { beforeAll, afterAll, describe, expect, it } from 'vitest';
-import { deviceByName, expectProblem, listAll, must, startApp, type TestApp } from '../helper.js';
+import { deviceByName, expectProblem, expectUnchanged, listAll, must, startApp, type TestApp } from '../helper.js';
 
 /** More than the default page: the default limit (100) must cut every collection. */
 const MANY = 105;
@@ -337,9 +337,50 @@ describe('lists: each collection returns exactly its own items', () => {
     ]);
     // An IOAS without mappings lists none; a non-IOAS id is ENOENT.
     const bare = expectedObjects((o) => o.type === 'ioas' && o.ctx === ctxA).at(-1)!;
-    expect(must(await t.req('GET', `/v1/ioas/${bare}/mappings`), 200).items).toEqual([]);
+    expect(must(await t.req('GET', `/v1/ioas/${bare}/mappings`), 200)).toEqual({ items: [], nextCursor: null });
     expectProblem(await t.req('GET', `/v1/ioas/${expectedObjects((o) => o.type === 'viommu')[0]}/mappings`), 'ENOENT', 404);
   });
+});
+
+describe('lists: an IOAS\'s mappings are a list like the others (api.md "Lists")', () => {
+  it('lists: GET /v1/ioas/{id}/mappings pages by IOVA — default 100, limit, cursor (the last IOVA), nextCursor null on the last page', async () => {
+    const m = await startApp();
+    try {
+      const ctx = must(await m.req('POST', '/v1/contexts', { name: 'maps' }), 201).id;
+      const ioas = must(await m.req('POST', '/v1/ioas', { contextId: ctx }), 201).id;
+      // 103 mappings, created out of IOVA order.
+      const iovas = Array.from({ length: 103 }, (_, i) => ((i * 37) % 103) * 0x2000 + 0x100000);
+      for (const iova of iovas) must(await m.req('POST', `/v1/ioas/${ioas}/mappings`, { iova: `0x${iova.toString(16)}`, length: '0x1000' }), 201);
+      const sorted = [...iovas].sort((a, b) => a - b).map((v) => `0x${v.toString(16)}`);
+      const first = must(await m.req('GET', `/v1/ioas/${ioas}/mappings`), 200);
+      expect(first.items.map((x: { iova: string }) => x.iova)).toEqual(sorted.slice(0, 100));
+      expect(first.nextCursor).toBe(sorted[99]);
+      const rest = must(await m.req('GET', `/v1/ioas/${ioas}/mappings?cursor=${first.nextCursor}`), 200);
+      expect(rest).toEqual({ items: expect.any(Array), nextCursor: null });
+      expect(rest.items.map((x: { iova: string }) => x.iova)).toEqual(sorted.slice(100));
+      // Pages of 7 with the cursor: every mapping once, in order.
+      const walked: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const page: { items: Array<{ iova: string }>; nextCursor: string | null } = must(await m.req('GET', `/v1/ioas/${ioas}/mappings?limit=7${cursor ? `&cursor=${cursor}` : ''}`), 200);
+        expect(page.items.length).toBeLessThanOrEqual(7);
+        walked.push(...page.items.map((x) => x.iova));
+        cursor = page.nextCursor;
+      } while (cursor !== null);
+      expect(walked).toEqual(sorted);
+      // A page that ends exactly at the last mapping has no next cursor.
+      expect(must(await m.req('GET', `/v1/ioas/${ioas}/mappings?limit=3&cursor=${sorted[99]}`), 200).nextCursor).toBeNull();
+      // Malformed paging is EINVAL and changes nothing; a cursor past the end is an empty last page.
+      await expectUnchanged(m, async () => {
+        for (const q of ['limit=0', 'limit=501', 'limit=x', 'cursor=5', 'cursor=0xZZ', 'cursor=0X10', `cursor=0x${'1'.repeat(17)}`, 'cursor=', 'iova=0x1000']) {
+          expectProblem(await m.req('GET', `/v1/ioas/${ioas}/mappings?${q}`), 'EINVAL', 400);
+        }
+      });
+      expect(must(await m.req('GET', `/v1/ioas/${ioas}/mappings?cursor=0xffffffffffffffff`), 200)).toEqual({ items: [], nextCursor: null });
+    } finally {
+      await m.close();
+    }
+  }, 60_000);
 });
 
 describe('lists: filters', () => {

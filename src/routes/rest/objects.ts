@@ -8,6 +8,7 @@ import {
   attachBody,
   createIoasBody,
   mapBody,
+  mappingListQuery,
   objectListQuery,
   pasidParams,
   scopedListQuery,
@@ -110,8 +111,20 @@ export const objectRoutes: FastifyPluginAsyncZod = async (app) => {
   );
   app.get(
     '/ioas/:id/mappings',
-    { schema: { tags, summary: "List an IOAS's mappings", description: errnos({ ENOENT: 'no such IOAS' }), params: idParams, response: { 200: mappingList } } },
-    async (req) => ({ items: service.listMappings(req.params.id).map(views.mappingView) }),
+    {
+      schema: {
+        tags,
+        summary: "List an IOAS's mappings, by IOVA (a page, as every list)",
+        description: errnos({ ENOENT: 'no such IOAS', EINVAL: 'limit outside 1..500, or a cursor this service did not return' }),
+        params: idParams,
+        querystring: mappingListQuery,
+        response: { 200: mappingList },
+      },
+    },
+    async (req) => {
+      const { limit, cursor } = req.query;
+      return views.pageView(service.listMappings(req.params.id, { limit, cursor: cursor === undefined ? undefined : BigInt(cursor) }), views.mappingView);
+    },
   );
   app.delete(
     '/ioas/:id/mappings',
