@@ -52,6 +52,8 @@ it('graphql ide: altair-static is loaded on the first request for /altair, not w
   const root = path.resolve(import.meta.dirname, '../..');
   const script = `
     import { createRequire } from 'node:module';
+    // This Node's better-sqlite3 first, as src/server.ts does (storage/sqlite-driver.ts).
+    await import(${JSON.stringify(path.join(root, 'src/storage/sqlite-driver.ts'))});
     const { buildApp } = await import(${JSON.stringify(path.join(root, 'src/app.ts'))});
     const { loadConfig } = await import(${JSON.stringify(path.join(root, 'src/config.ts'))});
     const key = createRequire(${JSON.stringify(path.join(root, 'package.json'))}).resolve('altair-static');
