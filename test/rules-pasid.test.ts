@@ -280,6 +280,31 @@ describe('PASID attach (VFIO attach with a PASID; iommufd core then arm_smmu_set
     expect(autos.map((h: { id: number }) => h.id).sort((a: number, b: number) => a - b)).toEqual([first, second].sort((a, b) => a - b));
   });
 
+  it('iommufd_device_auto_get_domain for a PASID: an IOAS whose auto HWPT the RID already made is reused for the PASID, by another device of the SMMU too', async () => {
+    const v = await vm();
+    const auto = must(await attach(v.gpu, v.ioas), 200).attachedTo;
+    expect(must(await putPasid(v.gpu, 4, v.ioas), 200).pasids).toEqual([{ pasid: 4, hwptId: auto }]);
+    expect(must(await putPasid(v.accel, 2, v.ioas), 200).pasids).toEqual([{ pasid: 2, hwptId: auto }]);
+    const autos = must(await t!.req('GET', `/v1/hwpts?contextId=${v.ctx}`), 200).items.filter((h: { auto: boolean }) => h.auto);
+    expect(autos.map((h: { id: number }) => h.id)).toEqual([auto]);
+  });
+
+  it('PASID attachments: kept in PASID order; a replace releases the auto HWPT it leaves; a detach takes only its PASID; detaching one not attached changes nothing', async () => {
+    const v = await vm();
+    const dom = await hwpt(v.gpu, v.ioas, ['pasid']);
+    for (const pasid of [9, 3, 6]) must(await putPasid(v.gpu, pasid, dom.id), 200);
+    expect(must(await t!.req('GET', `/v1/devices/${v.gpu}`), 200).pasids.map((a: { pasid: number }) => a.pasid)).toEqual([3, 6, 9]);
+    // PASID 4 on the IOAS gets an auto HWPT of its own (the RID is not attached), then moves to `dom`.
+    const auto = must(await putPasid(v.gpu, 4, v.ioas), 200).pasids.find((a: { pasid: number }) => a.pasid === 4).hwptId;
+    expect(must(await t!.req('GET', `/v1/hwpts/${auto}`), 200)).toMatchObject({ auto: true, ioasId: v.ioas });
+    expect(must(await putPasid(v.gpu, 4, dom.id), 200).pasids.map((a: { pasid: number; hwptId: number }) => [a.pasid, a.hwptId])).toEqual([[3, dom.id], [4, dom.id], [6, dom.id], [9, dom.id]]);
+    expectProblem(await t!.req('GET', `/v1/hwpts/${auto}`), 'ENOENT', 404);
+    expect(must(await delPasid(v.gpu, 6), 200).pasids.map((a: { pasid: number }) => a.pasid)).toEqual([3, 4, 9]);
+    await expectUnchanged(t!, async () => {
+      expect(must(await delPasid(v.gpu, 7), 200).pasids.map((a: { pasid: number }) => a.pasid)).toEqual([3, 4, 9]);
+    });
+  });
+
   it('an IOAS as ptId: the PASID gets a PASID-compatible auto HWPT, shared with the RID\'s attach to the same IOAS, released with its last user', async () => {
     const v = await vm();
     const d = must(await putPasid(v.gpu, 4, v.ioas), 200);
