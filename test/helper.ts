@@ -283,6 +283,9 @@ export function expectProblem(res: Res, errno: string, status?: number): void {
   if (status !== undefined) expect(res.status).toBe(status);
   expect(typeof res.body.requestId).toBe('string');
   expect(res.body.status).toBe(res.status);
+  // api.md: `detail` explains this occurrence — never empty, never just the title.
+  expect(res.body.detail, JSON.stringify(res.body)).toMatch(/\S/);
+  expect(res.body.detail).not.toBe(res.body.title);
 }
 
 const isModelState = (url: string): boolean => /^\/v1\/smmus\/\d+\/state/.test(url);

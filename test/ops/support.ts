@@ -143,6 +143,7 @@ export function expectRawProblem(res: RawResponse | undefined, errno: string, st
   expect(res!.json?.errno, res!.body).toBe(errno);
   expect(res!.json.status).toBe(status);
   expect(typeof res!.json.requestId).toBe('string');
+  expect(res!.json.detail, res!.body).toMatch(/\S/);
 }
 
 /** Polls `pred` every few milliseconds until it holds (a bounded number of times). */
