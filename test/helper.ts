@@ -6,7 +6,7 @@
  * list endpoint fully paged, every IOAS's mappings, every context's devices, every SMMU's model
  * state with its command log). A test can so prove that a rejected request changed neither.
  */
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -14,6 +14,7 @@ import type { FastifyInstance, InjectOptions } from 'fastify';
 import { expect } from 'vitest';
 import { buildApp, type App } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
+import { applyPendingMigrations } from '../src/storage/migrate.js';
 import type { OpenApiResponseChecker, ResponseMismatch } from './reliability/openapi-responses.js';
 
 export interface TestApp extends App {
@@ -219,9 +220,31 @@ async function checkResponse(app: FastifyInstance, method: string, url: string, 
   }
 }
 
+let template: Promise<string> | undefined;
+
+/**
+ * A database file with every migration applied, made once per test process: a new database
+ * costs the migration engine's 5 MB of WebAssembly compiled again (0.3–0.8 s here), which was
+ * most of a test's start. A copy is what a first start leaves — the migrations recorded as
+ * `prisma migrate deploy` records them, nothing else — and the service's own start checks it
+ * (storage/migrate.ts migrationsUpToDate) as it checks any database. The first start of an empty
+ * database is tested where it matters (test/storage, test/ops: the real service in a process).
+ */
+function migratedTemplate(): Promise<string> {
+  template ??= (async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vsmmu-template-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    const file = path.join(dir, 'vsmmu.db');
+    await applyPendingMigrations(file);
+    return file;
+  })();
+  return template;
+}
+
 export async function startApp(opts: { dir?: string; env?: Record<string, string>; checkResponses?: ResponseCheckMode } = {}): Promise<TestApp> {
   const dir = opts.dir ?? mkdtempSync(path.join(os.tmpdir(), 'vsmmu-test-'));
   const dbFile = path.join(dir, 'vsmmu.db');
+  if (!existsSync(dbFile)) copyFileSync(await migratedTemplate(), dbFile);
   const config = loadConfig({ DATABASE_URL: `file:${dbFile}`, LOG_LEVEL: 'silent', ...opts.env });
   const built = await buildApp(config);
   await built.app.ready();
