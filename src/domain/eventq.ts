@@ -42,7 +42,7 @@ export function allocEventq(tx: WriteTx, input: AllocEventqInput): VeventqRec {
     depth: input.depth,
     nextSequence: 0,
     nextOrd: 1,
-    createdAt: new Date(),
+    createdAt: Date.now(),
   };
   return tx.put('objects', eventq);
 }

@@ -56,7 +56,7 @@ export function newPagingHwpt(tx: WriteTx, device: DeviceRec, ioasId: number, fl
     dirtyTracking: flags.has('dirty_tracking'),
     pasidCompat: flags.has('pasid'),
     auto,
-    createdAt: new Date(),
+    createdAt: Date.now(),
   } satisfies HwptPagingRec);
 }
 
@@ -117,7 +117,7 @@ export function allocHwpt(tx: WriteTx, input: AllocHwptInput): HwptPagingRec | H
         vste0: vste.ste[0],
         vste1: vste.ste[1],
         enableAts: vste.enableAts,
-        createdAt: new Date(),
+        createdAt: Date.now(),
       } satisfies HwptNestedRec);
     }
     default:

@@ -105,7 +105,7 @@ export function allocHwQueue(tx: WriteTx, input: AllocHwQueueInput): HwQueueRec 
       qEnabled: false,
       qGerror: 0,
       qGerrorn: 0,
-      createdAt: new Date(),
+      createdAt: Date.now(),
     } satisfies HwQueueRec);
 }
 

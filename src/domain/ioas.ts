@@ -17,7 +17,7 @@ const NEXT_HOST_ADDRESS = 'nextHostAddress';
 
 export function createIoas(tx: WriteTx, contextId: number): IoasRec {
   const context = lookupContext(tx, contextId);
-  return tx.put('objects', { id: allocId(tx), contextId: context.id, type: 'ioas', createdAt: new Date() } satisfies IoasRec);
+  return tx.put('objects', { id: allocId(tx), contextId: context.id, type: 'ioas', createdAt: Date.now() } satisfies IoasRec);
 }
 
 export function mappingsOf(r: Reader, ioasId: number): MappingRec[] {

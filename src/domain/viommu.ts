@@ -43,7 +43,7 @@ export function allocViommu(tx: WriteTx, input: AllocViommuInput): ViommuRec {
   const vmid = allocVmid(tx, smmu);
   const vintf = input.type === 'tegra241_cmdqv' ? allocVintf(tx, smmu) : null;
   const viommuType = input.type;
-  const viommu: ViommuRec = { id: allocId(tx), contextId, type: 'viommu', viommuType, hwptId: parent.id, deviceId: device.id, smmuId: smmu.id, vmid, vintf, createdAt: new Date() };
+  const viommu: ViommuRec = { id: allocId(tx), contextId, type: 'viommu', viommuType, hwptId: parent.id, deviceId: device.id, smmuId: smmu.id, vmid, vintf, createdAt: Date.now() };
   return tx.put('objects', viommu);
 }
 
@@ -77,7 +77,7 @@ export function allocVdevice(tx: WriteTx, input: AllocVdeviceInput): VdeviceRec 
     smmuId: viommu.smmuId,
     virtId: input.virtId,
     sidSlot,
-    createdAt: new Date(),
+    createdAt: Date.now(),
   };
   return tx.put('objects', vdevice);
 }

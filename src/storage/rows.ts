@@ -114,7 +114,7 @@ export function changedObjectColumns(before: ObjectRec, after: ObjectRec): Array
   if (!columns) return null;
   const out: Array<[string, unknown]> = [];
   if (before.contextId !== after.contextId) out.push(['contextId', after.contextId]);
-  if (before.createdAt.getTime() !== after.createdAt.getTime()) out.push(['createdAt', after.createdAt]);
+  if (before.createdAt !== after.createdAt) out.push(['createdAt', new Date(after.createdAt)]);
   const b = before as unknown as Record<string, unknown>;
   const a = after as unknown as Record<string, unknown>;
   for (const [col, kind] of columns) {
@@ -132,7 +132,7 @@ export function changedObjectColumns(before: ObjectRec, after: ObjectRec): Array
 const objects: ColumnMap<ObjectRec, IommufdObject> = {
   table: 'IommufdObject',
   toRow(r) {
-    const row: Record<string, unknown> = { id: r.id, contextId: r.contextId, type: r.type, createdAt: r.createdAt };
+    const row: Record<string, unknown> = { id: r.id, contextId: r.contextId, type: r.type, createdAt: new Date(r.createdAt) };
     for (const [col, kind] of OBJECT_COLUMNS) row[col] = COLUMN_KINDS[kind].unused;
     const columns = TYPE_COLUMNS.get(r.type);
     if (!columns) throw new Error(`object ${r.id} has an unknown type ${r.type}`);
@@ -144,7 +144,7 @@ const objects: ColumnMap<ObjectRec, IommufdObject> = {
     const type = row.type as ObjectType;
     const columns = TYPE_COLUMNS.get(type);
     if (!columns) throw new Error(`object ${row.id} has an unknown type ${row.type}`);
-    const rec: Record<string, unknown> = { id: row.id, contextId: row.contextId, type, createdAt: row.createdAt };
+    const rec: Record<string, unknown> = { id: row.id, contextId: row.contextId, type, createdAt: row.createdAt.getTime() };
     const stored = row as unknown as Record<string, unknown>;
     for (const [col, kind] of columns) rec[col] = kind.fromRow(stored[col]);
     return rec as unknown as ObjectRec;
@@ -164,7 +164,7 @@ const objects: ColumnMap<ObjectRec, IommufdObject> = {
 export function objectReader(
   type: ObjectType,
   columns: ReadonlyArray<{ name: string; type: string | null }>,
-  readDate: (v: unknown) => unknown = storedDecoder('datetime', false)!,
+  readDate: (v: unknown) => unknown = storedTime,
 ): (values: unknown[]) => ObjectRec {
   const helpers: unknown[] = [type];
   const ref = (f: unknown): string => `d[${helpers.push(f) - 1}]`;
@@ -193,23 +193,14 @@ export function objectReader(
 }
 
 /**
- * A stored DateTime as `storedDecoder` reads it, one Date per distinct stored value: records
- * created by one group commit share their creation time (34,000 distinct times among the
- * 100,000 objects of the bench's host), so they share its Date (records are never changed in
- * place; a Date of one is never set). For one load: the map is dropped with the decoder.
+ * A stored DateTime as an object record keeps it (objects/descriptor.ts ObjectBase.createdAt):
+ * milliseconds since the epoch, of the Date `storedDecoder` reads. Null stays null.
  */
-export function sharedDates(): (v: unknown) => unknown {
-  const read = storedDecoder('datetime', false)!;
-  const dates = new Map<unknown, unknown>();
-  return (v) => {
-    if (v === null) return null;
-    let d = dates.get(v);
-    if (d === undefined) {
-      d = read(v);
-      dates.set(v, d);
-    }
-    return d;
-  };
+export function storedTime(v: unknown): number | null {
+  if (v === null) return null;
+  // The form Prisma writes ("2026-11-27T13:48:56.714+00:00") parses as it is.
+  if (typeof v === 'string') return v.length === 29 && v.charCodeAt(10) === 84 /* T */ && v.endsWith('+00:00') ? Date.parse(v) : dateFromText(v).getTime();
+  return Number(v);
 }
 
 /** Equal strings as one (the first 256 distinct values; enumerations like a vIOMMU's type stay far below). */

@@ -23,7 +23,7 @@ import type { TableName, TableRecords } from '../domain/types.js';
 import type { Sqlite } from './database.js';
 import { OBJECTS, OBJECT_TYPES } from '../domain/objects/index.js';
 import type { ObjectRec } from '../domain/types.js';
-import { changedObjectColumns, COLUMN_MAPS, objectReader, sameStored, sharedDates, sqlValue, storedDecoder, storedKind } from './rows.js';
+import { changedObjectColumns, COLUMN_MAPS, objectReader, sameStored, sqlValue, storedDecoder, storedKind } from './rows.js';
 
 type Statement = BetterSqlite3.Statement;
 type Row = Record<string, unknown>;
@@ -185,12 +185,11 @@ export function readObjects(sqlite: Sqlite): ObjectRec[] {
     .get(...OBJECT_TYPES) as { id: number; type: string } | undefined;
   if (unknown !== undefined) throw new Error(`object ${unknown.id} has an unknown type ${unknown.type}`);
   const lists: ObjectRec[][] = [];
-  const readDate = sharedDates();
   for (const type of OBJECT_TYPES) {
     const names = ['id', 'contextId', 'createdAt', ...Object.keys(OBJECTS[type].columns)];
     const stmt = sqlite.prepare(`SELECT ${names.map(quote).join(', ')} FROM ${table} WHERE "type" = ? ORDER BY "id"`);
     stmt.safeIntegers(false).raw(true);
-    const read = objectReader(type, stmt.columns(), readDate);
+    const read = objectReader(type, stmt.columns());
     const list: ObjectRec[] = [];
     for (const values of stmt.iterate(type) as IterableIterator<unknown[]>) list.push(read(values));
     if (list.length > 0) lists.push(list);

@@ -22,7 +22,7 @@ function lowestFree(held: Iterable<number>, from: number, to: number): number | 
   return null;
 }
 
-const base = { contextId: 1, createdAt: new Date(0) };
+const base = { contextId: 1, createdAt: 0 };
 const viommuRec = (id: number, smmuId: number, vmid: number, vintf: number | null = null): ObjectRec => ({
   ...base,
   id,

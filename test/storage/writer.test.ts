@@ -125,7 +125,7 @@ describe('storage writer: one path for every change of every table', () => {
     const db = await emptyDatabase();
     const writer = new SqlWriter(db.sqlite);
     const ctx: ContextRec = { id: 1, name: 'vm', createdAt: new Date() };
-    const ioas = { id: 2, contextId: 99, type: 'ioas', createdAt: new Date() } as TableRecords['objects'];
+    const ioas = { id: 2, contextId: 99, type: 'ioas', createdAt: Date.now() } as TableRecords['objects'];
     const meta = { key: 'nextId', value: '3' };
     expect(() => writer.commit([created('meta', meta), created('contexts', ctx), created('objects', ioas)])).toThrow(
       expect.objectContaining({ code: 'SQLITE_CONSTRAINT_FOREIGNKEY' }),
