@@ -164,7 +164,6 @@ const objects: ColumnMap<ObjectRec, IommufdObject> = {
 export function objectReader(
   type: ObjectType,
   columns: ReadonlyArray<{ name: string; type: string | null }>,
-  readDate: (v: unknown) => unknown = storedTime,
 ): (values: unknown[]) => ObjectRec {
   const helpers: unknown[] = [type];
   const ref = (f: unknown): string => `d[${helpers.push(f) - 1}]`;
@@ -173,7 +172,7 @@ export function objectReader(
     const i = columns.findIndex((c) => c.name === name);
     if (i < 0) throw new Error(`IommufdObject has no column ${name}`);
     const kind = storedKind(columns[i].type);
-    const decode = raw ? null : kind === 'datetime' ? readDate : storedDecoder(kind, false);
+    const decode = raw ? null : kind === 'datetime' ? storedTime : storedDecoder(kind, false);
     return decode === null ? `v[${i}]` : `${ref(decode)}(v[${i}])`;
   };
   const typeColumns = TYPE_COLUMNS.get(type);
@@ -199,8 +198,7 @@ export function objectReader(
 export function storedTime(v: unknown): number | null {
   if (v === null) return null;
   // The form Prisma writes ("2026-11-27T13:48:56.714+00:00") parses as it is.
-  if (typeof v === 'string') return v.length === 29 && v.charCodeAt(10) === 84 /* T */ && v.endsWith('+00:00') ? Date.parse(v) : dateFromText(v).getTime();
-  return Number(v);
+  return typeof v === 'string' ? Date.parse(parsableDateText(v)) : Number(v);
 }
 
 /** Equal strings as one (the first 256 distinct values; enumerations like a vIOMMU's type stay far below). */
@@ -373,18 +371,23 @@ export function sameStored(a: unknown, b: unknown): boolean {
  */
 const TIME_OF_DAY = /\d{2}:\d{2}:\d{2}(?:\.\d+)?(Z|[+-]\d{2}(:?\d{2})?)?$/;
 export function dateFromText(text: string): Date {
+  return new Date(parsableDateText(text));
+}
+
+/** `text` as `Date.parse` reads it the way Prisma's client does (dateFromText). */
+function parsableDateText(text: string): string {
   // The form Prisma writes ("2026-11-27T13:48:56.714+00:00") needs no normalising.
-  if (text.length === 29 && text.charCodeAt(10) === 84 /* T */ && text.endsWith('+00:00')) return new Date(text);
+  if (text.length === 29 && text.charCodeAt(10) === 84 /* T */ && text.endsWith('+00:00')) return text;
   const m = TIME_OF_DAY.exec(text);
-  if (m === null) return new Date(`${text}T00:00:00Z`);
+  if (m === null) return `${text}T00:00:00Z`;
   const [time, zone, zoneMinutes] = m;
   let s = text;
   if (zone !== undefined && zone !== 'Z' && zoneMinutes === undefined) s = `${text}:00`;
   else if (zone === undefined) s = `${text}Z`;
-  if (time.length === text.length) return new Date(`1970-01-01T${s}`);
+  if (time.length === text.length) return `1970-01-01T${s}`;
   const sep = m.index - 1;
   if (s[sep] === ' ') s = `${s.slice(0, sep)}T${s.slice(sep + 1)}`;
-  return new Date(s);
+  return s;
 }
 
 /** How a column's stored value is read back: by its declared SQL type, as Prisma's adapter and client do. */
