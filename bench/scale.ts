@@ -17,7 +17,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fmt, machine, printFigure, SCALE, type Figure } from './lib/common.js';
+import { fmt, machine, pinSelf, printFigure, SCALE, type Figure } from './lib/common.js';
 import { buildFigures } from './lib/fig-build.js';
 import { scalingFigures } from './lib/fig-scaling.js';
 import { throughputFigures } from './lib/fig-throughput.js';
@@ -28,10 +28,11 @@ const SECTIONS = ['throughput', 'build', 'scaling'] as const;
 
 export async function runScale(): Promise<Figure[]> {
   const only = (process.env.BENCH_ONLY ?? SECTIONS.join(',')).split(',').map((s) => s.trim());
+  pinSelf();
   const started = machine();
   const t0 = performance.now();
   const log = (s: string) => console.log(`[${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${s}`);
-  console.log(`issue 13 figures: scale ${SCALE}, ${serverCommand().label}, LOG_LEVEL ${process.env.BENCH_LOG_LEVEL ?? 'info (default)'}, load average ${started.loadavg.join(' ')} on ${started.cores} cores`);
+  console.log(`issue 13 figures: scale ${SCALE}, ${serverCommand().label}, LOG_LEVEL ${process.env.BENCH_LOG_LEVEL ?? 'info (default)'}, load average ${started.loadavg.join(' ')} on ${started.cores} cores, pinned: ${started.pinned}`);
   const work = mkdtempSync(path.join(os.tmpdir(), 'vsmmu-scale-'));
   const figures: Figure[] = [];
   const details: Record<string, unknown> = {};

@@ -1,7 +1,7 @@
 /** Starts bench/lib/bare-server.ts in its own process (as the service runs in its own). */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { children, ROOT } from './common.js';
+import { children, ROOT, serverSpawn } from './common.js';
 
 export interface Bare {
   child: ChildProcess;
@@ -11,7 +11,7 @@ export interface Bare {
 }
 
 export async function startBare(env: { viommu: unknown; ioas: unknown }): Promise<Bare> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench', 'lib', 'bare-server.ts')], {
+  const child = spawn(...serverSpawn(['--import', 'tsx', path.join(ROOT, 'bench', 'lib', 'bare-server.ts')]), {
     cwd: ROOT,
     env: { ...process.env, BARE_VIOMMU: JSON.stringify(env.viommu), BARE_IOAS: JSON.stringify(env.ioas) },
     stdio: ['ignore', 'pipe', 'inherit'],

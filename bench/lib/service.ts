@@ -11,7 +11,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { children, ROOT, sleep } from './common.js';
+import { children, ROOT, serverSpawn, sleep } from './common.js';
 
 export interface Service {
   child: ChildProcess;
@@ -72,7 +72,7 @@ export async function startService(dbFile: string, env: Record<string, string> =
   const logLevel = process.env.BENCH_LOG_LEVEL ?? 'info';
   const log = openSync(`${dbFile}.log`, 'a');
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : [];
-  const child = spawn(process.execPath, [...prof, ...(opts.execArgv ?? []), ...args], {
+  const child = spawn(...serverSpawn([...prof, ...(opts.execArgv ?? []), ...args]), {
     cwd: ROOT,
     env: { ...defaultsEnv(), PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: `file:${dbFile}`, LOG_LEVEL: logLevel, ...env },
     stdio: ['ignore', log, 'inherit'],

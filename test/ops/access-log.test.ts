@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { LineBatch } from '../../src/routes/plugins/server-options.js';
 import { spawnService } from './support.js';
 
 interface Line {
@@ -66,4 +67,67 @@ describe('access log', () => {
       expect(mine.indexOf('incoming request')).toBeLessThan(mine.indexOf('request completed'));
     }
   }, 60_000);
+
+  it('access log: a line is written while the service runs (within the batch interval), not only at exit', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vsmmu-access-'));
+    const svc = await spawnService({ DATABASE_URL: `file:${path.join(dir, 'vsmmu.db')}`, SHUTDOWN_DELAY: '0', LOG_LEVEL: 'info' });
+    try {
+      const res = await fetch(`${svc.base}/v1/smmus?limit=1`);
+      await res.arrayBuffer();
+      const id = res.headers.get('x-request-id')!;
+      const deadline = Date.now() + 5_000;
+      while (!svc.stdout().includes(`"reqId":"${id}"`) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(svc.stdout()).toContain(`"reqId":"${id}"`);
+      expect(svc.child.exitCode).toBeNull();
+    } finally {
+      svc.child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
+describe('LineBatch (the log stream: lines gathered into few writes)', () => {
+  function recorder() {
+    const writes: string[] = [];
+    let syncs = 0;
+    return { writes, syncs: () => syncs, destination: { write: (s: string) => writes.push(s), flushSync: () => void syncs++ } };
+  }
+
+  it('LineBatch: lines under the size threshold wait; the line that reaches it writes them all, in order, as one write', () => {
+    const r = recorder();
+    const batch = new LineBatch(r.destination, 30, 60_000);
+    batch.write('one-------\n');
+    batch.write('two-------\n');
+    expect(r.writes).toEqual([]);
+    batch.write('three-----\n');
+    expect(r.writes).toEqual(['one-------\ntwo-------\nthree-----\n']);
+    batch.write('four\n');
+    expect(r.writes).toHaveLength(1);
+    batch.flush();
+    expect(r.writes).toEqual(['one-------\ntwo-------\nthree-----\n', 'four\n']);
+  });
+
+  it('LineBatch: at rest a pending line is written after the interval, once', async () => {
+    const r = recorder();
+    const batch = new LineBatch(r.destination, 1 << 20, 20);
+    batch.write('a\n');
+    batch.write('b\n');
+    expect(r.writes).toEqual([]);
+    await new Promise((res) => setTimeout(res, 80));
+    expect(r.writes).toEqual(['a\nb\n']);
+    await new Promise((res) => setTimeout(res, 40));
+    expect(r.writes).toEqual(['a\nb\n']);
+  });
+
+  it('LineBatch: flushSync writes what is pending and flushes the destination; nothing pending writes nothing', () => {
+    const r = recorder();
+    const batch = new LineBatch(r.destination, 1 << 20, 60_000);
+    batch.flushSync();
+    expect(r.writes).toEqual([]);
+    expect(r.syncs()).toBe(1);
+    batch.write('x\n');
+    batch.flushSync();
+    expect(r.writes).toEqual(['x\n']);
+    expect(r.syncs()).toBe(2);
+  });
 });

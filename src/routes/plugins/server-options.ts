@@ -18,11 +18,77 @@ export function loggerOptions(level: Config['logLevel']): FastifyServerOptions['
   return { level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } };
 }
 
-/** The service's loggers on one stream (stdout, pino's asynchronous default): the request logger's options and the access line's logger. */
+/**
+ * Log lines gathered into writes of up to BATCH_BYTES: written when that much is pending or
+ * BATCH_MS after the first pending line (whichever is first), at `flushSync` and at exit, each
+ * batch one synchronous write of pino's destination (sonic-boom). pino's asynchronous default
+ * issues one `fs.write` per chunk it holds, each a round trip through libuv's thread pool (~200 µs
+ * of CPU on this VM), and ~20 lines a write made the access log cost ~11 µs a request; a
+ * synchronous destination with a write per line is no better (a syscall per line, and sonic-boom
+ * measures its pending text's UTF-8 length on every write). Batched, one write carries hundreds of
+ * lines under load; at rest a line waits at most BATCH_MS (bench/RESULTS.md, read_vs_bare). Both
+ * loggers write here, so lines keep their order; a full pipe blocks the write as any synchronous
+ * logger does (sonic-boom retries EAGAIN).
+ */
+export class LineBatch {
+  private lines: string[] = [];
+  private bytes = 0;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly destination: { write(s: string): unknown; flushSync(): void },
+    private readonly batchBytes = BATCH_BYTES,
+    private readonly batchMs = BATCH_MS,
+  ) {}
+
+  write(line: string): boolean {
+    this.lines.push(line);
+    this.bytes += line.length;
+    if (this.bytes >= this.batchBytes) this.flush();
+    else if (this.timer === null) this.timer = setTimeout(this.flush, this.batchMs).unref();
+    return true;
+  }
+
+  readonly flush = (): void => {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    if (this.lines.length === 0) return;
+    const text = this.lines.length === 1 ? this.lines[0] : this.lines.join('');
+    this.lines = [];
+    this.bytes = 0;
+    this.destination.write(text);
+  };
+
+  /** What pino's `logger.flush()` and the exit handler call: every pending line, written now. */
+  flushSync(): void {
+    this.flush();
+    this.destination.flushSync();
+  }
+}
+
+/** Pending log text that triggers a write, and the longest a line waits for one. */
+const BATCH_BYTES = 64 * 1024;
+const BATCH_MS = 100;
+
+let stdoutBatch: LineBatch | null = null;
+
+/** The process's one log stream on stdout (every app of the process writes there, in order), written out at exit. */
+function stdoutStream(): LineBatch {
+  if (stdoutBatch === null) {
+    const batch = new LineBatch(pino.destination({ dest: 1, sync: true }));
+    process.once('exit', () => batch.flushSync());
+    stdoutBatch = batch;
+  }
+  return stdoutBatch;
+}
+
+/** The service's loggers on one stream (stdout, in LineBatch writes): the request logger's options and the access line's logger. */
 function loggers(level: Config['logLevel']): { logger: FastifyServerOptions['logger']; access: Logger | null } {
   const options = loggerOptions(level);
   if (options === false) return { logger: false, access: null };
-  const stream = pino.destination(1);
+  const stream = stdoutStream();
   return { logger: { ...(options as object), stream }, access: pino({ level }, stream) };
 }
 
