@@ -8,7 +8,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LineBatch } from '../../src/routes/plugins/server-options.js';
+import { pino } from 'pino';
+import Fastify from 'fastify';
+import { AccessLine, LineBatch, REDACTED_PATHS, requestLogFactory } from '../../src/routes/plugins/server-options.js';
 import { spawnService } from './support.js';
 
 interface Line {
@@ -129,5 +131,74 @@ describe('LineBatch (the log stream: lines gathered into few writes)', () => {
     batch.flushSync();
     expect(r.writes).toEqual(['x\n']);
     expect(r.syncs()).toBe(2);
+  });
+});
+
+describe('AccessLine and RequestLog (the access line without pino, the request logger made when used)', () => {
+  function sink() {
+    const lines: string[] = [];
+    return { lines, stream: { write: (s: string) => void lines.push(s) } };
+  }
+
+  it('AccessLine: the line is the text pino writes for the same fields (keys, order, values), a hostile URL included', async () => {
+    const mine = sink();
+    const theirs = sink();
+    const access = new AccessLine(mine.stream);
+    const reference = pino({ level: 'info' }, theirs.stream);
+    const app = Fastify();
+    app.get('/*', async () => 'ok');
+    app.addHook('onResponse', async (request, reply) => {
+      access.write(request, reply);
+      const req = { method: request.method, url: request.url, version: request.headers['accept-version'], host: request.host, remoteAddress: request.ip, remotePort: request.socket?.remotePort };
+      reference.info({ reqId: request.id, req, res: { statusCode: reply.statusCode }, responseTime: reply.elapsedTime }, 'request completed');
+    });
+    await app.inject({ method: 'GET', url: '/a"b\\c/\u2028?x=<y>', headers: { 'accept-version': '1.x' } });
+    await app.inject({ method: 'GET', url: '/plain' });
+    await app.close();
+    expect(mine.lines).toHaveLength(2);
+    for (const [i, line] of mine.lines.entries()) {
+      expect(line.endsWith('\n')).toBe(true);
+      const a = JSON.parse(line);
+      const b = JSON.parse(theirs.lines[i]);
+      // The time is read separately by each; everything else is the same text.
+      expect(Math.abs(a.time - b.time)).toBeLessThan(1000);
+      a.time = b.time = 0;
+      expect(Object.keys(a)).toEqual(Object.keys(b));
+      expect(JSON.stringify(a)).toBe(JSON.stringify(b));
+    }
+    expect(JSON.parse(mine.lines[0]).req.version).toBe('1.x');
+    expect(JSON.parse(mine.lines[1]).req).not.toHaveProperty('version');
+  });
+
+  it('RequestLog: no child logger is made for a line below the level; a line at an enabled level has the request id and the redaction', () => {
+    const out = sink();
+    const parent = pino({ level: 'info', redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }, out.stream);
+    let made = 0;
+    const child = parent.child.bind(parent);
+    (parent as unknown as { child: typeof parent.child }).child = ((b: pino.Bindings, o?: pino.ChildLoggerOptions) => {
+      made++;
+      return child(b, o);
+    }) as typeof parent.child;
+    const log = requestLogFactory(parent, { reqId: 'req-7' }, {});
+    log.debug({ x: 1 }, 'not written');
+    log.trace('not written either');
+    expect(made).toBe(0);
+    expect(out.lines).toEqual([]);
+    expect(log.level).toBe('info');
+    log.error({ headers: { authorization: 'Bearer secret' } }, 'failed');
+    log.warn('again');
+    expect(made).toBe(1);
+    expect(out.lines).toHaveLength(2);
+    const first = JSON.parse(out.lines[0]);
+    expect(first).toMatchObject({ level: 50, reqId: 'req-7', msg: 'failed', headers: { authorization: '[redacted]' } });
+    expect(JSON.parse(out.lines[1])).toMatchObject({ level: 40, reqId: 'req-7', msg: 'again' });
+  });
+
+  it('RequestLog: a route with its own level gets pino\'s child at once', () => {
+    const out = sink();
+    const parent = pino({ level: 'info' }, out.stream);
+    const log = requestLogFactory(parent, { reqId: 'req-8' }, { level: 'debug' });
+    log.debug('written at the route\'s level');
+    expect(JSON.parse(out.lines[0])).toMatchObject({ level: 20, reqId: 'req-8' });
   });
 });
