@@ -178,7 +178,7 @@ describe('AccessLine and RequestLog (the access line without pino, the request l
     (parent as unknown as { child: typeof parent.child }).child = ((b: pino.Bindings, o?: pino.ChildLoggerOptions) => {
       made++;
       return child(b, o);
-    }) as typeof parent.child;
+    }) as unknown as typeof parent.child;
     const log = requestLogFactory(parent, { reqId: 'req-7' }, {});
     log.debug({ x: 1 }, 'not written');
     log.trace('not written either');

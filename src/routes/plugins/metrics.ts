@@ -6,9 +6,13 @@
  */
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client';
 import type { Iommufd } from '../../domain/service.js';
 import { OBJECT_TYPES } from '../../domain/types.js';
+import { RequestHistogram } from './request-histogram.js';
+
+/** The request-duration buckets (seconds). */
+export const REQUEST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 
 /** What storage reports: database transactions (app.ts wires it). */
 export interface StorageStats {
@@ -26,13 +30,8 @@ function installMetrics(app: FastifyInstance, service: Iommufd, storage?: Storag
   const register = new Registry();
   collectDefaultMetrics({ register, prefix: 'vsmmu_' });
 
-  const duration = new Histogram({
-    name: 'vsmmu_http_request_duration_seconds',
-    help: 'HTTP request duration by method, route pattern and status',
-    labelNames: ['method', 'route', 'status'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-    registers: [register],
-  });
+  const duration = new RequestHistogram('vsmmu_http_request_duration_seconds', 'HTTP request duration by method, route pattern and status', REQUEST_BUCKETS);
+  register.registerMetric(duration as unknown as Metric);
   const problems = new Counter({
     name: 'vsmmu_http_problems_total',
     help: 'problem+json responses by errno',
@@ -42,7 +41,7 @@ function installMetrics(app: FastifyInstance, service: Iommufd, storage?: Storag
   // Callback-style hooks: they run on every request, and an async hook costs a promise each.
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
-    duration.observe({ method: request.method, route, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    duration.observe(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
     done();
   });
   app.addHook('onSend', (_request, reply, payload, done) => {
