@@ -17,7 +17,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fmt, machine, pinSelf, printFigure, SCALE, type Figure } from './lib/common.js';
+import { fmt, machine, pinned, printFigure, SCALE, type Figure } from './lib/common.js';
 import { buildFigures } from './lib/fig-build.js';
 import { scalingFigures } from './lib/fig-scaling.js';
 import { throughputFigures } from './lib/fig-throughput.js';
@@ -28,7 +28,6 @@ const SECTIONS = ['throughput', 'build', 'scaling'] as const;
 
 export async function runScale(): Promise<Figure[]> {
   const only = (process.env.BENCH_ONLY ?? SECTIONS.join(',')).split(',').map((s) => s.trim());
-  pinSelf();
   const started = machine();
   const t0 = performance.now();
   const log = (s: string) => console.log(`[${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${s}`);
@@ -39,7 +38,7 @@ export async function runScale(): Promise<Figure[]> {
   try {
     if (only.includes('throughput')) {
       log('read_vs_bare, create_per_s, create_vs_bare');
-      const r = await throughputFigures(work, log);
+      const r = await pinned(() => throughputFigures(work, log));
       figures.push(...r.figures);
       Object.assign(details, r.details);
     }

@@ -39,13 +39,14 @@ process.once('exit', () => {
 });
 
 /**
- * CPU placement (BENCH_PIN, default on with ≥ 2 cores and `taskset`; BENCH_PIN=0 turns it off).
- * The load generator (autocannon, in the bench's own process) and the server it measures share
- * the machine; left to the scheduler, they sometimes share a core and sometimes not, and a
- * server's rate then depends on where it landed (the bare route's rate was bimodal, ~20–24 k or
- * ~31–37 k req/s, between runs of one commit). Pinned, the bench runs on the first core and every
- * server it starts (the service and the bare route alike) on the others, so both sides of a
- * ratio run under the same placement.
+ * CPU placement of the throughput ratios (BENCH_PIN, default on with ≥ 2 cores and `taskset`;
+ * BENCH_PIN=0 turns it off). The load generator (autocannon, in the bench's own process) and the
+ * server it measures share the machine; left to the scheduler, they sometimes share a core and
+ * sometimes not, and a server's rate then depends on where it landed (the bare route's rate was
+ * bimodal, ~20–24 k or ~31–37 k req/s, between runs of one commit). While `pinned` runs, the bench
+ * is on the first core and every server it starts (the service and the bare route alike) on the
+ * others, so both sides of a ratio run under the same placement. Only the throughput figures are
+ * pinned: start-up, memory and latencies are measured as the service runs, on every core.
  */
 export const PIN = (() => {
   if (process.env.BENCH_PIN === '0' || os.cpus().length < 2) return null;
@@ -57,14 +58,25 @@ export const PIN = (() => {
   return { bench: '0', servers: `1-${os.cpus().length - 1}` };
 })();
 
-/** Pins this process (every thread) to the bench's core; a no-op when PIN is off. */
-export function pinSelf(): void {
-  if (PIN) execFileSync('taskset', ['-a', '-p', '-c', PIN.bench, String(process.pid)], { stdio: 'ignore' });
+let pinning = false;
+
+/** Runs `f` with this process (every thread) on the bench's core and the servers it starts on the others; a plain call when PIN is off. */
+export async function pinned<T>(f: () => Promise<T>): Promise<T> {
+  if (!PIN) return f();
+  const all = `0-${os.cpus().length - 1}`;
+  execFileSync('taskset', ['-a', '-p', '-c', PIN.bench, String(process.pid)], { stdio: 'ignore' });
+  pinning = true;
+  try {
+    return await f();
+  } finally {
+    pinning = false;
+    execFileSync('taskset', ['-a', '-p', '-c', all, String(process.pid)], { stdio: 'ignore' });
+  }
 }
 
-/** The command and arguments that start `node <args>` on the servers' cores (taskset execs: same pid). */
+/** The command and arguments that start `node <args>`, on the servers' cores inside `pinned` (taskset execs: same pid). */
 export function serverSpawn(args: string[]): [string, string[]] {
-  return PIN ? ['taskset', ['-c', PIN.servers, process.execPath, ...args]] : [process.execPath, args];
+  return PIN && pinning ? ['taskset', ['-c', PIN.servers, process.execPath, ...args]] : [process.execPath, args];
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -88,7 +100,7 @@ export function machine() {
     platform: `${process.platform}/${process.arch}`,
     cores: os.cpus().length,
     loadavg: os.loadavg().map((x) => Number(x.toFixed(2))),
-    pinned: PIN ? `bench on CPU ${PIN.bench}, servers on CPU ${PIN.servers}` : 'no',
+    pinned: PIN ? `throughput figures: bench on CPU ${PIN.bench}, servers on CPU ${PIN.servers}` : 'no',
   };
 }
 
