@@ -82,22 +82,6 @@ export function writeGuest(tx: WriteTx, ioasId: number, iova: bigint, data: Uint
   for (const [page, bytes] of fresh) tx.put('pages', { page, data: bytes });
 }
 
-/** Reads host physical memory [host, host+length) (pages not yet written read as zero). */
-export function readHost(r: Reader, host: bigint, length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let done = 0;
-  while (done < length) {
-    const addr = host + BigInt(done);
-    const pageAddr = addr & ~(GUEST_PAGE - 1n);
-    const within = Number(addr - pageAddr);
-    const n = Math.min(length - done, Number(GUEST_PAGE) - within);
-    const page = r.get('pages', pageAddr.toString(16));
-    if (page) out.set((page as { data: Uint8Array }).data.subarray(within, within + n), done);
-    done += n;
-  }
-  return out;
-}
-
 /** Writes host physical memory (the caller has checked the range is backed). */
 export function writeHost(tx: WriteTx, host: bigint, data: Uint8Array, limitBytes: number): void {
   let allocated = -1;
