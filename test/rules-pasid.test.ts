@@ -76,6 +76,12 @@ async function commandsSince(smmuId: number, since: number): Promise<Array<{ nam
   });
 }
 
+
+/** EINVAL (400) with a detail saying which rule refused: several rules share the errno. */
+function einval(res: Awaited<ReturnType<TestApp['req']>>, detail: RegExp): void {
+  expectProblem(res, 'EINVAL', 400);
+  expect(res.body.detail).toMatch(detail);
+}
 describe('paging HWPT stage (arm_smmu_domain_alloc_paging_flags)', () => {
   it('no flags → stage 1 with an ASID and no VMID; nest_parent → stage 2 with a VMID and no ASID', async () => {
     const v = await vm();
@@ -202,8 +208,8 @@ describe('PASID attach (VFIO attach with a PASID; iommufd core then arm_smmu_set
     const viommu = must(await t!.req('POST', '/v1/viommus', { deviceId: v.gpu, hwptId: parent.id, type: 'arm_smmuv3' }), 201);
     await expectUnchanged(t!, async () => {
       expectProblem(await putPasid(v.gpu, 1, 999_999), 'ENOENT', 404);
-      expectProblem(await putPasid(v.gpu, 1, v.nic), 'EINVAL', 400);
-      expectProblem(await putPasid(v.gpu, 1, viommu.id), 'EINVAL', 400);
+      einval(await putPasid(v.gpu, 1, v.nic), /is a device: a PASID attaches to an IOAS or a HWPT/);
+      einval(await putPasid(v.gpu, 1, viommu.id), /is a viommu: a PASID attaches to an IOAS or a HWPT/);
     });
   });
 
@@ -212,9 +218,17 @@ describe('PASID attach (VFIO attach with a PASID; iommufd core then arm_smmu_set
     const plain = await hwpt(v.gpu, v.ioas);
     const parent = await hwpt(v.gpu, v.ioas, ['nest_parent']);
     await expectUnchanged(t!, async () => {
-      expectProblem(await putPasid(v.gpu, 1, plain.id), 'EINVAL', 400);
-      expectProblem(await putPasid(v.gpu, 1, parent.id), 'EINVAL', 400);
+      einval(await putPasid(v.gpu, 1, plain.id), /was not allocated with the pasid flag/);
+      einval(await putPasid(v.gpu, 1, parent.id), /was not allocated with the pasid flag/);
     });
+  });
+
+  it('iommufd_hwpt_pasid_compat: a nested HWPT is never PASID-compatible → EINVAL, refused by that check (not the driver\'s stage check after it)', async () => {
+    const v = await vm();
+    const parent = await hwpt(v.gpu, v.ioas, ['nest_parent']);
+    const viommu = must(await t!.req('POST', '/v1/viommus', { deviceId: v.gpu, hwptId: parent.id, type: 'arm_smmuv3' }), 201);
+    const nested = must(await t!.req('POST', '/v1/hwpts', { deviceId: v.gpu, ptId: viommu.id, data: { type: 'arm_smmuv3', ste: ['0x9', '0x0'] } }), 201);
+    await expectUnchanged(t!, async () => einval(await putPasid(v.gpu, 1, nested.id), /was not allocated with the pasid flag/));
   });
 
   it('iommufd_hwpt_pasid_compat: the RID on a domain that cannot carry PASIDs (plain stage 1, stage-2 nest parent) → EINVAL', async () => {
@@ -233,8 +247,8 @@ describe('PASID attach (VFIO attach with a PASID; iommufd core then arm_smmu_set
     const dom = await hwpt(v.accel, v.ioas, ['pasid']);
     must(await putPasid(v.accel, 255, dom.id), 200);
     await expectUnchanged(t!, async () => {
-      expectProblem(await putPasid(v.accel, 256, dom.id), 'EINVAL', 400);
-      expectProblem(await putPasid(v.nic, 1, dom.id), 'EINVAL', 400);
+      einval(await putPasid(v.accel, 256, dom.id), /PASID 256 is beyond device \d+'s 8-bit PASID width/);
+      einval(await putPasid(v.nic, 1, dom.id), /cannot issue PASIDs/);
     });
   });
 
