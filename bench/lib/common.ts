@@ -60,17 +60,18 @@ export const PIN = (() => {
 
 let pinning = false;
 
-/** Runs `f` with this process (every thread) on the bench's core and the servers it starts on the others; a plain call when PIN is off. */
+/** Runs `f` with this process (every thread) on the bench's core and the servers it starts on the others, then puts the process back where it was; a plain call when PIN is off. */
 export async function pinned<T>(f: () => Promise<T>): Promise<T> {
   if (!PIN) return f();
-  const all = `0-${os.cpus().length - 1}`;
+  // The placement to go back to: the one this process started with (`taskset -p -c` prints "pid N's current affinity list: 0,1").
+  const before = /:\s*(\S+)\s*$/.exec(execFileSync('taskset', ['-p', '-c', String(process.pid)], { encoding: 'utf8' }))?.[1] ?? `0-${os.cpus().length - 1}`;
   execFileSync('taskset', ['-a', '-p', '-c', PIN.bench, String(process.pid)], { stdio: 'ignore' });
   pinning = true;
   try {
     return await f();
   } finally {
     pinning = false;
-    execFileSync('taskset', ['-a', '-p', '-c', all, String(process.pid)], { stdio: 'ignore' });
+    execFileSync('taskset', ['-a', '-p', '-c', before, String(process.pid)], { stdio: 'ignore' });
   }
 }
 

@@ -5,35 +5,23 @@
  * nothing. test/bad-input/ has these as request-validation rows; here each boundary is a test of
  * its own, in the suite the mutation run uses (vitest.mutate.config.ts).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildViommu, expectProblem, expectUnchanged, must, startApp, type TestApp } from '../helper.js';
+import { describe, expect, it } from 'vitest';
+import { expectProblem, expectUnchanged, must, type TestApp } from '../helper.js';
+import { ioasWorld } from './ioas-world.js';
 
 const U64_MAX = (1n << 64n) - 1n;
-const hex = (n: number | bigint) => `0x${n.toString(16)}`;
-let t: TestApp;
-let ioas: number;
-beforeAll(async () => {
-  t = await startApp();
-  ioas = (await buildViommu(t)).ioas;
-}, 60_000);
-afterAll(async () => t.close());
+const world = ioasWorld();
+const { map, unmap, mapped } = world;
 
-const map = (iova: bigint, length: bigint, perms: { read?: boolean; write?: boolean } = {}) =>
-  t.req('POST', `/v1/ioas/${ioas}/mappings`, { iova: hex(iova), length: hex(length), ...perms });
-const unmap = (iova: bigint, length: bigint) => t.req('DELETE', `/v1/ioas/${ioas}/mappings?iova=${hex(iova)}&length=${hex(length)}`);
 /** expectProblem, then the problem's body. */
 function problem(res: Awaited<ReturnType<TestApp['req']>>, errno: string, status?: number): { detail: string } {
   expectProblem(res, errno, status);
   return res.body;
 }
-async function mapped(): Promise<Array<[bigint, bigint]>> {
-  const page = must(await t.req('GET', `/v1/ioas/${ioas}/mappings?limit=500`), 200);
-  return page.items.map((m: { iova: string; length: string }) => [BigInt(m.iova), BigInt(m.length)]);
-}
 
 describe('ioas map and unmap arguments', () => {
   it('map: neither readable nor writable is EINVAL; read-only and write-only are mapped', async () => {
-    await expectUnchanged(t, async () => {
+    await expectUnchanged(world.app(), async () => {
       const p = problem(await map(0x10000n, 0x1000n, { read: false, write: false }), 'EINVAL', 400);
       expect(p.detail).toMatch(/readable, writable or both/);
     });
@@ -45,7 +33,7 @@ describe('ioas map and unmap arguments', () => {
   });
 
   it('map: length 0 is EINVAL; an IOVA or a length off a 4 KiB page, either alone, is EINVAL', async () => {
-    await expectUnchanged(t, async () => {
+    await expectUnchanged(world.app(), async () => {
       expect(problem(await map(0x20000n, 0n), 'EINVAL', 400).detail).toMatch(/length must not be 0/);
       expect(problem(await map(0x20800n, 0x1000n), 'EINVAL', 400).detail).toMatch(/4 KiB aligned/);
       expect(problem(await map(0x20000n, 0x1800n), 'EINVAL', 400).detail).toMatch(/4 KiB aligned/);
@@ -55,7 +43,7 @@ describe('ioas map and unmap arguments', () => {
 
   it('map: a range ending at the last IOVA is mapped; one page further is EOVERFLOW', async () => {
     const top = U64_MAX + 1n - 0x2000n;
-    await expectUnchanged(t, async () => {
+    await expectUnchanged(world.app(), async () => {
       expect(problem(await map(top + 0x1000n, 0x2000n), 'EOVERFLOW').detail).toMatch(/overflows 64 bits/);
       expectProblem(await map(top, 0x3000n), 'EOVERFLOW');
     });
@@ -73,7 +61,7 @@ describe('ioas map and unmap arguments', () => {
 
   it('unmap: iova or length U64_MAX (but the whole-space pair) is EOVERFLOW, length 0 is EINVAL, a range past the last IOVA is EOVERFLOW; nothing is unmapped', async () => {
     must(await map(0x40000n, 0x1000n), 201);
-    await expectUnchanged(t, async () => {
+    await expectUnchanged(world.app(), async () => {
       expect(problem(await unmap(U64_MAX, 0x1000n), 'EOVERFLOW').detail).toMatch(/U64_MAX/);
       expect(problem(await unmap(0x1000n, U64_MAX), 'EOVERFLOW').detail).toMatch(/U64_MAX/);
       expect(problem(await unmap(0x40000n, 0n), 'EINVAL', 400).detail).toMatch(/length must not be 0/);

@@ -6,30 +6,19 @@
  * to the largest power of two not above its length (at most 1 GiB), as huge-page-backed RAM.
  * Observed through the API only (the mappings list, `hostAddress`).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildViommu, expectProblem, expectUnchanged, must, startApp, type TestApp } from '../helper.js';
+import { describe, expect, it } from 'vitest';
+import { expectProblem, expectUnchanged, must } from '../helper.js';
+import { hex, ioasWorld } from './ioas-world.js';
 
-const hex = (n: number | bigint) => `0x${n.toString(16)}`;
-let t: TestApp;
-let ioas: number;
-beforeAll(async () => {
-  t = await startApp();
-  ioas = (await buildViommu(t)).ioas;
-}, 60_000);
-afterAll(async () => t.close());
-
-const map = (iova: number, length: number) => t.req('POST', `/v1/ioas/${ioas}/mappings`, { iova: hex(iova), length: hex(length) });
-const unmap = (iova: number, length: number) => t.req('DELETE', `/v1/ioas/${ioas}/mappings?iova=${hex(iova)}&length=${hex(length)}`);
+const world = ioasWorld();
+const { map, unmap } = world;
 /** The IOAS's mappings as [iova, length] numbers, in IOVA order. */
-async function mapped(): Promise<Array<[number, number]>> {
-  const page = must(await t.req('GET', `/v1/ioas/${ioas}/mappings?limit=500`), 200);
-  return page.items.map((m: { iova: string; length: string }) => [Number(BigInt(m.iova)), Number(BigInt(m.length))]);
-}
+const mapped = async (): Promise<Array<[number, number]>> => (await world.mapped()).map(([iova, length]) => [Number(iova), Number(length)]);
 
 describe('ioas mappings', () => {
   it('map: a range overlapping a mapping by any page is EEXIST and maps nothing; ranges touching it are mapped', async () => {
     must(await map(0x100000, 0x4000), 201); // [0x100000, 0x104000)
-    await expectUnchanged(t, async () => {
+    await expectUnchanged(world.app(), async () => {
       for (const [iova, length] of [
         [0x100000, 0x4000], // the same
         [0x0ff000, 0x2000], // its first page
@@ -54,7 +43,7 @@ describe('ioas mappings', () => {
     must(await map(0x200000, 0x2000), 201);
     must(await map(0x204000, 0x2000), 201);
     must(await map(0x208000, 0x2000), 201);
-    await expectUnchanged(t, async () => {
+    await expectUnchanged(world.app(), async () => {
       expectProblem(await unmap(0x201000, 0x1000), 'ENOENT', 404); // the second page of the first
       expectProblem(await unmap(0x200000, 0x1000), 'ENOENT', 404); // its first page
       expectProblem(await unmap(0x1ff000, 0x2000), 'ENOENT', 404); // across its start
