@@ -12,7 +12,9 @@ export default {
   reporters: ['clear-text', 'progress', 'json'],
   jsonReporter: { fileName: process.env.STRYKER_REPORT ?? 'reports/mutation/mutation.json' },
   concurrency: Number(process.env.STRYKER_CONCURRENCY ?? 2),
-  timeoutMS: 60000,
+  // Added to each mutant's measured test time before it counts as a timeout (an endless loop).
+  // 60 s absorbs a loaded machine; STRYKER_TIMEOUT_MS lowers it on a quiet one.
+  timeoutMS: Number(process.env.STRYKER_TIMEOUT_MS ?? 60000),
   dryRunTimeoutMinutes: 30,
   tempDirName: '.stryker-tmp',
   cleanTempDir: 'always',
