@@ -13,7 +13,7 @@ import path from 'node:path';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { PrismaClient } from '../generated/prisma/client.js';
-import { applyPendingMigrations } from './migrate.js';
+import { applyPendingMigrationsIsolated } from './migrate.js';
 
 export type Db = InstanceType<typeof PrismaClient>;
 export type Sqlite = BetterSqlite3.Database;
@@ -94,7 +94,7 @@ export async function openDatabase(databaseUrl: string): Promise<OpenedDatabase>
     );
   }
   mkdirSync(path.dirname(file), { recursive: true });
-  const appliedMigrations = await applyPendingMigrations(file);
+  const appliedMigrations = await applyPendingMigrationsIsolated(file);
   // One writer process; the busy timeout covers a checkpoint or an external reader (a backup).
   const shared = sharedAdapter(file);
   let client: Promise<Db> | undefined;

@@ -8,10 +8,13 @@
  * RSS (bench/RESULTS.md, "storage"). Anything else (a new database, a pending, failed, edited or
  * unknown migration) goes to the engine, which applies or refuses as `migrate deploy` does.
  */
+import { fork } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import type { MigrationAnswer } from './migrate-worker.js';
 import { loadMigrationList, NO_FILTERS, openSchemaEngine } from './schema-engine.js';
 
 export const MIGRATIONS_DIR = path.resolve(import.meta.dirname, '..', '..', 'prisma', 'migrations');
@@ -61,6 +64,37 @@ export async function applyPendingMigrations(databaseFile: string, migrationsDir
   } finally {
     await close();
   }
+}
+
+/**
+ * The service's migration step: `applyPendingMigrations` in a child process (migrate-worker.ts).
+ * Prisma's schema engine is a 5.4 MB wasm module, and once instantiated it cannot be let go by
+ * the process that loaded it: its bindings module (`@prisma/schema-engine-wasm/schema_engine_bg`)
+ * keeps the instance, views of its memory and finalizers in module state, and an ES module is
+ * never unloaded. A service that migrated its database at start kept the engine for its whole
+ * life: ~11 MB of resident memory (bench/RESULTS.md, "ninth session"). A worker thread frees the
+ * engine's heap but not the C allocator's arena the compilation used (~8 MB stayed resident); a
+ * child process returns everything when it exits. The up-to-date check stays in this process: a
+ * start with nothing to apply starts no child.
+ */
+export async function applyPendingMigrationsIsolated(databaseFile: string, migrationsDir = MIGRATIONS_DIR): Promise<string[]> {
+  if (migrationsUpToDate(databaseFile, migrationsDir)) return [];
+  const fromSources = import.meta.url.endsWith('.ts');
+  const entry = fileURLToPath(new URL(fromSources ? './migrate-worker.ts' : './migrate-worker.js', import.meta.url));
+  // From the TypeScript sources (tests, `npm run dev`) the child needs the same loader.
+  const child = fork(entry, [databaseFile, migrationsDir], { execArgv: fromSources ? ['--import', 'tsx'] : [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const answer = await new Promise<MigrationAnswer>((resolve, reject) => {
+    let got: MigrationAnswer | undefined;
+    child.once('message', (m: MigrationAnswer) => (got = m));
+    child.once('error', reject);
+    child.once('exit', (code, signal) => (got ? resolve(got) : reject(new Error(`the migration process ended (${signal ?? `code ${code}`}) without an answer`))));
+  });
+  if (!answer.ok) {
+    const err = new Error(answer.message);
+    if (answer.stack) err.stack = answer.stack;
+    throw err;
+  }
+  return answer.applied;
 }
 
 /**

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { applyPendingMigrations, MIGRATIONS_DIR, migrationsUpToDate } from '../../src/storage/migrate.js';
+import { applyPendingMigrations, applyPendingMigrationsIsolated, MIGRATIONS_DIR, migrationsUpToDate } from '../../src/storage/migrate.js';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -79,5 +79,38 @@ describe('storage migrations: the engine runs unless nothing is pending', () => 
     const garbage = path.join(tempDir(), 'garbage.db');
     writeFileSync(garbage, 'not a database');
     expect(migrationsUpToDate(garbage)).toBe(false);
+  });
+});
+
+describe("storage migrations at start: in a child process (the schema engine's memory is returned when it exits)", () => {
+  it('migrate: the service\'s step migrates a new database in a child process and answers the names applied; up to date, it starts no child', async () => {
+    const dir = migrationsCopy();
+    const file = path.join(tempDir(), 'vsmmu.db');
+    const applied = await applyPendingMigrationsIsolated(file, dir);
+    expect(applied).toEqual((await import('node:fs')).readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort());
+    expect(migrationsUpToDate(file, dir)).toBe(true);
+    // Nothing pending: answered from this thread .
+    expect(await applyPendingMigrationsIsolated(file, dir)).toEqual([]);
+    // A new migration is applied by the child, as by the engine in this process.
+    mkdirSync(path.join(dir, '29991231000000_probe'));
+    writeFileSync(path.join(dir, '29991231000000_probe', 'migration.sql'), 'CREATE TABLE "Probe" ("id" INTEGER NOT NULL PRIMARY KEY);\n');
+    expect(await applyPendingMigrationsIsolated(file, dir)).toEqual(['29991231000000_probe']);
+    sql(file, 'INSERT INTO "Probe" ("id") VALUES (1)');
+  });
+
+  it('migrate: a migration that fails in the child fails the start with the engine\'s own message, and is not recorded as finished', async () => {
+    const dir = migrationsCopy();
+    const file = path.join(tempDir(), 'vsmmu.db');
+    mkdirSync(path.join(dir, '29991231000000_broken'));
+    writeFileSync(path.join(dir, '29991231000000_broken', 'migration.sql'), 'CREATE TABLE "Broken" (;\n');
+    await expect(applyPendingMigrationsIsolated(file, dir)).rejects.toThrow(/29991231000000_broken/);
+    expect(migrationsUpToDate(file, dir)).toBe(false);
+    const db = new Database(file);
+    try {
+      const row = db.prepare(`SELECT finished_at FROM _prisma_migrations WHERE migration_name = '29991231000000_broken'`).get() as { finished_at: unknown } | undefined;
+      expect(row === undefined || row.finished_at === null).toBe(true);
+    } finally {
+      db.close();
+    }
   });
 });
