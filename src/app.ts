@@ -70,7 +70,7 @@ export async function buildApp(config: Config): Promise<App> {
   await app.register(scopePlugin, { tokens: config.apiTokens });
   // Before every plugin with routes: @fastify/swagger collects the routes registered after it.
   await app.register(openapiPlugin);
-  await app.register(metricsPlugin, { storage: { transactions: () => repository.commits() } });
+  await app.register(metricsPlugin, { storage: { transactions: () => repository.commits(), checkpoints: () => database.checkpoints() } });
 
   await app.register(restApi, { prefix: '/v1', sseHeartbeatMs: config.sseHeartbeatMs });
   await app.register(graphqlApi, { maxCost: config.graphqlMaxCost });

@@ -7,12 +7,15 @@
  * connection (every integer read back as a bigint); statements.ts chooses per statement.
  * WAL is turned on and checked (not assumed): without it a Prisma insert costs ~10x more and a
  * COMMIT can meet SQLITE_BUSY (shared/docs/prisma-offline.md, "Measured costs" and "Traps").
+ * WAL checkpoints are the one thing another connection does: a worker thread's, which never
+ * writes a row (checkpointer.ts), so no commit checkpoints on the event loop.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { PrismaClient } from '../generated/prisma/client.js';
+import { Checkpointer, type CheckpointStats } from './checkpointer.js';
 import { applyPendingMigrationsIsolated } from './migrate.js';
 
 export type Db = InstanceType<typeof PrismaClient>;
@@ -45,8 +48,15 @@ export interface OpenedDatabase {
   finishedMigrations(): number;
   /** Whether Prisma's client has connected (it does on its first query, and loads its query compiler then). */
   prismaConnected(): boolean;
+  /** The WAL checkpoints the worker has taken (checkpointer.ts). */
+  checkpoints(): Readonly<CheckpointStats>;
   close(): Promise<void>;
 }
+
+/** How often the checkpoint worker runs a PASSIVE checkpoint (one with nothing to copy is ~µs). */
+const CHECKPOINT_INTERVAL_MS = 200;
+/** A WAL a burst grew past this is truncated to it when it next restarts. */
+const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
 
 type Adapter = Awaited<ReturnType<PrismaBetterSqlite3['connect']>>;
 
@@ -120,6 +130,11 @@ export async function openDatabase(databaseUrl: string): Promise<OpenedDatabase>
   // NORMAL in WAL: a commit survives a process crash; a power loss may roll back the latest ones.
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
+  // Checkpoints run in a worker thread, not inside a commit on the event loop (checkpointer.ts);
+  // should the worker fail, SQLite's own automatic checkpoints again.
+  sqlite.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
+  sqlite.pragma('wal_autocheckpoint = 0');
+  const checkpointer = Checkpointer.start(file, sqlite, CHECKPOINT_INTERVAL_MS);
   const countMigrations = sqlite.prepare('SELECT COUNT(*) AS n FROM _prisma_migrations WHERE finished_at IS NOT NULL').pluck().safeIntegers(false);
   return {
     prisma,
@@ -130,6 +145,10 @@ export async function openDatabase(databaseUrl: string): Promise<OpenedDatabase>
     appliedMigrations,
     finishedMigrations: () => countMigrations.get() as number,
     prismaConnected: shared.connectedByPrisma,
-    close,
+    checkpoints: () => checkpointer.checkpointStats(),
+    async close() {
+      await checkpointer.close();
+      await close();
+    },
   };
 }

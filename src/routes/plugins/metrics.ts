@@ -17,6 +17,8 @@ export const REQUEST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 /** What storage reports: database transactions (app.ts wires it). */
 export interface StorageStats {
   transactions(): number;
+  /** WAL checkpoints the checkpoint worker took, and the frames they copied (storage/checkpointer.ts). */
+  checkpoints(): { checkpoints: number; frames: number; running: boolean };
 }
 
 export const metricsPlugin = fp<{ storage?: StorageStats }>(
@@ -152,6 +154,32 @@ function installMetrics(app: FastifyInstance, service: Iommufd, storage?: Storag
       collect() {
         this.reset();
         this.inc(storage.transactions());
+      },
+    });
+    new Counter({
+      name: 'vsmmu_db_wal_checkpoints_total',
+      help: 'WAL checkpoints that copied frames into the database file, taken by the checkpoint worker since start',
+      registers: [register],
+      collect() {
+        this.reset();
+        this.inc(storage.checkpoints().checkpoints);
+      },
+    });
+    new Counter({
+      name: 'vsmmu_db_wal_checkpointed_frames_total',
+      help: 'WAL frames (pages) the checkpoint worker copied into the database file since start',
+      registers: [register],
+      collect() {
+        this.reset();
+        this.inc(storage.checkpoints().frames);
+      },
+    });
+    new Gauge({
+      name: 'vsmmu_db_checkpoint_worker_up',
+      help: '1 while the checkpoint worker runs; 0 after it failed (the service connection then checkpoints inside commits)',
+      registers: [register],
+      collect() {
+        this.set(storage.checkpoints().running ? 1 : 0);
       },
     });
   }
