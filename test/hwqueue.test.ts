@@ -33,6 +33,8 @@ describe('HW queue allocation (§2.8, §4.3)', () => {
       expectProblem(await alloc(t, 999999, 0, A, 0), 'EINVAL', 400);
       // The largest length that does not overflow passes the core's arithmetic check.
       expectProblem(await alloc(t, 999999, 0, 0, '0xffffffffffffffff'), 'ENOENT', 404);
+      // The last byte exactly at 2^64 − 1 does not overflow either.
+      expectProblem(await alloc(t, 999999, 0, 1, '0xffffffffffffffff'), 'ENOENT', 404);
       expectProblem(await t.req('POST', '/v1/hw-queues', { viommuId: 999999, type: 'tegra241_cmdqv', index: 0, nestingParentIova: '0xffffffffffffffff', length: '0x1000' }), 'EOVERFLOW', 400);
       expectProblem(await alloc(t, 999999, 0, A, 0x1000), 'ENOENT', 404);
     });
@@ -79,6 +81,37 @@ describe('HW queue allocation (§2.8, §4.3)', () => {
       expectProblem(await alloc(t, g.viommu, 0, A + 0x1000, 0x2000), 'EINVAL', 400);
     });
     expect(must(await alloc(t, g.viommu, 0, A + 0x20, 32), 201).log2Size).toBe(1);
+  });
+
+  it('hw_queue: the base is the host address of the IOVA (its page\'s, plus the offset); a span over two host-contiguous mappings is one queue; a span past 4 GiB is ERANGE (§2.8 rule 6)', async () => {
+    const { t, g } = await setup();
+    const q0 = must(await alloc(t, g.viommu, 0, A, 0x1000), 201);
+    // VCMDQ_BASE: the address with LOG2SIZE in its low bits (256 entries: 8).
+    const hostA = BigInt(q0.base) - 8n;
+    expect(hostA % 0x1000n).toBe(0n);
+    const q1 = must(await alloc(t, g.viommu, 1, A + 0x1020, 32), 201);
+    expect(BigInt(q1.base)).toBe(hostA + 0x1020n + 1n);
+    // Two mappings made one after the other take adjacent host ranges: a queue may span both.
+    must(await t.req('POST', `/v1/ioas/${g.ioas}/mappings`, { iova: '0x50000000', length: '0x1000' }), 201);
+    must(await t.req('POST', `/v1/ioas/${g.ioas}/mappings`, { iova: '0x50001000', length: '0x1000' }), 201);
+    must(await t.req('DELETE', `/v1/objects/${q1.id}`), 204);
+    const q1b = must(await alloc(t, g.viommu, 1, 0x50000000, 0x2000), 201);
+    expect(q1b).toMatchObject({ index: 1, length: '0x2000' });
+    // The pin counts pages before it looks them up: a span of more than 4 GiB is refused as such.
+    await expectUnchanged(t, async () => {
+      expectProblem(await alloc(t, g.viommu, 2, 0x100000000, 2 ** 32 + 0x1000), 'ERANGE', 400);
+      // Exactly 4 GiB passes the count and is looked up: not mapped.
+      expectProblem(await alloc(t, g.viommu, 2, 0x100000000, 2 ** 32), 'ENOENT', 404);
+    });
+  });
+
+  it('hw_queue: the largest queue, 2^(CMDQS+4) bytes (8 MiB at CMDQS 19), is accepted at a base aligned to it; twice that is EINVAL (T3)', async () => {
+    const { t, g } = await setup();
+    // A 32 MiB mapping: its host range is aligned to its size, so 0x80000000 is 8 MiB-aligned in host memory.
+    must(await t.req('POST', `/v1/ioas/${g.ioas}/mappings`, { iova: '0x80000000', length: '0x2000000' }), 201);
+    await expectUnchanged(t, async () => expectProblem(await alloc(t, g.viommu, 0, 0x80000000, 2 ** 24), 'EINVAL', 400));
+    const q = must(await alloc(t, g.viommu, 0, 0x80000000, 2 ** 23), 201);
+    expect(q).toMatchObject({ index: 0, length: '0x800000', log2Size: 19 });
   });
 
   it('hw_queue: the pinned range cannot be unmapped (EBUSY); destroy goes in descending index order (scenarios 78, 79)', async () => {
