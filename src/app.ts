@@ -34,7 +34,7 @@ export interface App {
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 export async function buildApp(config: Config): Promise<App> {
-  const database = await openDatabase(config.databaseUrl);
+  const database = await openDatabase(config.databaseUrl, { walCheckpoints: config.walCheckpoints });
   const repository = new PrismaRepository(database);
   const { service, topologyLoaded } = await Iommufd.open(repository, config.topology, {
     maxInvalidationEntries: config.maxInvalidationEntries,

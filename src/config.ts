@@ -41,6 +41,9 @@ const envSchema = z.object({
     .default('file:./data/vsmmu.db'),
   HOST_TOPOLOGY: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  // Where WAL checkpoints run (storage/checkpointer.ts): inside the commit that fills the WAL
+  // (SQLite's default), or in a worker thread (~16 MB more resident memory, no commit stalls).
+  WAL_CHECKPOINTS: z.enum(['inline', 'worker']).default('inline'),
   MAX_INVALIDATION_ENTRIES: z
     .string()
     .regex(/^[0-9]{1,6}$/, 'must be a number of entries')
@@ -125,6 +128,7 @@ export interface Config {
   host: string;
   databaseUrl: string;
   logLevel: (typeof LOG_LEVELS)[number];
+  walCheckpoints: 'inline' | 'worker';
   bodyLimit: number;
   maxInvalidationEntries: number;
   guestMemoryLimit: number;
@@ -274,6 +278,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,
     logLevel: e.LOG_LEVEL,
+    walCheckpoints: e.WAL_CHECKPOINTS,
     bodyLimit: e.BODY_LIMIT,
     maxInvalidationEntries: e.MAX_INVALIDATION_ENTRIES,
     guestMemoryLimit: e.GUEST_MEMORY_LIMIT,

@@ -1,5 +1,6 @@
 /**
- * WAL checkpoints off the event loop (src/storage/checkpointer.ts): the service's connection never
+ * WAL checkpoints (WAL_CHECKPOINTS; src/storage/checkpointer.ts). By default (`inline`) SQLite
+ * checkpoints inside the commit that fills the WAL. With `worker` the service's connection never
  * checkpoints inside a commit; a worker thread with its own connection copies committed frames
  * into the database file; a close leaves no WAL; should the worker fail, the service's connection
  * checkpoints again, as SQLite does by default.
@@ -42,9 +43,23 @@ function inMainFileOnly<T>(dbFile: string, sql: string): T[] {
   }
 }
 
-describe('storage checkpoints: in a worker thread, not inside a commit', () => {
-  it('checkpoint: the service\'s connection does not checkpoint (wal_autocheckpoint 0); the worker copies committed frames into the database file', async () => {
+const WORKER = { WAL_CHECKPOINTS: 'worker' };
+
+describe('storage checkpoints: inline by default, or in a worker thread', () => {
+  it('checkpoint: by default the service\'s connection checkpoints as SQLite does (every 1,000 pages, inside the commit) and no worker runs', async () => {
     const t = await startApp({ dir: tempDir() });
+    try {
+      expect(Number(t.database.sqlite.pragma('wal_autocheckpoint', { simple: true }))).toBe(DEFAULT_AUTOCHECKPOINT_PAGES);
+      expect(t.database.checkpoints()).toEqual({ checkpoints: 0, frames: 0, running: false, error: null });
+      const text = (await t.req('GET', '/metrics')).raw;
+      expect(text).toMatch(/^vsmmu_db_checkpoint_worker_up 0$/m);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('checkpoint: WAL_CHECKPOINTS=worker — the service\'s connection does not checkpoint (wal_autocheckpoint 0); the worker copies committed frames into the database file', async () => {
+    const t = await startApp({ dir: tempDir(), env: WORKER });
     try {
       expect(Number(t.database.sqlite.pragma('wal_autocheckpoint', { simple: true }))).toBe(0);
       expect(Number(t.database.sqlite.pragma('journal_size_limit', { simple: true }))).toBe(64 * 1024 * 1024);
@@ -75,16 +90,16 @@ describe('storage checkpoints: in a worker thread, not inside a commit', () => {
     }
   });
 
-  it('checkpoint: a close ends the worker first and leaves no WAL; a restart reads everything', async () => {
+  it('checkpoint: WAL_CHECKPOINTS=worker — a close ends the worker first and leaves no WAL; a restart reads everything', async () => {
     const dir = tempDir();
-    const t = await startApp({ dir });
+    const t = await startApp({ dir, env: WORKER });
     const ctx = must(await t.req('POST', '/v1/contexts', { name: 'kept' }), 201);
     const dbFile = t.dbFile;
     await t.close();
     expect(t.database.checkpoints().running).toBe(false);
     expect(existsSync(`${dbFile}-wal`)).toBe(false);
     expect(inMainFileOnly<{ id: number }>(dbFile, `SELECT id FROM "Context" WHERE name = 'kept'`)).toEqual([{ id: ctx.id }]);
-    const again = await startApp({ dir });
+    const again = await startApp({ dir, env: WORKER });
     try {
       expect(must(await again.req('GET', `/v1/contexts/${ctx.id}`), 200).name).toBe('kept');
     } finally {

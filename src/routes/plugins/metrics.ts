@@ -176,7 +176,7 @@ function installMetrics(app: FastifyInstance, service: Iommufd, storage?: Storag
     });
     new Gauge({
       name: 'vsmmu_db_checkpoint_worker_up',
-      help: '1 while the checkpoint worker runs; 0 after it failed (the service connection then checkpoints inside commits)',
+      help: '1 while the checkpoint worker runs (WAL_CHECKPOINTS=worker); 0 without it or after it failed (the service connection then checkpoints inside commits)',
       registers: [register],
       collect() {
         this.set(storage.checkpoints().running ? 1 : 0);
