@@ -16,7 +16,9 @@ export interface BenchApp extends App {
 
 export async function benchApp(): Promise<BenchApp> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vsmmu-bench-'));
-  const built = await buildApp(loadConfig({ DATABASE_URL: `file:${path.join(dir, 'b.db')}`, LOG_LEVEL: 'silent' }));
+  // BENCH_WAL_CHECKPOINTS=worker measures the app with its checkpoints in a worker thread (README).
+  const walCheckpoints = process.env.BENCH_WAL_CHECKPOINTS ? { WAL_CHECKPOINTS: process.env.BENCH_WAL_CHECKPOINTS } : {};
+  const built = await buildApp(loadConfig({ DATABASE_URL: `file:${path.join(dir, 'b.db')}`, LOG_LEVEL: 'silent', ...walCheckpoints }));
   return {
     ...built,
     async call(method, url, payload) {
