@@ -71,9 +71,11 @@ describe('storage checkpoints: inline by default, or in a worker thread', () => 
         names.push(`ckpt-${i}`);
         must(await t.req('POST', '/v1/contexts', { name: `ckpt-${i}` }), 201);
       }
-      await until('a checkpoint of the new contexts', () => {
+      // The worker reports a checkpoint by a message, which reaches this thread after the pages
+      // reached the file: wait for both.
+      await until('a checkpoint of the new contexts, and its report', () => {
         const rows = inMainFileOnly<{ name: string }>(t.dbFile, `SELECT name FROM "Context" WHERE name LIKE 'ckpt-%'`);
-        return rows.length === names.length;
+        return rows.length === names.length && t.database.checkpoints().checkpoints > before.checkpoints;
       });
       const after = t.database.checkpoints();
       expect(after.checkpoints).toBeGreaterThan(before.checkpoints);
