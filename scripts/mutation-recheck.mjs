@@ -5,9 +5,9 @@
 // Vitest (the mutate suite's configuration, vitest.mutate.config.ts) with the suite's files named
 // after the module or importing it (`candidates` below), and the file is restored.
 // A failing run is a kill Stryker missed (a run past RECHECK_TIMEOUT_S, default 300, decides
-// nothing): with the Vitest runner and `perTest`
-// coverage, Stryker 9/10 records some mutants as Survived although their covering tests fail
-// (stryker-js #6192; docs/architecture.md "Mutation testing"). The report is written again with
+// nothing): with the Vitest runner and `perTest` coverage, Stryker 9/10 records some mutants as
+// Survived although their covering tests fail (stryker-js #6192; docs/architecture.md
+// "Mutation testing"). The report is written again with
 // those mutants as Killed (`statusReason: "recheck: <failing test file>"`).
 // Usage: node scripts/mutation-recheck.mjs <report.json> [<out.json>] [--files=<substring>] [--uncovered]
 // Not for a checkout anyone is editing: it rewrites source files while it runs.

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { FastifyInstance, InjectOptions } from 'fastify';
-import { expect } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import { buildApp, type App } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { applyPendingMigrations } from '../src/storage/migrate.js';
@@ -425,4 +425,17 @@ export async function buildViommu(t: TestApp, opts: { device?: string; type?: st
 export function must(res: Res, status: number): any {
   if (res.status !== status) throw new Error(`expected ${status}, got ${res.status}: ${res.raw}`);
   return res.body;
+}
+
+/** Scratch directories for one test file: each call makes one under `prefix`; all are removed after the file's tests. */
+export function scratchDirs(prefix: string): () => string {
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+  return () => {
+    const d = mkdtempSync(path.join(os.tmpdir(), prefix));
+    dirs.push(d);
+    return d;
+  };
 }

@@ -48,7 +48,7 @@ const Database = require(workerData.driver);
 const db = new Database(workerData.file, { fileMustExist: true, timeout: 0 });
 function checkpoint() {
   const [r] = db.pragma('wal_checkpoint(PASSIVE)');
-  if (r.checkpointed > 0) parentPort.postMessage({ type: 'checkpointed', frames: r.checkpointed, log: r.log });
+  if (r.checkpointed > 0) parentPort.postMessage({ type: 'checkpointed', frames: r.checkpointed });
 }
 const timer = setInterval(checkpoint, workerData.intervalMs);
 parentPort.on('message', (m) => {

@@ -5,23 +5,14 @@
  * into the database file; a close leaves no WAL; should the worker fail, the service's connection
  * checkpoints again, as SQLite does by default.
  */
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { copyFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, describe, expect, it } from 'vitest';
-import { must, startApp } from '../helper.js';
+import { describe, expect, it } from 'vitest';
+import { must, scratchDirs, startApp } from '../helper.js';
 import { Checkpointer, DEFAULT_AUTOCHECKPOINT_PAGES } from '../../src/storage/checkpointer.js';
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-function tempDir(): string {
-  const d = mkdtempSync(path.join(os.tmpdir(), 'vsmmu-checkpoint-'));
-  dirs.push(d);
-  return d;
-}
+const tempDir = scratchDirs('vsmmu-checkpoint-');
 
 async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;

@@ -3,22 +3,14 @@
  * with nothing to apply skips the engine only when the database records exactly the directory's
  * migrations, finished, with their files' checksums — any other state goes to the engine.
  */
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
-import os from 'node:os';
+import { cpSync, mkdirSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { scratchDirs } from '../helper.js';
 import { applyPendingMigrations, applyPendingMigrationsIsolated, MIGRATIONS_DIR, migrationsUpToDate } from '../../src/storage/migrate.js';
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-function tempDir(): string {
-  const d = mkdtempSync(path.join(os.tmpdir(), 'vsmmu-migrate-'));
-  dirs.push(d);
-  return d;
-}
+const tempDir = scratchDirs('vsmmu-migrate-');
 /** A copy of the committed migrations that a test may change. */
 function migrationsCopy(): string {
   const d = path.join(tempDir(), 'migrations');
