@@ -82,4 +82,10 @@ describe('config: tokens and limits', () => {
     }
     expect(() => loadConfig({ SHUTDOWN_DELAY: '9000' })).toThrow(/^SHUTDOWN_DELAY: must be shorter than SHUTDOWN_TIMEOUT/);
   });
+
+  it('config: WAL_CHECKPOINTS is inline unless set to worker; any other value is refused naming it', () => {
+    expect(loadConfig({}).walCheckpoints).toBe('inline');
+    expect(loadConfig({ WAL_CHECKPOINTS: 'worker' }).walCheckpoints).toBe('worker');
+    for (const bad of ['', 'thread', 'WORKER']) expect(() => loadConfig({ WAL_CHECKPOINTS: bad }), bad).toThrow(/^WAL_CHECKPOINTS: /);
+  });
 });
